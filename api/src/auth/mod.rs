@@ -1,0 +1,9 @@
+//! Who is calling: operators (admin token) and API callers (access tokens from API keys).
+
+mod operator;
+mod principal;
+mod token;
+
+pub use operator::Operator;
+pub use principal::{KEY_STATUS_TTL, KeyStatusCache, Principal};
+pub use token::{TokenKeys, TokenSubject};

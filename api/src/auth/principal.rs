@@ -1,0 +1,105 @@
+//! The caller of an account-scoped endpoint: a bearer token, checked on every request.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{FromRequest, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use mailroom_domain::Id;
+use mailroom_domain::accounts::{ApiKey, Scope, ScopeSet};
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+/// How long a replica trusts its last look at whether a key is revoked. A revoked key's
+/// tokens stop working within this time (documented in the README).
+pub const KEY_STATUS_TTL: Duration = Duration::from_secs(10);
+
+/// An authenticated API caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub account_id: Id,
+    pub key_id: Id,
+    pub scopes: ScopeSet,
+}
+
+impl Principal {
+    /// 403 unless the token carries `scope` (or `*`).
+    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+        if self.scopes.allows(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!("this token lacks the `{}` scope", scope.as_str())))
+        }
+    }
+}
+
+/// Remembers, per key, whether it was active when last checked.
+#[derive(Default)]
+pub struct KeyStatusCache {
+    entries: Mutex<HashMap<Id, (bool, Instant)>>,
+}
+
+impl KeyStatusCache {
+    fn get(&self, key: Id) -> Option<bool> {
+        let entries = self.entries.lock().ok()?;
+        entries.get(&key).filter(|(_, at)| at.elapsed() < KEY_STATUS_TTL).map(|(active, _)| *active)
+    }
+
+    fn put(&self, key: Id, active: bool) {
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() > 10_000 {
+                entries.retain(|_, (_, at)| at.elapsed() < KEY_STATUS_TTL);
+            }
+            entries.insert(key, (active, Instant::now()));
+        }
+    }
+
+    /// Forgets a key at once (this replica revoked it).
+    pub fn forget(&self, key: Id) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(&key);
+        }
+    }
+}
+
+pub fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req);
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        Box::pin(async move {
+            let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let token = token.ok_or_else(|| ApiError::Unauthorized("send an access token: Authorization: Bearer <token>".into()))?;
+            let subject = state
+                .tokens
+                .verify(&token)
+                .ok_or_else(|| ApiError::Unauthorized("the access token is invalid or expired".into()))?;
+            let active = match state.key_status.get(subject.key_id) {
+                Some(active) => active,
+                None => {
+                    let key_id = subject.key_id;
+                    let active = state.db(move |conn| ApiKey::is_active(conn, key_id)).await?;
+                    state.key_status.put(key_id, active);
+                    active
+                }
+            };
+            if !active {
+                return Err(ApiError::Unauthorized("the API key of this token was revoked".into()));
+            }
+            tracing::Span::current().record("account_id", tracing::field::display(subject.account_id));
+            Ok(Principal { account_id: subject.account_id, key_id: subject.key_id, scopes: subject.scopes })
+        })
+    }
+}

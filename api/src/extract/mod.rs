@@ -1,0 +1,7 @@
+//! Request extractors whose failures are problem+json answers.
+
+mod json;
+mod query;
+
+pub use json::{ApiJson, parse_json, payload_error};
+pub use query::{path_error, query_error};

@@ -1,0 +1,14 @@
+//! Mailroom's stateless HTTP API.
+//!
+//! `startup` builds the application; `routes` holds one file per resource; `auth` says who
+//! is calling; `problem` is the one error type; `openapi` completes the generated contract.
+
+pub mod auth;
+pub mod extract;
+pub mod openapi;
+pub mod problem;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod tls;

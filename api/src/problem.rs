@@ -1,0 +1,213 @@
+//! Errors as RFC 9457 `application/problem+json`, each with a stable machine `code`.
+//!
+//! Handlers return [`ApiError`]; domain errors convert into it. Use `Internal` only for
+//! what no client can fix: its cause is logged with the request id and the body carries
+//! nothing but that id (see `telemetry::request_context`).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use mailroom_domain::contacts::sensitive::SensitiveKind;
+use mailroom_domain::{Error as DomainError, FieldError};
+use serde::Serialize;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The body of every error answer.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type; `urn:mailroom:problem:<code>`.
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    /// Stable, machine-readable: `validation_failed`, `not_found`, `conflict`, …
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// For `validation_failed`: one entry per invalid field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// For `sensitive_data_rejected`: the field refused (its value is never echoed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The id of the request, also in the `x-request-id` header; quote it to support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("malformed request: {0}")]
+    Malformed(String),
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("sensitive data in {field}")]
+    SensitiveData { field: String, kind: SensitiveKind },
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Every code this API can answer with. A test checks each one is reachable.
+pub const CODES: &[&str] = &[
+    "validation_failed",
+    "malformed_request",
+    "unsupported_media_type",
+    "payload_too_large",
+    "not_found",
+    "conflict",
+    "unauthorized",
+    "forbidden",
+    "sensitive_data_rejected",
+    "method_not_allowed",
+    "service_unavailable",
+    "internal_error",
+];
+
+impl ApiError {
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError::Validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::Malformed(_) => "malformed_request",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::SensitiveData { .. } => "sensitive_data_rejected",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+
+    fn title(&self) -> &'static str {
+        match self {
+            ApiError::Validation(_) => "Validation failed",
+            ApiError::Malformed(_) => "Malformed request",
+            ApiError::UnsupportedMediaType(_) => "Unsupported media type",
+            ApiError::PayloadTooLarge => "Payload too large",
+            ApiError::NotFound(_) => "Not found",
+            ApiError::Conflict(_) => "Conflict",
+            ApiError::Unauthorized(_) => "Unauthorized",
+            ApiError::Forbidden(_) => "Forbidden",
+            ApiError::SensitiveData { .. } => "Sensitive data rejected",
+            ApiError::MethodNotAllowed => "Method not allowed",
+            ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::Internal(_) => "Internal server error",
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let detail = match self {
+            ApiError::Validation(errors) => Some(
+                errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect::<Vec<_>>().join("; "),
+            ),
+            ApiError::Malformed(d)
+            | ApiError::UnsupportedMediaType(d)
+            | ApiError::NotFound(d)
+            | ApiError::Conflict(d)
+            | ApiError::Unauthorized(d)
+            | ApiError::Forbidden(d) => Some(d.clone()),
+            ApiError::PayloadTooLarge => Some("the request body is larger than this server accepts".into()),
+            ApiError::SensitiveData { field, kind } => Some(format!(
+                "{field} looks like a {} and was not stored: Mailroom does not keep payment card numbers or government identifiers",
+                kind.as_str().replace('_', " ")
+            )),
+            ApiError::MethodNotAllowed => Some("this resource does not support that method".into()),
+            ApiError::Unavailable(_) => Some("the database is unreachable; try again shortly".into()),
+            ApiError::Internal(_) => None,
+        };
+        Problem {
+            problem_type: format!("urn:mailroom:problem:{}", self.code()),
+            title: self.title().into(),
+            status: self.status_code().as_u16(),
+            code: self.code().into(),
+            detail,
+            errors: match self {
+                ApiError::Validation(errors) => errors.clone(),
+                _ => Vec::new(),
+            },
+            field: match self {
+                ApiError::SensitiveData { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+            request_id: None,
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Validation(_) | ApiError::SensitiveData { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            ApiError::Internal(cause) => tracing::error!(%cause, "request failed"),
+            ApiError::Unavailable(cause) => tracing::warn!(%cause, "database unavailable"),
+            _ => {}
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type(PROBLEM_JSON);
+        if let ApiError::Unauthorized(_) = self {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if let ApiError::Unavailable(_) = self {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+        }
+        response.json(self.problem())
+    }
+}
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
+            DomainError::Conflict(m) => ApiError::Conflict(m),
+            DomainError::Invalid(errors) => ApiError::Validation(errors),
+            DomainError::SensitiveData { field, kind } => ApiError::SensitiveData { field, kind },
+            DomainError::Forbidden(m) => ApiError::Forbidden(m),
+            DomainError::Unavailable(m) => ApiError::Unavailable(m),
+            DomainError::Config(m) | DomainError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+/// Answers for routes that exist in no form: a 404 problem.
+pub async fn unknown_route() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such route".into()))
+}

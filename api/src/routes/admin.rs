@@ -1,0 +1,45 @@
+//! Operator endpoints: creating accounts.
+
+use actix_web::{HttpResponse, post, web};
+use mailroom_domain::accounts::Account;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::api_keys::NewApiKeyView;
+use crate::auth::Operator;
+use crate::extract::ApiJson;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    /// A name for the account (1–200 characters).
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CreatedAccount {
+    pub account: Account,
+    /// The account's first key, with scope `*`. Its secret is shown only here.
+    pub api_key: NewApiKeyView,
+}
+
+/// Creates an account and its first API key.
+#[utoipa::path(
+    tag = "admin",
+    request_body = CreateAccount,
+    responses((status = 201, description = "Account created", body = CreatedAccount)),
+    security(("admin_token" = []))
+)]
+#[post("/admin/accounts")]
+pub async fn create_account(
+    _operator: Operator,
+    state: web::Data<AppState>,
+    body: ApiJson<CreateAccount>,
+) -> Result<HttpResponse, ApiError> {
+    let name = body.0.name;
+    let (account, issued) = state.db(move |conn| Account::create_with_key(conn, &name)).await?;
+    tracing::info!(account_id = %account.id, "account created");
+    Ok(HttpResponse::Created().json(CreatedAccount { account, api_key: NewApiKeyView::from(issued) }))
+}

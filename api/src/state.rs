@@ -1,0 +1,37 @@
+//! What every handler can reach: the pool, the settings and the token keys.
+
+use std::sync::Arc;
+
+use mailroom_domain::config::Settings;
+use mailroom_domain::store::{DbConnection, Pool, checkout};
+
+use crate::auth::{KeyStatusCache, TokenKeys};
+use crate::problem::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub settings: Arc<Settings>,
+    pub tokens: Arc<TokenKeys>,
+    pub key_status: Arc<KeyStatusCache>,
+}
+
+impl AppState {
+    /// Runs blocking database work on actix's blocking pool, inside the request's span.
+    pub async fn db<T, F>(&self, work: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> mailroom_domain::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        actix_web::web::block(move || {
+            let _entered = span.enter();
+            let mut conn = checkout(&pool)?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("blocking task failed: {e}")))?
+        .map_err(ApiError::from)
+    }
+}

@@ -1,0 +1,215 @@
+//! A running Mailroom for each test, on SQLite or on its own PostgreSQL database.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use mailroom_api::startup::Application;
+use mailroom_domain::config::Settings;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The server PostgreSQL tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("MAILROOM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A database of its own, dropped with the test.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub fn create() -> Self {
+        let admin = postgres_admin_url();
+        let name = format!("mailroom_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = PgConnection::establish(&admin).expect("PostgreSQL for tests (MAILROOM_TEST_POSTGRES_URL)");
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
+        let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+        TestDatabase { url: format!("{base}/{name}"), name }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn);
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub backend: Backend,
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    pub settings: Settings,
+    pub database: Option<TestDatabase>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// An account with a `*` token.
+pub struct TestAccount {
+    pub id: String,
+    pub key_id: String,
+    pub secret: String,
+    pub token: String,
+}
+
+pub fn base_vars(data_dir: &std::path::Path) -> HashMap<String, String> {
+    let mut vars = HashMap::new();
+    vars.insert("MAILROOM_HTTP_ADDR".into(), "127.0.0.1:0".into());
+    vars.insert("MAILROOM_DATA_DIR".into(), data_dir.display().to_string());
+    vars.insert("MAILROOM_ADMIN_TOKEN".into(), ADMIN_TOKEN.into());
+    vars.insert("MAILROOM_JWT_SECRET".into(), JWT_SECRET.into());
+    vars.insert("MAILROOM_SIGNING_KEY".into(), "test-signing-key".into());
+    vars.insert("MAILROOM_HASH_KEY".into(), "test-hash-key".into());
+    vars
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts the app with extra or changed variables.
+    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+        let data_dir = std::env::temp_dir().join(format!("mailroom-test-{}", uuid::Uuid::now_v7().simple()));
+        let mut vars = base_vars(&data_dir);
+        let database = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => {
+                let db = TestDatabase::create();
+                vars.insert("DATABASE_URL".into(), db.url.clone());
+                Some(db)
+            }
+        };
+        adjust(&mut vars);
+        let settings = Settings::from_vars(&vars).expect("test settings");
+        let app = Application::build(settings.clone()).await.expect("app starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp { address, backend, client: reqwest::Client::new(), data_dir, settings, database }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    /// Creates an account through the admin API and exchanges its key for a token.
+    pub async fn create_account(&self, name: &str) -> TestAccount {
+        let (status, body) = self
+            .request(Method::POST, "/v1/admin/accounts", Some(ADMIN_TOKEN), Some(json!({"name": name})))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let key_id = body["api_key"]["id"].as_str().unwrap().to_owned();
+        let secret = body["api_key"]["secret"].as_str().unwrap().to_owned();
+        let token = self.token_for(&key_id, &secret).await;
+        TestAccount { id: body["account"]["id"].as_str().unwrap().to_owned(), key_id, secret, token }
+    }
+
+    pub async fn token_for(&self, key_id: &str, secret: &str) -> String {
+        let (status, body) = self
+            .request(Method::POST, "/v1/auth/token", None, Some(json!({"key_id": key_id, "secret": secret})))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends a JSON request; answers the status and the parsed body (`null` when empty).
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.unwrap();
+        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        (status, value)
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.request(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
+        self.request(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
+        self.request(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Creates a contact and answers its id.
+    pub async fn contact(&self, token: &str, email: &str) -> String {
+        let (status, body) = self.post("/v1/contacts", token, json!({"email": email})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Creates a list and answers its id.
+    pub async fn list(&self, token: &str, name: &str) -> String {
+        let (status, body) = self.post("/v1/lists", token, json!({"name": name})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// Asserts a problem+json answer with the given status and code.
+pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], expected.as_u16(), "{body}");
+}
+
+/// Runs each test on SQLite and on PostgreSQL: `mod::sqlite::name` and `mod::postgres::name`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let $app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
+                    $body
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let $app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await;
+                    $body
+                }
+            )*
+        }
+    };
+}

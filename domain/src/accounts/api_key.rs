@@ -1,0 +1,186 @@
+//! API keys: an id and a secret that is shown once and stored only as an argon2 hash.
+//! A key is exchanged for a short-lived access token (see the API's auth module).
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use crate::store::sql_types::{Id, Json, Timestamp};
+use diesel::prelude::*;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::scope::{Scope, ScopeSet};
+use crate::clock;
+use crate::config::random_secret;
+use crate::error::{Error, Result};
+use crate::pagination::{Page, PageRequest};
+use crate::schema::api_keys;
+use crate::store::DbConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = api_keys)]
+pub struct ApiKey {
+    pub id: Id,
+    pub account_id: Id,
+    pub name: String,
+    pub secret_hash: String,
+    pub scopes: Json,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// A key just created: the only moment its secret exists in the clear.
+pub struct IssuedApiKey {
+    pub key: ApiKey,
+    pub secret: SecretString,
+}
+
+/// What a successful key check yields.
+#[derive(Debug, Clone)]
+pub struct VerifiedKey {
+    pub key_id: Id,
+    pub account_id: Id,
+    pub scopes: ScopeSet,
+}
+
+impl ApiKey {
+    pub fn scope_set(&self) -> ScopeSet {
+        ScopeSet::from_json(&self.scopes)
+    }
+
+    /// Generates the secret and its hash; nothing is written yet.
+    pub fn prepare(account_id: Id, name: &str, scopes: ScopeSet) -> Result<IssuedApiKey> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Error::invalid("name", "must be 1 to 200 characters"));
+        }
+        if scopes.as_slice().is_empty() {
+            return Err(Error::invalid("scopes", "must name at least one scope"));
+        }
+        let secret = format!("mrk_{}", random_secret(32));
+        let secret_hash = hash_secret(&secret)?;
+        Ok(IssuedApiKey {
+            key: ApiKey {
+                id: Id::new(),
+                account_id,
+                name: name.to_owned(),
+                secret_hash,
+                scopes: Json(scopes.to_json()),
+                created_at: clock::now(),
+                revoked_at: None,
+            },
+            secret: secret.into(),
+        })
+    }
+
+    pub fn insert(&self, conn: &mut DbConnection) -> Result<()> {
+        diesel::insert_into(api_keys::table).values(self).execute(conn)?;
+        Ok(())
+    }
+
+    /// Checks a key id and secret. Unknown, revoked and wrong all answer the same, after
+    /// the same amount of hashing work.
+    pub fn verify(conn: &mut DbConnection, key_id: Id, secret: &SecretString) -> Result<Option<VerifiedKey>> {
+        let key: Option<ApiKey> = api_keys::table
+            .find(key_id)
+            .filter(api_keys::revoked_at.is_null())
+            .select(ApiKey::as_select())
+            .first(conn)
+            .optional()?;
+        let Some(key) = key else {
+            let _ = verify_secret(DUMMY_HASH, secret.expose_secret());
+            return Ok(None);
+        };
+        if !verify_secret(&key.secret_hash, secret.expose_secret()) {
+            return Ok(None);
+        }
+        Ok(Some(VerifiedKey { key_id: key.id, account_id: key.account_id, scopes: key.scope_set() }))
+    }
+
+    /// Whether a key still exists and is not revoked (checked for tokens it issued).
+    pub fn is_active(conn: &mut DbConnection, key_id: Id) -> Result<bool> {
+        let found: Option<Id> = api_keys::table
+            .find(key_id)
+            .filter(api_keys::revoked_at.is_null())
+            .select(api_keys::id)
+            .first(conn)
+            .optional()?;
+        Ok(found.is_some())
+    }
+
+    pub fn list(conn: &mut DbConnection, account_id: Id, page: &PageRequest) -> Result<Page<ApiKey>> {
+        let mut query = api_keys::table
+            .filter(api_keys::account_id.eq(account_id))
+            .filter(api_keys::revoked_at.is_null())
+            .select(ApiKey::as_select())
+            .order(api_keys::id.asc())
+            .limit(page.fetch_limit())
+            .into_boxed();
+        if let Some(after) = page.after {
+            query = query.filter(api_keys::id.gt(after));
+        }
+        Ok(Page::from_rows(query.load(conn)?, page, |k| k.id))
+    }
+
+    pub fn find(conn: &mut DbConnection, account_id: Id, id: Id) -> Result<ApiKey> {
+        api_keys::table
+            .find(id)
+            .filter(api_keys::account_id.eq(account_id))
+            .filter(api_keys::revoked_at.is_null())
+            .select(ApiKey::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound("api key"))
+    }
+
+    /// Revokes a key. Its row stays (audit) but it can no longer mint or use tokens.
+    pub fn revoke(conn: &mut DbConnection, account_id: Id, id: Id) -> Result<()> {
+        let n = diesel::update(
+            api_keys::table
+                .filter(api_keys::id.eq(id))
+                .filter(api_keys::account_id.eq(account_id))
+                .filter(api_keys::revoked_at.is_null()),
+        )
+        .set(api_keys::revoked_at.eq(Some(clock::now())))
+        .execute(conn)?;
+        if n == 0 { Err(Error::NotFound("api key")) } else { Ok(()) }
+    }
+
+    pub fn has_scope(&self, scope: Scope) -> bool {
+        self.scope_set().allows(scope)
+    }
+}
+
+/// A valid argon2 hash of a random value, verified against when the key id is unknown.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$9sLRgoYj4wE8sfSDkxcrEsZKm5yiZv3wE8XBoh6l9fE";
+
+fn hash_secret(secret: &str) -> Result<String> {
+    let salt = SaltString::encode_b64(random_secret(16).as_bytes())
+        .map_err(|e| Error::Internal(format!("salt: {e}")))?;
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| Error::Internal(format!("hashing a key secret failed: {e}")))
+}
+
+fn verify_secret(hash: &str, secret: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok())
+        .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_verifies_against_its_own_hash_only() {
+        let hash = hash_secret("mrk_right").unwrap();
+        assert!(verify_secret(&hash, "mrk_right"));
+        assert!(!verify_secret(&hash, "mrk_wrong"));
+        assert!(!hash.contains("mrk_right"));
+    }
+
+    #[test]
+    fn the_dummy_hash_parses() {
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+}

@@ -1,0 +1,17 @@
+//! Mailroom's domain: the types, rules and persistence that every Mailroom binary shares.
+//!
+//! Each area (`accounts`, `contacts`, `lists`) keeps its types, rules and queries together;
+//! `store` owns connections, portable column types and migrations.
+
+pub mod accounts;
+pub mod clock;
+pub mod config;
+pub mod contacts;
+pub mod error;
+pub mod lists;
+pub mod pagination;
+pub mod schema;
+pub mod store;
+
+pub use error::{Error, FieldError, Result};
+pub use store::sql_types::{Id, Json, Timestamp};

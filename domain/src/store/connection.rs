@@ -1,0 +1,71 @@
+//! The connection type of every Mailroom process: PostgreSQL or SQLite, chosen at run time.
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::R2D2Connection;
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
+
+use super::url::DatabaseUrl;
+use crate::error::Error;
+
+/// One connection to whichever backend `DATABASE_URL` names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Which backend a connection talks to, for the few statements that differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl DbConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            DbConnection::Postgres(_) => Backend::Postgres,
+            DbConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Opens one connection; the error names the host (never the password).
+    pub fn open(url: &DatabaseUrl) -> Result<Self, Error> {
+        match url {
+            DatabaseUrl::Postgres { .. } => PgConnection::establish(&url.connect_string())
+                .map(DbConnection::Postgres)
+                .map_err(|e| Error::Unavailable(format!("cannot connect to PostgreSQL at {}: {}", url.redacted(), first_line(&e.to_string())))),
+            DatabaseUrl::Sqlite { path } => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        Error::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                    })?;
+                }
+                let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| {
+                    Error::Unavailable(format!("cannot open SQLite database {}: {e}", path.display()))
+                })?;
+                // WAL lets readers run beside the single writer; busy_timeout makes writers
+                // queue instead of failing; SQLite leaves foreign keys off unless asked.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(|e| Error::Unavailable(format!("cannot configure SQLite database {}: {e}", path.display())))?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    pub(crate) fn is_broken_connection(&mut self) -> bool {
+        match self {
+            DbConnection::Postgres(c) => c.is_broken(),
+            DbConnection::Sqlite(c) => c.is_broken(),
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s).trim()
+}

@@ -1,0 +1,12 @@
+//! Persistence: the connection type, the pool, portable column types and migrations.
+
+mod connection;
+mod migrate;
+mod pool;
+pub mod sql_types;
+mod url;
+
+pub use connection::{Backend, DbConnection, MultiBackend};
+pub use migrate::{redo_all, run_migrations};
+pub use pool::{ConnectionManager, Pool, PoolOptions, PooledConnection, build_pool, checkout};
+pub use url::DatabaseUrl;
