@@ -32,7 +32,8 @@ async fn run() -> anyhow::Result<()> {
             let settings = Settings::from_env()?;
             telemetry::init(settings.log_format);
             let pool = build_pool(&settings.database_url, &settings.pool);
-            let applied = actix_web::web::block(move || run_migrations(&mut *checkout(&pool)?)).await??;
+            let applied =
+                actix_web::web::block(move || run_migrations(&mut *checkout(&pool)?)).await??;
             tracing::info!(applied, database = %settings.database_url.redacted(), "migrations applied");
             Ok(())
         }
@@ -40,7 +41,10 @@ async fn run() -> anyhow::Result<()> {
             let settings = Settings::from_env()?;
             telemetry::init(settings.log_format);
             tracing::info!(config = %settings.describe(), "starting Mailroom API");
-            Application::build(settings).await?.run_until_stopped().await?;
+            Application::build(settings)
+                .await?
+                .run_until_stopped()
+                .await?;
             Ok(())
         }
         "-h" | "--help" | "help" => {

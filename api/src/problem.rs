@@ -56,8 +56,6 @@ pub enum ApiError {
     Forbidden(String),
     #[error("sensitive data in {field}")]
     SensitiveData { field: String, kind: SensitiveKind },
-    #[error("method not allowed")]
-    MethodNotAllowed,
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -75,7 +73,6 @@ pub const CODES: &[&str] = &[
     "unauthorized",
     "forbidden",
     "sensitive_data_rejected",
-    "method_not_allowed",
     "service_unavailable",
     "internal_error",
 ];
@@ -96,7 +93,6 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::SensitiveData { .. } => "sensitive_data_rejected",
-            ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -113,7 +109,6 @@ impl ApiError {
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::SensitiveData { .. } => "Sensitive data rejected",
-            ApiError::MethodNotAllowed => "Method not allowed",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -122,7 +117,11 @@ impl ApiError {
     pub fn problem(&self) -> Problem {
         let detail = match self {
             ApiError::Validation(errors) => Some(
-                errors.iter().map(|e| format!("{} {}", e.field, e.message)).collect::<Vec<_>>().join("; "),
+                errors
+                    .iter()
+                    .map(|e| format!("{} {}", e.field, e.message))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ),
             ApiError::Malformed(d)
             | ApiError::UnsupportedMediaType(d)
@@ -130,13 +129,16 @@ impl ApiError {
             | ApiError::Conflict(d)
             | ApiError::Unauthorized(d)
             | ApiError::Forbidden(d) => Some(d.clone()),
-            ApiError::PayloadTooLarge => Some("the request body is larger than this server accepts".into()),
+            ApiError::PayloadTooLarge => {
+                Some("the request body is larger than this server accepts".into())
+            }
             ApiError::SensitiveData { field, kind } => Some(format!(
                 "{field} looks like a {} and was not stored: Mailroom does not keep payment card numbers or government identifiers",
                 kind.as_str().replace('_', " ")
             )),
-            ApiError::MethodNotAllowed => Some("this resource does not support that method".into()),
-            ApiError::Unavailable(_) => Some("the database is unreachable; try again shortly".into()),
+            ApiError::Unavailable(_) => {
+                Some("the database is unreachable; try again shortly".into())
+            }
             ApiError::Internal(_) => None,
         };
         Problem {
@@ -161,7 +163,9 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Validation(_) | ApiError::SensitiveData { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::SensitiveData { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -169,7 +173,6 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -210,4 +213,42 @@ impl From<DomainError> for ApiError {
 /// Answers for routes that exist in no form: a 404 problem.
 pub async fn unknown_route() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such route".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_a_listed_code_and_every_code_a_variant() {
+        let variants = [
+            ApiError::Validation(vec![]),
+            ApiError::Malformed(String::new()),
+            ApiError::UnsupportedMediaType(String::new()),
+            ApiError::PayloadTooLarge,
+            ApiError::NotFound(String::new()),
+            ApiError::Conflict(String::new()),
+            ApiError::Unauthorized(String::new()),
+            ApiError::Forbidden(String::new()),
+            ApiError::SensitiveData {
+                field: String::new(),
+                kind: SensitiveKind::PaymentCard,
+            },
+            ApiError::Unavailable(String::new()),
+            ApiError::Internal(String::new()),
+        ];
+        let mut codes: Vec<&str> = variants.iter().map(ApiError::code).collect();
+        codes.sort();
+        let mut listed = CODES.to_vec();
+        listed.sort();
+        assert_eq!(codes, listed);
+    }
+
+    #[test]
+    fn an_internal_error_shows_nothing_of_its_cause() {
+        let problem = ApiError::Internal("password=hunter2 at db.internal".into()).problem();
+        let text = serde_json::to_string(&problem).unwrap();
+        assert!(!text.contains("hunter2"));
+        assert!(!text.contains("db.internal"));
+    }
 }

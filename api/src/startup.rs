@@ -37,11 +37,20 @@ impl Application {
             if applied > 0 {
                 tracing::info!(applied, "database migrations applied");
             }
-            if bootstrap { ensure_default_account(&mut conn) } else { Ok(None) }
+            if bootstrap {
+                ensure_default_account(&mut conn)
+            } else {
+                Ok(None)
+            }
         })
         .await??;
         if let Some((account, key)) = first_account {
-            print_welcome(&settings, &account.name, &key.key.id.to_string(), key.secret.expose_secret());
+            print_welcome(
+                &settings,
+                &account.name,
+                &key.key.id.to_string(),
+                key.secret.expose_secret(),
+            );
         } else if settings.generated_admin_token {
             print_admin_token(&settings);
         }
@@ -49,13 +58,20 @@ impl Application {
         let listener = TcpListener::bind(&settings.http_addr)
             .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.http_addr))?;
         let port = listener.local_addr()?.port();
-        let scheme = if settings.tls.is_some() { "https" } else { "http" };
+        let scheme = if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         tracing::info!(addr = %listener.local_addr()?, "Mailroom API listening on {scheme}://{}", listener.local_addr()?);
 
         let doc = openapi::document();
         let state = AppState {
             pool: pool.clone(),
-            tokens: Arc::new(TokenKeys::new(&settings.jwt_secret, settings.access_token_ttl)?),
+            tokens: Arc::new(TokenKeys::new(
+                &settings.jwt_secret,
+                settings.access_token_ttl,
+            )?),
             key_status: Arc::new(KeyStatusCache::default()),
             settings: Arc::new(settings.clone()),
         };
@@ -77,7 +93,11 @@ impl Application {
             Some(files) => server.listen_rustls_0_23(listener, tls::server_config(files)?)?,
             None => server.listen(listener)?,
         };
-        Ok(Application { port, server: server.run(), pool })
+        Ok(Application {
+            port,
+            server: server.run(),
+            pool,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -95,7 +115,11 @@ impl Application {
 
 fn print_welcome(settings: &Settings, account: &str, key_id: &str, secret: &str) {
     let base = &settings.public_url;
-    let admin = settings.admin_token.as_ref().map(|t| t.expose_secret().to_owned()).unwrap_or_default();
+    let admin = settings
+        .admin_token
+        .as_ref()
+        .map(|t| t.expose_secret().to_owned())
+        .unwrap_or_default();
     println!(
         "\n  Welcome to Mailroom. This is the first start, so an account `{account}` was created.\n  \
          These secrets are shown once; the admin token is also kept in {dir}/secrets.json.\n\n    \
@@ -108,6 +132,10 @@ fn print_welcome(settings: &Settings, account: &str, key_id: &str, secret: &str)
 
 fn print_admin_token(settings: &Settings) {
     if let Some(token) = &settings.admin_token {
-        println!("\n  Generated admin token (kept in {}/secrets.json): {}\n", settings.data_dir.display(), token.expose_secret());
+        println!(
+            "\n  Generated admin token (kept in {}/secrets.json): {}\n",
+            settings.data_dir.display(),
+            token.expose_secret()
+        );
     }
 }

@@ -24,9 +24,15 @@ pub struct RequestId(pub Id);
 
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
 }
@@ -61,14 +67,20 @@ pub async fn request_context(
     if status == StatusCode::INTERNAL_SERVER_ERROR {
         let mut problem = ApiError::Internal(String::new()).problem();
         problem.request_id = Some(request_id.to_string());
-        let body = HttpResponse::InternalServerError().content_type(PROBLEM_JSON).json(problem);
+        let body = HttpResponse::InternalServerError()
+            .content_type(PROBLEM_JSON)
+            .json(problem);
         response = response.into_response(body);
     }
     if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     span.in_scope(|| {
-        tracing::info!(status = status.as_u16(), latency_ms = started.elapsed().as_millis() as u64, "request finished")
+        tracing::info!(
+            status = status.as_u16(),
+            latency_ms = started.elapsed().as_millis() as u64,
+            "request finished"
+        )
     });
     Ok(response)
 }

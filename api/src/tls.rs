@@ -11,8 +11,12 @@ pub fn server_config(files: &TlsFiles) -> anyhow::Result<ServerConfig> {
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", files.cert.display()))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("bad certificate in {}: {e}", files.cert.display()))?;
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .map_err(|e| anyhow::anyhow!("cannot read a private key from {}: {e}", files.key.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read a private key from {}: {e}",
+            files.key.display()
+        )
+    })?;
     ServerConfig::builder()
         .with_no_client_auth()
         .with_single_cert(certs, key)

@@ -65,7 +65,11 @@ impl Settings {
 
     /// Reads settings from any variable map; tests build one by hand.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self> {
-        let get = |k: &str| vars.get(k).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |k: &str| {
+            vars.get(k)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let http_addr = get("MAILROOM_HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:8080".into());
         let data_dir = PathBuf::from(get("MAILROOM_DATA_DIR").unwrap_or_else(|| "./data".into()));
         let database_url = match get("DATABASE_URL") {
@@ -78,13 +82,21 @@ impl Settings {
             .trim_end_matches('/')
             .to_owned();
 
-        let (jwt, signing, hash) = (get("MAILROOM_JWT_SECRET"), get("MAILROOM_SIGNING_KEY"), get("MAILROOM_HASH_KEY"));
+        let (jwt, signing, hash) = (
+            get("MAILROOM_JWT_SECRET"),
+            get("MAILROOM_SIGNING_KEY"),
+            get("MAILROOM_HASH_KEY"),
+        );
         let admin = get("MAILROOM_ADMIN_TOKEN");
-        let missing: Vec<&str> = [("MAILROOM_JWT_SECRET", &jwt), ("MAILROOM_SIGNING_KEY", &signing), ("MAILROOM_HASH_KEY", &hash)]
-            .into_iter()
-            .filter(|(_, v)| v.is_none())
-            .map(|(k, _)| k)
-            .collect();
+        let missing: Vec<&str> = [
+            ("MAILROOM_JWT_SECRET", &jwt),
+            ("MAILROOM_SIGNING_KEY", &signing),
+            ("MAILROOM_HASH_KEY", &hash),
+        ]
+        .into_iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k)
+        .collect();
         if shared && !missing.is_empty() {
             return Err(Error::Config(format!(
                 "{} must be set when DATABASE_URL is set: every process sharing the database must use the same value",
@@ -98,7 +110,9 @@ impl Settings {
             (Some(g), fresh)
         };
         let pick = |given: Option<String>, f: fn(&GeneratedSecrets) -> &String| {
-            given.or_else(|| generated.as_ref().map(|g| f(g).clone())).unwrap_or_default()
+            given
+                .or_else(|| generated.as_ref().map(|g| f(g).clone()))
+                .unwrap_or_default()
         };
         let admin_token = match (&admin, &generated) {
             (Some(t), _) => Some(t.clone()),
@@ -108,14 +122,25 @@ impl Settings {
         let generated_admin_token = admin.is_none() && generated_now;
 
         let tls = match (get("MAILROOM_TLS_CERT"), get("MAILROOM_TLS_KEY")) {
-            (Some(cert), Some(key)) => Some(TlsFiles { cert: cert.into(), key: key.into() }),
+            (Some(cert), Some(key)) => Some(TlsFiles {
+                cert: cert.into(),
+                key: key.into(),
+            }),
             (None, None) => None,
-            _ => return Err(Error::Config("MAILROOM_TLS_CERT and MAILROOM_TLS_KEY go together".into())),
+            _ => {
+                return Err(Error::Config(
+                    "MAILROOM_TLS_CERT and MAILROOM_TLS_KEY go together".into(),
+                ));
+            }
         };
         let log_format = match get("MAILROOM_LOG_FORMAT").as_deref() {
             None | Some("pretty") => LogFormat::Pretty,
             Some("json") => LogFormat::Json,
-            Some(other) => return Err(Error::Config(format!("MAILROOM_LOG_FORMAT must be pretty or json, not {other}"))),
+            Some(other) => {
+                return Err(Error::Config(format!(
+                    "MAILROOM_LOG_FORMAT must be pretty or json, not {other}"
+                )));
+            }
         };
 
         Ok(Settings {
@@ -127,12 +152,20 @@ impl Settings {
             jwt_secret: pick(jwt, |g| &g.jwt_secret).into(),
             signing_key: pick(signing, |g| &g.signing_key).into(),
             hash_key: pick(hash, |g| &g.hash_key).into(),
-            access_token_ttl: Duration::from_secs(number(&get, "MAILROOM_ACCESS_TOKEN_TTL_SECS", 3600)?),
+            access_token_ttl: Duration::from_secs(number(
+                &get,
+                "MAILROOM_ACCESS_TOKEN_TTL_SECS",
+                3600,
+            )?),
             body_limit: number(&get, "MAILROOM_BODY_LIMIT_BYTES", 1024 * 1024)? as usize,
             tls,
             pool: PoolOptions {
                 max_size: number(&get, "MAILROOM_DB_POOL_SIZE", 10)? as u32,
-                checkout_timeout: Duration::from_millis(number(&get, "MAILROOM_DB_TIMEOUT_MS", 5000)?),
+                checkout_timeout: Duration::from_millis(number(
+                    &get,
+                    "MAILROOM_DB_TIMEOUT_MS",
+                    5000,
+                )?),
             },
             log_format,
             generated_admin_token,
@@ -151,7 +184,11 @@ impl Settings {
             self.http_addr,
             self.database_url.redacted(),
             self.public_url,
-            if self.admin_token.is_some() { "on" } else { "off" },
+            if self.admin_token.is_some() {
+                "on"
+            } else {
+                "off"
+            },
             if self.tls.is_some() { "on" } else { "off" },
             self.access_token_ttl.as_secs(),
         )
@@ -203,7 +240,8 @@ fn load_or_generate_secrets(data_dir: &Path) -> Result<(GeneratedSecrets, bool)>
         signing_key: random_secret(48),
         hash_key: random_secret(48),
     };
-    let text = serde_json::to_string_pretty(&secrets).map_err(|e| Error::Internal(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(&secrets).map_err(|e| Error::Internal(e.to_string()))?;
     write_private(&path, &text)
         .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
     Ok((secrets, true))
@@ -226,7 +264,10 @@ mod tests {
     use super::*;
 
     fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -238,14 +279,18 @@ mod tests {
         assert!(first.is_embedded());
         let second = Settings::from_vars(&v).unwrap();
         assert!(!second.generated_admin_token);
-        assert_eq!(first.jwt_secret.expose_secret(), second.jwt_secret.expose_secret());
+        assert_eq!(
+            first.jwt_secret.expose_secret(),
+            second.jwt_secret.expose_secret()
+        );
         assert!(second.admin_token_matches(first.admin_token.as_ref().unwrap().expose_secret()));
         std::fs::remove_dir_all(dir).unwrap();
     }
 
     #[test]
     fn a_shared_database_requires_explicit_secrets() {
-        let err = Settings::from_vars(&vars(&[("DATABASE_URL", "postgres://u:pw@db/mailroom")])).unwrap_err();
+        let err = Settings::from_vars(&vars(&[("DATABASE_URL", "postgres://u:pw@db/mailroom")]))
+            .unwrap_err();
         assert!(err.to_string().contains("MAILROOM_JWT_SECRET"));
         assert!(!err.to_string().contains("pw"));
     }
@@ -261,7 +306,13 @@ mod tests {
         ]))
         .unwrap();
         let text = s.describe();
-        for secret in ["topsecret", "jwt-secret-value", "signing-value", "hash-value", "admin-value"] {
+        for secret in [
+            "topsecret",
+            "jwt-secret-value",
+            "signing-value",
+            "hash-value",
+            "admin-value",
+        ] {
             assert!(!text.contains(secret), "{text}");
         }
     }

@@ -15,7 +15,10 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldError { field: field.into(), message: message.into() }
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -61,12 +64,15 @@ impl From<diesel::result::Error> for Error {
         use diesel::result::{DatabaseErrorKind as Kind, Error as D};
         match e {
             D::NotFound => Error::NotFound("resource"),
-            D::DatabaseError(Kind::UniqueViolation, info) => Error::Conflict(info.message().to_owned()),
+            D::DatabaseError(Kind::UniqueViolation, info) => {
+                Error::Conflict(info.message().to_owned())
+            }
             D::DatabaseError(Kind::ClosedConnection | Kind::UnableToSendCommand, info) => {
                 Error::Unavailable(format!("database connection lost: {}", info.message()))
             }
             D::DatabaseError(Kind::Unknown, ref info)
-                if info.message().contains("database is locked") || info.message().contains("terminating connection") =>
+                if info.message().contains("database is locked")
+                    || info.message().contains("terminating connection") =>
             {
                 Error::Unavailable(info.message().to_owned())
             }

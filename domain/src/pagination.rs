@@ -4,9 +4,9 @@
 //! and deletes between pages. The cursor is the last id of a page, encoded opaquely so that
 //! clients do not build them by hand.
 
+use crate::store::sql_types::Id;
 use base64::Engine;
 use serde::Serialize;
-use crate::store::sql_types::Id;
 
 use crate::error::{Error, Result};
 
@@ -23,11 +23,17 @@ impl PageRequest {
     pub fn parse(limit: Option<i64>, cursor: Option<&str>) -> Result<Self> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(Error::invalid("limit", format!("must be between 1 and {MAX_LIMIT}")));
+            return Err(Error::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
         }
         let after = match cursor.filter(|c| !c.is_empty()) {
             None => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| Error::invalid("cursor", "is not a cursor this API returned"))?),
+            Some(c) => Some(
+                decode_cursor(c)
+                    .ok_or_else(|| Error::invalid("cursor", "is not a cursor this API returned"))?,
+            ),
         };
         Ok(PageRequest { limit, after })
     }
@@ -50,12 +56,22 @@ impl<T> Page<T> {
     pub fn from_rows(mut rows: Vec<T>, request: &PageRequest, key_of: impl Fn(&T) -> Id) -> Self {
         let more = rows.len() as i64 > request.limit;
         rows.truncate(request.limit as usize);
-        let next_cursor = if more { rows.last().map(|r| encode_cursor(key_of(r))) } else { None };
-        Page { data: rows, next_cursor }
+        let next_cursor = if more {
+            rows.last().map(|r| encode_cursor(key_of(r)))
+        } else {
+            None
+        };
+        Page {
+            data: rows,
+            next_cursor,
+        }
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { data: self.data.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+        Page {
+            data: self.data.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
     }
 }
 
@@ -64,7 +80,9 @@ pub fn encode_cursor(id: Id) -> String {
 }
 
 fn decode_cursor(cursor: &str) -> Option<Id> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()?;
     uuid::Uuid::from_slice(&bytes).ok().map(Id)
 }
 

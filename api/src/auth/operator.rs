@@ -19,12 +19,16 @@ impl FromRequest for Operator {
             return ready(Err(ApiError::Internal("application state missing".into())));
         };
         if state.settings.admin_token.is_none() {
-            return ready(Err(ApiError::Forbidden("the admin API is off: set MAILROOM_ADMIN_TOKEN to enable it".into())));
+            return ready(Err(ApiError::Forbidden(
+                "the admin API is off: set MAILROOM_ADMIN_TOKEN to enable it".into(),
+            )));
         }
         ready(match bearer_token(req) {
             Some(token) if state.settings.admin_token_matches(&token) => Ok(Operator),
             Some(_) => Err(ApiError::Unauthorized("the admin token is wrong".into())),
-            None => Err(ApiError::Unauthorized("send the admin token: Authorization: Bearer <token>".into())),
+            None => Err(ApiError::Unauthorized(
+                "send the admin token: Authorization: Bearer <token>".into(),
+            )),
         })
     }
 }

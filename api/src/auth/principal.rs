@@ -32,7 +32,10 @@ impl Principal {
         if self.scopes.allows(scope) {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(format!("this token lacks the `{}` scope", scope.as_str())))
+            Err(ApiError::Forbidden(format!(
+                "this token lacks the `{}` scope",
+                scope.as_str()
+            )))
         }
     }
 }
@@ -46,7 +49,10 @@ pub struct KeyStatusCache {
 impl KeyStatusCache {
     fn get(&self, key: Id) -> Option<bool> {
         let entries = self.entries.lock().ok()?;
-        entries.get(&key).filter(|(_, at)| at.elapsed() < KEY_STATUS_TTL).map(|(active, _)| *active)
+        entries
+            .get(&key)
+            .filter(|(_, at)| at.elapsed() < KEY_STATUS_TTL)
+            .map(|(active, _)| *active)
     }
 
     fn put(&self, key: Id, active: bool) {
@@ -69,7 +75,9 @@ impl KeyStatusCache {
 pub fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_owned())
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
 }
 
 impl FromRequest for Principal {
@@ -80,26 +88,37 @@ impl FromRequest for Principal {
         let token = bearer_token(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
-            let state = state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-            let token = token.ok_or_else(|| ApiError::Unauthorized("send an access token: Authorization: Bearer <token>".into()))?;
-            let subject = state
-                .tokens
-                .verify(&token)
-                .ok_or_else(|| ApiError::Unauthorized("the access token is invalid or expired".into()))?;
+            let state =
+                state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+            let token = token.ok_or_else(|| {
+                ApiError::Unauthorized("send an access token: Authorization: Bearer <token>".into())
+            })?;
+            let subject = state.tokens.verify(&token).ok_or_else(|| {
+                ApiError::Unauthorized("the access token is invalid or expired".into())
+            })?;
             let active = match state.key_status.get(subject.key_id) {
                 Some(active) => active,
                 None => {
                     let key_id = subject.key_id;
-                    let active = state.db(move |conn| ApiKey::is_active(conn, key_id)).await?;
+                    let active = state
+                        .db(move |conn| ApiKey::is_active(conn, key_id))
+                        .await?;
                     state.key_status.put(key_id, active);
                     active
                 }
             };
             if !active {
-                return Err(ApiError::Unauthorized("the API key of this token was revoked".into()));
+                return Err(ApiError::Unauthorized(
+                    "the API key of this token was revoked".into(),
+                ));
             }
-            tracing::Span::current().record("account_id", tracing::field::display(subject.account_id));
-            Ok(Principal { account_id: subject.account_id, key_id: subject.key_id, scopes: subject.scopes })
+            tracing::Span::current()
+                .record("account_id", tracing::field::display(subject.account_id));
+            Ok(Principal {
+                account_id: subject.account_id,
+                key_id: subject.key_id,
+                scopes: subject.scopes,
+            })
         })
     }
 }

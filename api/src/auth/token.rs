@@ -38,7 +38,10 @@ pub struct TokenSubject {
 }
 
 impl TokenKeys {
-    pub fn new(secret: &SecretString, lifetime: Duration) -> Result<Self, jsonwebtoken::errors::Error> {
+    pub fn new(
+        secret: &SecretString,
+        lifetime: Duration,
+    ) -> Result<Self, jsonwebtoken::errors::Error> {
         let bytes = secret.expose_secret().as_bytes();
         // Only HS256 is accepted: `alg: none` and every other algorithm fail validation.
         let mut validation = Validation::new(Algorithm::HS256);
@@ -53,7 +56,12 @@ impl TokenKeys {
         })
     }
 
-    pub fn issue(&self, key_id: Id, account_id: Id, scopes: &ScopeSet) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        key_id: Id,
+        account_id: Id,
+        scopes: &ScopeSet,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = chrono::Utc::now().timestamp().max(0) as u64;
         let claims = Claims {
             sub: key_id.to_string(),
@@ -99,11 +107,18 @@ mod tests {
 
     #[test]
     fn tampered_and_unsigned_tokens_fail() {
-        let token = keys().issue(Id::new(), Id::new(), &ScopeSet::all()).unwrap();
+        let token = keys()
+            .issue(Id::new(), Id::new(), &ScopeSet::all())
+            .unwrap();
         let mut parts: Vec<&str> = token.split('.').collect();
-        let none_header = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+        let none_header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"{"alg":"none","typ":"JWT"}"#);
         parts[0] = &none_header;
-        assert!(keys().verify(&format!("{}.{}.", parts[0], parts[1])).is_none());
+        assert!(
+            keys()
+                .verify(&format!("{}.{}.", parts[0], parts[1]))
+                .is_none()
+        );
         let other = TokenKeys::new(&SecretString::from("other"), Duration::from_secs(60)).unwrap();
         assert!(other.verify(&token).is_none());
     }

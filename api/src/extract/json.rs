@@ -28,7 +28,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
             if !content_type_ok {
-                return Err(ApiError::UnsupportedMediaType("send the body as application/json".into()));
+                return Err(ApiError::UnsupportedMediaType(
+                    "send the body as application/json".into(),
+                ));
             }
             let bytes = body.await.map_err(payload_error)?;
             parse_json(&bytes).map(ApiJson)
@@ -39,7 +41,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 fn is_json(req: &HttpRequest) -> bool {
     match req.mime_type() {
         Ok(Some(mime)) => {
-            mime.type_() == "application" && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
+            mime.type_() == "application"
+                && (mime.subtype() == "json" || mime.suffix().is_some_and(|s| s == "json"))
         }
         _ => false,
     }
@@ -48,7 +51,9 @@ fn is_json(req: &HttpRequest) -> bool {
 pub fn payload_error(e: actix_web::Error) -> ApiError {
     match e.as_error::<PayloadError>() {
         Some(PayloadError::Overflow) => ApiError::PayloadTooLarge,
-        _ if e.error_response().status() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+        _ if e.error_response().status() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::PayloadTooLarge
+        }
         _ => ApiError::Malformed(format!("the request body could not be read: {e}")),
     }
 }
@@ -61,13 +66,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = if path == "." { missing_field(&inner).unwrap_or_else(|| "body".into()) } else { path };
+                let field = if path == "." {
+                    missing_field(&inner).unwrap_or_else(|| "body".into())
+                } else {
+                    path
+                };
                 ApiError::invalid(field, strip_position(&inner.to_string()))
             }
             _ => ApiError::Malformed(format!("the body is not valid JSON: {inner}")),
         }
     })?;
-    de.end().map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
+    de.end()
+        .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
     Ok(value)
 }
 
@@ -111,9 +121,23 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         assert_eq!(field_of(parse_json::<Body>(br#"{}"#).unwrap_err()), "email");
-        assert_eq!(field_of(parse_json::<Body>(br#"{"email": 5}"#).unwrap_err()), "email");
-        assert_eq!(field_of(parse_json::<Body>(br#"{"email": "a", "inner": {"count": "x"}}"#).unwrap_err()), "inner.count");
-        assert!(matches!(parse_json::<Body>(br#"{"email": "#), Err(ApiError::Malformed(_))));
-        assert!(matches!(parse_json::<Body>(br#"{"email": "a"} trailing"#), Err(ApiError::Malformed(_))));
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"{"email": 5}"#).unwrap_err()),
+            "email"
+        );
+        assert_eq!(
+            field_of(
+                parse_json::<Body>(br#"{"email": "a", "inner": {"count": "x"}}"#).unwrap_err()
+            ),
+            "inner.count"
+        );
+        assert!(matches!(
+            parse_json::<Body>(br#"{"email": "#),
+            Err(ApiError::Malformed(_))
+        ));
+        assert!(matches!(
+            parse_json::<Body>(br#"{"email": "a"} trailing"#),
+            Err(ApiError::Malformed(_))
+        ));
     }
 }

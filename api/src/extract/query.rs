@@ -13,7 +13,13 @@ pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Err
         .nth(1)
         .map(str::to_owned)
         .unwrap_or_else(|| "query".to_owned());
-    ApiError::invalid(field, message.trim_start_matches("Query deserialize error: ").to_owned()).into()
+    ApiError::invalid(
+        field,
+        message
+            .trim_start_matches("Query deserialize error: ")
+            .to_owned(),
+    )
+    .into()
 }
 
 /// A path segment that is not an id can name no resource: 404.

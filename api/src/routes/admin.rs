@@ -39,7 +39,12 @@ pub async fn create_account(
     body: ApiJson<CreateAccount>,
 ) -> Result<HttpResponse, ApiError> {
     let name = body.0.name;
-    let (account, issued) = state.db(move |conn| Account::create_with_key(conn, &name)).await?;
+    let (account, issued) = state
+        .db(move |conn| Account::create_with_key(conn, &name))
+        .await?;
     tracing::info!(account_id = %account.id, "account created");
-    Ok(HttpResponse::Created().json(CreatedAccount { account, api_key: NewApiKeyView::from(issued) }))
+    Ok(HttpResponse::Created().json(CreatedAccount {
+        account,
+        api_key: NewApiKeyView::from(issued),
+    }))
 }

@@ -34,7 +34,12 @@ pub struct NewApiKeyView {
 
 impl From<ApiKey> for ApiKeyView {
     fn from(key: ApiKey) -> Self {
-        ApiKeyView { scopes: key.scope_set().as_slice().to_vec(), id: key.id, name: key.name, created_at: key.created_at }
+        ApiKeyView {
+            scopes: key.scope_set().as_slice().to_vec(),
+            id: key.id,
+            name: key.name,
+            created_at: key.created_at,
+        }
     }
 }
 
@@ -76,21 +81,33 @@ impl PageQuery {
 /// Lists the account's active API keys (never their secrets).
 #[utoipa::path(tag = "api_keys", params(PageQuery), responses((status = 200, description = "A page of keys", body = Page<ApiKeyView>)))]
 #[get("/api-keys")]
-pub async fn list_api_keys(principal: Principal, state: web::Data<AppState>, query: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_api_keys(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ApiKeysRead)?;
     let page = query.page()?;
     let account = principal.account_id;
-    let keys = state.db(move |conn| ApiKey::list(conn, account, &page)).await?;
+    let keys = state
+        .db(move |conn| ApiKey::list(conn, account, &page))
+        .await?;
     Ok(HttpResponse::Ok().json(keys.map(ApiKeyView::from)))
 }
 
 /// Shows one API key.
 #[utoipa::path(tag = "api_keys", params(("id" = Id, Path)), responses((status = 200, description = "The key", body = ApiKeyView)))]
 #[get("/api-keys/{id}")]
-pub async fn get_api_key(principal: Principal, state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+pub async fn get_api_key(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ApiKeysRead)?;
     let (account, id) = (principal.account_id, id.into_inner());
-    let key = state.db(move |conn| ApiKey::find(conn, account, id)).await?;
+    let key = state
+        .db(move |conn| ApiKey::find(conn, account, id))
+        .await?;
     Ok(HttpResponse::Ok().json(ApiKeyView::from(key)))
 }
 
@@ -101,12 +118,18 @@ pub async fn get_api_key(principal: Principal, state: web::Data<AppState>, id: w
     responses((status = 201, description = "Key created", body = NewApiKeyView))
 )]
 #[post("/api-keys")]
-pub async fn create_api_key(principal: Principal, state: web::Data<AppState>, body: ApiJson<CreateApiKey>) -> Result<HttpResponse, ApiError> {
+pub async fn create_api_key(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: ApiJson<CreateApiKey>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ApiKeysWrite)?;
     let CreateApiKey { name, scopes } = body.0;
     let scopes = ScopeSet::new(scopes);
     if !principal.scopes.covers(&scopes) {
-        return Err(ApiError::Forbidden("a key cannot be given scopes its creator does not hold".into()));
+        return Err(ApiError::Forbidden(
+            "a key cannot be given scopes its creator does not hold".into(),
+        ));
     }
     let account = principal.account_id;
     let issued = state
@@ -123,10 +146,16 @@ pub async fn create_api_key(principal: Principal, state: web::Data<AppState>, bo
 /// ten seconds.
 #[utoipa::path(tag = "api_keys", params(("id" = Id, Path)), responses((status = 204, description = "Key revoked")))]
 #[delete("/api-keys/{id}")]
-pub async fn revoke_api_key(principal: Principal, state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+pub async fn revoke_api_key(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ApiKeysWrite)?;
     let (account, id) = (principal.account_id, id.into_inner());
-    state.db(move |conn| ApiKey::revoke(conn, account, id)).await?;
+    state
+        .db(move |conn| ApiKey::revoke(conn, account, id))
+        .await?;
     state.key_status.forget(id);
     Ok(HttpResponse::NoContent().finish())
 }

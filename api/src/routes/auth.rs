@@ -38,12 +38,17 @@ pub struct AccessToken {
     security(())
 )]
 #[post("/auth/token")]
-pub async fn issue_token(state: web::Data<AppState>, body: ApiJson<TokenRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn issue_token(
+    state: web::Data<AppState>,
+    body: ApiJson<TokenRequest>,
+) -> Result<HttpResponse, ApiError> {
     let TokenRequest { key_id, secret } = body.0;
     let verified = state
         .db(move |conn| ApiKey::verify(conn, key_id, &secret))
         .await?
-        .ok_or_else(|| ApiError::Unauthorized("unknown key id, wrong secret, or revoked key".into()))?;
+        .ok_or_else(|| {
+            ApiError::Unauthorized("unknown key id, wrong secret, or revoked key".into())
+        })?;
     let access_token = state
         .tokens
         .issue(verified.key_id, verified.account_id, &verified.scopes)

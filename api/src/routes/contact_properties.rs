@@ -38,28 +38,47 @@ pub async fn create_contact_property(
     body: ApiJson<CreateContactProperty>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ContactsWrite)?;
-    let CreateContactProperty { name, property_type } = body.0;
+    let CreateContactProperty {
+        name,
+        property_type,
+    } = body.0;
     let account = principal.account_id;
-    let definition = state.db(move |conn| PropertyDefinition::create(conn, account, &name, property_type)).await?;
+    let definition = state
+        .db(move |conn| PropertyDefinition::create(conn, account, &name, property_type))
+        .await?;
     Ok(HttpResponse::Created().json(definition))
 }
 
 /// Lists the account's contact properties, by name.
 #[utoipa::path(tag = "contact_properties", responses((status = 200, description = "Every definition", body = Page<PropertyDefinition>)))]
 #[get("/contact-properties")]
-pub async fn list_contact_properties(principal: Principal, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn list_contact_properties(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ContactsRead)?;
     let account = principal.account_id;
-    let data = state.db(move |conn| PropertyDefinition::list(conn, account)).await?;
-    Ok(HttpResponse::Ok().json(Page { data, next_cursor: None }))
+    let data = state
+        .db(move |conn| PropertyDefinition::list(conn, account))
+        .await?;
+    Ok(HttpResponse::Ok().json(Page {
+        data,
+        next_cursor: None,
+    }))
 }
 
 /// Deletes a contact property and every contact's value for it.
 #[utoipa::path(tag = "contact_properties", params(("name" = String, Path)), responses((status = 204, description = "Property deleted")))]
 #[delete("/contact-properties/{name}")]
-pub async fn delete_contact_property(principal: Principal, state: web::Data<AppState>, name: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_contact_property(
+    principal: Principal,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ContactsWrite)?;
     let (account, name) = (principal.account_id, name.into_inner());
-    state.db(move |conn| PropertyDefinition::delete(conn, account, &name)).await?;
+    state
+        .db(move |conn| PropertyDefinition::delete(conn, account, &name))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -67,7 +67,9 @@ impl CreateContact {
 }
 
 /// A field that may be absent (leave alone), `null` (clear) or a value (set).
-fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }
 
@@ -107,37 +109,63 @@ pub struct ContactQuery {
     )
 )]
 #[post("/contacts")]
-pub async fn create_contact(principal: Principal, state: web::Data<AppState>, body: ApiJson<CreateContact>) -> Result<HttpResponse, ApiError> {
+pub async fn create_contact(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: ApiJson<CreateContact>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ContactsWrite)?;
     let new = body.0.into_new_contact()?;
     let account = principal.account_id;
-    let contact = state.db(move |conn| Contact::create(conn, account, new)).await?;
+    let contact = state
+        .db(move |conn| Contact::create(conn, account, new))
+        .await?;
     Ok(HttpResponse::Created().json(ContactView::from(contact)))
 }
 
 /// Shows a contact.
 #[utoipa::path(tag = "contacts", params(("id" = Id, Path)), responses((status = 200, description = "The contact", body = ContactView)))]
 #[get("/contacts/{id}")]
-pub async fn get_contact(principal: Principal, state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+pub async fn get_contact(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ContactsRead)?;
     let (account, id) = (principal.account_id, id.into_inner());
-    let contact = state.db(move |conn| Contact::find(conn, account, id)).await?;
+    let contact = state
+        .db(move |conn| Contact::find(conn, account, id))
+        .await?;
     Ok(HttpResponse::Ok().json(ContactView::from(contact)))
 }
 
 /// Lists contacts, oldest first, optionally by address or list.
 #[utoipa::path(tag = "contacts", params(ContactQuery), responses((status = 200, description = "A page of contacts", body = Page<ContactView>)))]
 #[get("/contacts")]
-pub async fn list_contacts(principal: Principal, state: web::Data<AppState>, query: web::Query<ContactQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_contacts(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<ContactQuery>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ContactsRead)?;
     let query = query.into_inner();
-    let page = PageQuery { limit: query.limit, cursor: query.cursor }.page()?;
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .page()?;
     let filter = ContactFilter {
-        email: query.email.as_deref().map(|e| parse_email("email", e)).transpose()?,
+        email: query
+            .email
+            .as_deref()
+            .map(|e| parse_email("email", e))
+            .transpose()?,
         list_id: query.list_id,
     };
     let account = principal.account_id;
-    let contacts = state.db(move |conn| Contact::list(conn, account, &filter, &page)).await?;
+    let contacts = state
+        .db(move |conn| Contact::list(conn, account, &filter, &page))
+        .await?;
     Ok(HttpResponse::Ok().json(contacts.map(ContactView::from)))
 }
 
@@ -161,21 +189,33 @@ pub async fn update_contact(
     principal.require(Scope::ContactsWrite)?;
     let body = body.0;
     let changes = ContactChanges {
-        email: body.email.as_deref().map(|e| parse_email("email", e)).transpose()?,
+        email: body
+            .email
+            .as_deref()
+            .map(|e| parse_email("email", e))
+            .transpose()?,
         name: body.name,
         properties: body.properties,
     };
     let (account, id) = (principal.account_id, id.into_inner());
-    let contact = state.db(move |conn| Contact::update(conn, account, id, changes)).await?;
+    let contact = state
+        .db(move |conn| Contact::update(conn, account, id, changes))
+        .await?;
     Ok(HttpResponse::Ok().json(ContactView::from(contact)))
 }
 
 /// Deletes a contact and its list memberships.
 #[utoipa::path(tag = "contacts", params(("id" = Id, Path)), responses((status = 204, description = "Contact deleted")))]
 #[delete("/contacts/{id}")]
-pub async fn delete_contact(principal: Principal, state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_contact(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ContactsWrite)?;
     let (account, id) = (principal.account_id, id.into_inner());
-    state.db(move |conn| Contact::delete(conn, account, id)).await?;
+    state
+        .db(move |conn| Contact::delete(conn, account, id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

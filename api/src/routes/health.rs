@@ -21,7 +21,10 @@ pub struct Health {
 #[utoipa::path(tag = "operations", responses((status = 200, description = "Alive", body = Health)), security(()))]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(Health { status: "ok".into(), database: None })
+    HttpResponse::Ok().json(Health {
+        status: "ok".into(),
+        database: None,
+    })
 }
 
 /// Ready for traffic: 200 while the database answers, 503 when it does not.
@@ -40,15 +43,25 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
         let mut conn = pool
             .get_timeout(Duration::from_secs(2))
             .map_err(|e| format!("unreachable: {e}"))?;
-        conn.batch_execute("SELECT 1").map_err(|e| format!("error: {e}"))
+        conn.batch_execute("SELECT 1")
+            .map_err(|e| format!("error: {e}"))
     })
     .await;
     match check {
-        Ok(Ok(())) => HttpResponse::Ok().json(Health { status: "ready".into(), database: Some("ok".into()) }),
+        Ok(Ok(())) => HttpResponse::Ok().json(Health {
+            status: "ready".into(),
+            database: Some("ok".into()),
+        }),
         Ok(Err(reason)) => {
             tracing::warn!(%reason, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(Health { status: "unavailable".into(), database: Some(reason) })
+            HttpResponse::ServiceUnavailable().json(Health {
+                status: "unavailable".into(),
+                database: Some(reason),
+            })
         }
-        Err(_) => HttpResponse::ServiceUnavailable().json(Health { status: "unavailable".into(), database: Some("check failed".into()) }),
+        Err(_) => HttpResponse::ServiceUnavailable().json(Health {
+            status: "unavailable".into(),
+            database: Some("check failed".into()),
+        }),
     }
 }

@@ -60,7 +60,10 @@ pub async fn export_list(
     let columns: Vec<String> = state
         .db(move |conn| {
             MailingList::find(conn, account, list_id)?;
-            Ok(PropertyDefinition::list(conn, account)?.into_iter().map(|d| d.name).collect())
+            Ok(PropertyDefinition::list(conn, account)?
+                .into_iter()
+                .map(|d| d.name)
+                .collect())
         })
         .await?;
     tracing::info!(%list_id, ?format, "list export started");
@@ -69,7 +72,11 @@ pub async fn export_list(
         ExportFormat::Csv => Some(Bytes::from(csv_header(&columns))),
         ExportFormat::Ndjson => None,
     };
-    let start = ExportState { after: None, finished: false, header };
+    let start = ExportState {
+        after: None,
+        finished: false,
+        header,
+    };
     let stream = futures_util::stream::unfold(start, move |mut export| {
         let state = state.clone();
         let columns = columns.clone();
@@ -81,7 +88,9 @@ pub async fn export_list(
                 return None;
             }
             let after = export.after;
-            let batch = state.db(move |conn| Member::batch(conn, account, list_id, None, after, BATCH)).await;
+            let batch = state
+                .db(move |conn| Member::batch(conn, account, list_id, None, after, BATCH))
+                .await;
             let members = match batch {
                 Ok(members) => members,
                 Err(e) => {
@@ -114,7 +123,9 @@ pub async fn export_list(
         .content_type(content_type)
         .insert_header(ContentDisposition {
             disposition: DispositionType::Attachment,
-            parameters: vec![DispositionParam::Filename(format!("list-{list_id}.{extension}"))],
+            parameters: vec![DispositionParam::Filename(format!(
+                "list-{list_id}.{extension}"
+            ))],
         })
         .streaming(stream))
 }

@@ -63,13 +63,29 @@ pub struct AddMember {
 impl AddMember {
     fn subject(self) -> Result<MemberSubject, ApiError> {
         match (self.contact_id, self.email) {
-            (Some(id), None) if self.name.is_none() && self.properties.is_none() => Ok(MemberSubject::Contact(id)),
-            (Some(_), None) => Err(ApiError::invalid("contact_id", "name and properties go with email, not with contact_id")),
-            (None, Some(email)) => Ok(MemberSubject::Email(
-                CreateContact { email, name: self.name, properties: self.properties }.into_new_contact()?,
+            (Some(id), None) if self.name.is_none() && self.properties.is_none() => {
+                Ok(MemberSubject::Contact(id))
+            }
+            (Some(_), None) => Err(ApiError::invalid(
+                "contact_id",
+                "name and properties go with email, not with contact_id",
             )),
-            (Some(_), Some(_)) => Err(ApiError::invalid("contact_id", "give either contact_id or email, not both")),
-            (None, None) => Err(ApiError::invalid("email", "give either contact_id or email")),
+            (None, Some(email)) => Ok(MemberSubject::Email(
+                CreateContact {
+                    email,
+                    name: self.name,
+                    properties: self.properties,
+                }
+                .into_new_contact()?,
+            )),
+            (Some(_), Some(_)) => Err(ApiError::invalid(
+                "contact_id",
+                "give either contact_id or email, not both",
+            )),
+            (None, None) => Err(ApiError::invalid(
+                "email",
+                "give either contact_id or email",
+            )),
         }
     }
 }
@@ -109,8 +125,14 @@ pub async fn add_list_member(
         principal.require(Scope::ContactsWrite)?;
     }
     let (account, list_id) = (principal.account_id, id.into_inner());
-    let added = state.db(move |conn| Member::add(conn, account, list_id, subject)).await?;
-    let mut response = if added.created { HttpResponse::Created() } else { HttpResponse::Ok() };
+    let added = state
+        .db(move |conn| Member::add(conn, account, list_id, subject))
+        .await?;
+    let mut response = if added.created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
     Ok(response.json(MemberView::from(added.member)))
 }
 
@@ -129,9 +151,15 @@ pub async fn list_list_members(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsRead)?;
     let query = query.into_inner();
-    let page = PageQuery { limit: query.limit, cursor: query.cursor }.page()?;
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .page()?;
     let (account, list_id, status) = (principal.account_id, id.into_inner(), query.status);
-    let members = state.db(move |conn| Member::list(conn, account, list_id, status, &page)).await?;
+    let members = state
+        .db(move |conn| Member::list(conn, account, list_id, status, &page))
+        .await?;
     Ok(HttpResponse::Ok().json(members.map(MemberView::from)))
 }
 
@@ -142,11 +170,17 @@ pub async fn list_list_members(
     responses((status = 200, description = "The membership", body = MemberView))
 )]
 #[get("/lists/{id}/members/{contact_id}")]
-pub async fn get_list_member(principal: Principal, state: web::Data<AppState>, path: web::Path<(Id, Id)>) -> Result<HttpResponse, ApiError> {
+pub async fn get_list_member(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(Id, Id)>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsRead)?;
     let (list_id, contact_id) = path.into_inner();
     let account = principal.account_id;
-    let member = state.db(move |conn| Member::find(conn, account, list_id, contact_id)).await?;
+    let member = state
+        .db(move |conn| Member::find(conn, account, list_id, contact_id))
+        .await?;
     Ok(HttpResponse::Ok().json(MemberView::from(member)))
 }
 
@@ -157,10 +191,16 @@ pub async fn get_list_member(principal: Principal, state: web::Data<AppState>, p
     responses((status = 204, description = "Member removed"))
 )]
 #[delete("/lists/{id}/members/{contact_id}")]
-pub async fn remove_list_member(principal: Principal, state: web::Data<AppState>, path: web::Path<(Id, Id)>) -> Result<HttpResponse, ApiError> {
+pub async fn remove_list_member(
+    principal: Principal,
+    state: web::Data<AppState>,
+    path: web::Path<(Id, Id)>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsWrite)?;
     let (list_id, contact_id) = path.into_inner();
     let account = principal.account_id;
-    state.db(move |conn| Member::remove(conn, account, list_id, contact_id)).await?;
+    state
+        .db(move |conn| Member::remove(conn, account, list_id, contact_id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -42,32 +42,54 @@ pub struct UpdateList {
 /// Creates a list.
 #[utoipa::path(tag = "lists", request_body = CreateList, responses((status = 201, description = "List created", body = MailingList)))]
 #[post("/lists")]
-pub async fn create_list(principal: Principal, state: web::Data<AppState>, body: ApiJson<CreateList>) -> Result<HttpResponse, ApiError> {
+pub async fn create_list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: ApiJson<CreateList>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsWrite)?;
-    let CreateList { name, description, double_opt_in } = body.0;
+    let CreateList {
+        name,
+        description,
+        double_opt_in,
+    } = body.0;
     let account = principal.account_id;
-    let list = state.db(move |conn| MailingList::create(conn, account, &name, description, double_opt_in)).await?;
+    let list = state
+        .db(move |conn| MailingList::create(conn, account, &name, description, double_opt_in))
+        .await?;
     Ok(HttpResponse::Created().json(list))
 }
 
 /// Lists the account's lists, oldest first.
 #[utoipa::path(tag = "lists", params(PageQuery), responses((status = 200, description = "A page of lists", body = Page<MailingList>)))]
 #[get("/lists")]
-pub async fn list_lists(principal: Principal, state: web::Data<AppState>, query: web::Query<PageQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_lists(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsRead)?;
     let page = query.page()?;
     let account = principal.account_id;
-    let lists = state.db(move |conn| MailingList::list(conn, account, &page)).await?;
+    let lists = state
+        .db(move |conn| MailingList::list(conn, account, &page))
+        .await?;
     Ok(HttpResponse::Ok().json(lists))
 }
 
 /// Shows a list.
 #[utoipa::path(tag = "lists", params(("id" = Id, Path)), responses((status = 200, description = "The list", body = MailingList)))]
 #[get("/lists/{id}")]
-pub async fn get_list(principal: Principal, state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+pub async fn get_list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsRead)?;
     let (account, id) = (principal.account_id, id.into_inner());
-    let list = state.db(move |conn| MailingList::find(conn, account, id)).await?;
+    let list = state
+        .db(move |conn| MailingList::find(conn, account, id))
+        .await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -81,19 +103,35 @@ pub async fn update_list(
     body: ApiJson<UpdateList>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsWrite)?;
-    let UpdateList { name, description, double_opt_in } = body.0;
-    let changes = ListChanges { name, description, double_opt_in };
+    let UpdateList {
+        name,
+        description,
+        double_opt_in,
+    } = body.0;
+    let changes = ListChanges {
+        name,
+        description,
+        double_opt_in,
+    };
     let (account, id) = (principal.account_id, id.into_inner());
-    let list = state.db(move |conn| MailingList::update(conn, account, id, changes)).await?;
+    let list = state
+        .db(move |conn| MailingList::update(conn, account, id, changes))
+        .await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
 /// Deletes a list and its memberships (the contacts stay).
 #[utoipa::path(tag = "lists", params(("id" = Id, Path)), responses((status = 204, description = "List deleted")))]
 #[delete("/lists/{id}")]
-pub async fn delete_list(principal: Principal, state: web::Data<AppState>, id: web::Path<Id>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_list(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsWrite)?;
     let (account, id) = (principal.account_id, id.into_inner());
-    state.db(move |conn| MailingList::delete(conn, account, id)).await?;
+    state
+        .db(move |conn| MailingList::delete(conn, account, id))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

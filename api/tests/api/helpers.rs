@@ -20,7 +20,8 @@ pub enum Backend {
 
 /// The server PostgreSQL tests create their databases on.
 pub fn postgres_admin_url() -> String {
-    std::env::var("MAILROOM_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("MAILROOM_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// A database of its own, dropped with the test.
@@ -33,28 +34,37 @@ impl TestDatabase {
     pub fn create() -> Self {
         let admin = postgres_admin_url();
         let name = format!("mailroom_test_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = PgConnection::establish(&admin).expect("PostgreSQL for tests (MAILROOM_TEST_POSTGRES_URL)");
-        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).unwrap();
+        let mut conn = PgConnection::establish(&admin)
+            .expect("PostgreSQL for tests (MAILROOM_TEST_POSTGRES_URL)");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .unwrap();
         let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
-        TestDatabase { url: format!("{base}/{name}"), name }
+        TestDatabase {
+            url: format!("{base}/{name}"),
+            name,
+        }
     }
 }
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
         if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).execute(&mut conn);
+            let _ = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut conn);
         }
     }
 }
 
 pub struct TestApp {
     pub address: String,
-    pub backend: Backend,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
-    pub settings: Settings,
-    pub database: Option<TestDatabase>,
+    /// Dropped with the app: the test's PostgreSQL database, if any.
+    _database: Option<TestDatabase>,
 }
 
 impl Drop for TestApp {
@@ -88,8 +98,12 @@ impl TestApp {
     }
 
     /// Starts the app with extra or changed variables.
-    pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
-        let data_dir = std::env::temp_dir().join(format!("mailroom-test-{}", uuid::Uuid::now_v7().simple()));
+    pub async fn spawn_with(
+        backend: Backend,
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+    ) -> TestApp {
+        let data_dir =
+            std::env::temp_dir().join(format!("mailroom-test-{}", uuid::Uuid::now_v7().simple()));
         let mut vars = base_vars(&data_dir);
         let database = match backend {
             Backend::Sqlite => None,
@@ -101,10 +115,15 @@ impl TestApp {
         };
         adjust(&mut vars);
         let settings = Settings::from_vars(&vars).expect("test settings");
-        let app = Application::build(settings.clone()).await.expect("app starts");
+        let app = Application::build(settings).await.expect("app starts");
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        TestApp { address, backend, client: reqwest::Client::new(), data_dir, settings, database }
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            data_dir,
+            _database: database,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -114,25 +133,46 @@ impl TestApp {
     /// Creates an account through the admin API and exchanges its key for a token.
     pub async fn create_account(&self, name: &str) -> TestAccount {
         let (status, body) = self
-            .request(Method::POST, "/v1/admin/accounts", Some(ADMIN_TOKEN), Some(json!({"name": name})))
+            .request(
+                Method::POST,
+                "/v1/admin/accounts",
+                Some(ADMIN_TOKEN),
+                Some(json!({"name": name})),
+            )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let key_id = body["api_key"]["id"].as_str().unwrap().to_owned();
         let secret = body["api_key"]["secret"].as_str().unwrap().to_owned();
         let token = self.token_for(&key_id, &secret).await;
-        TestAccount { id: body["account"]["id"].as_str().unwrap().to_owned(), key_id, secret, token }
+        TestAccount {
+            id: body["account"]["id"].as_str().unwrap().to_owned(),
+            key_id,
+            secret,
+            token,
+        }
     }
 
     pub async fn token_for(&self, key_id: &str, secret: &str) -> String {
         let (status, body) = self
-            .request(Method::POST, "/v1/auth/token", None, Some(json!({"key_id": key_id, "secret": secret})))
+            .request(
+                Method::POST,
+                "/v1/auth/token",
+                None,
+                Some(json!({"key_id": key_id, "secret": secret})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["access_token"].as_str().unwrap().to_owned()
     }
 
     /// Sends a JSON request; answers the status and the parsed body (`null` when empty).
-    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.client.request(method, self.url(path));
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -143,7 +183,11 @@ impl TestApp {
         let res = req.send().await.expect("request sent");
         let status = res.status();
         let text = res.text().await.unwrap();
-        let value = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
         (status, value)
     }
 
@@ -152,11 +196,13 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.request(Method::POST, path, Some(token), Some(body)).await
+        self.request(Method::POST, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> (StatusCode, Value) {
-        self.request(Method::PATCH, path, Some(token), Some(body)).await
+        self.request(Method::PATCH, path, Some(token), Some(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str, token: &str) -> (StatusCode, Value) {
@@ -165,7 +211,9 @@ impl TestApp {
 
     /// Creates a contact and answers its id.
     pub async fn contact(&self, token: &str, email: &str) -> String {
-        let (status, body) = self.post("/v1/contacts", token, json!({"email": email})).await;
+        let (status, body) = self
+            .post("/v1/contacts", token, json!({"email": email}))
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         body["id"].as_str().unwrap().to_owned()
     }

@@ -1,10 +1,19 @@
 //! Black-box HTTP tests: each starts Mailroom on port 0 and talks to it like a client,
 //! on SQLite and on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 
+mod auth;
+mod contacts;
+mod errors;
 mod export;
 mod isolation;
 mod lists;
 mod members;
+mod openapi;
+mod operations;
+mod properties;
+mod proxy;
 mod smoke;

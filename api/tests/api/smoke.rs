@@ -1,7 +1,6 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::*;
 use crate::on_both_backends;
 
 on_both_backends! {

@@ -32,10 +32,17 @@ impl Account {
     pub fn create_with_key(conn: &mut DbConnection, name: &str) -> Result<(Account, IssuedApiKey)> {
         let name = Self::validate_name(name)?;
         let now = clock::now();
-        let account = Account { id: Id::new(), name, created_at: now, updated_at: now };
+        let account = Account {
+            id: Id::new(),
+            name,
+            created_at: now,
+            updated_at: now,
+        };
         let issued = ApiKey::prepare(account.id, "default", ScopeSet::all())?;
         conn.transaction(|conn| {
-            diesel::insert_into(accounts::table).values(&account).execute(conn)?;
+            diesel::insert_into(accounts::table)
+                .values(&account)
+                .execute(conn)?;
             issued.key.insert(conn)?;
             Ok::<_, Error>(())
         })?;

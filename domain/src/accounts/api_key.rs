@@ -1,9 +1,9 @@
 //! API keys: an id and a secret that is shown once and stored only as an argon2 hash.
 //! A key is exchanged for a short-lived access token (see the API's auth module).
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 use crate::store::sql_types::{Id, Json, Timestamp};
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use diesel::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -72,13 +72,19 @@ impl ApiKey {
     }
 
     pub fn insert(&self, conn: &mut DbConnection) -> Result<()> {
-        diesel::insert_into(api_keys::table).values(self).execute(conn)?;
+        diesel::insert_into(api_keys::table)
+            .values(self)
+            .execute(conn)?;
         Ok(())
     }
 
     /// Checks a key id and secret. Unknown, revoked and wrong all answer the same, after
     /// the same amount of hashing work.
-    pub fn verify(conn: &mut DbConnection, key_id: Id, secret: &SecretString) -> Result<Option<VerifiedKey>> {
+    pub fn verify(
+        conn: &mut DbConnection,
+        key_id: Id,
+        secret: &SecretString,
+    ) -> Result<Option<VerifiedKey>> {
         let key: Option<ApiKey> = api_keys::table
             .find(key_id)
             .filter(api_keys::revoked_at.is_null())
@@ -92,7 +98,11 @@ impl ApiKey {
         if !verify_secret(&key.secret_hash, secret.expose_secret()) {
             return Ok(None);
         }
-        Ok(Some(VerifiedKey { key_id: key.id, account_id: key.account_id, scopes: key.scope_set() }))
+        Ok(Some(VerifiedKey {
+            key_id: key.id,
+            account_id: key.account_id,
+            scopes: key.scope_set(),
+        }))
     }
 
     /// Whether a key still exists and is not revoked (checked for tokens it issued).
@@ -106,7 +116,11 @@ impl ApiKey {
         Ok(found.is_some())
     }
 
-    pub fn list(conn: &mut DbConnection, account_id: Id, page: &PageRequest) -> Result<Page<ApiKey>> {
+    pub fn list(
+        conn: &mut DbConnection,
+        account_id: Id,
+        page: &PageRequest,
+    ) -> Result<Page<ApiKey>> {
         let mut query = api_keys::table
             .filter(api_keys::account_id.eq(account_id))
             .filter(api_keys::revoked_at.is_null())
@@ -141,7 +155,11 @@ impl ApiKey {
         )
         .set(api_keys::revoked_at.eq(Some(clock::now())))
         .execute(conn)?;
-        if n == 0 { Err(Error::NotFound("api key")) } else { Ok(()) }
+        if n == 0 {
+            Err(Error::NotFound("api key"))
+        } else {
+            Ok(())
+        }
     }
 
     pub fn has_scope(&self, scope: Scope) -> bool {
@@ -163,7 +181,11 @@ fn hash_secret(secret: &str) -> Result<String> {
 
 fn verify_secret(hash: &str, secret: &str) -> bool {
     PasswordHash::new(hash)
-        .map(|parsed| Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(secret.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 

@@ -2,7 +2,19 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum Scope {
     #[serde(rename = "*")]
     All,
@@ -102,14 +114,24 @@ impl ScopeSet {
     }
 
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::Value::Array(self.0.iter().map(|s| serde_json::Value::String(s.as_str().to_owned())).collect())
+        serde_json::Value::Array(
+            self.0
+                .iter()
+                .map(|s| serde_json::Value::String(s.as_str().to_owned()))
+                .collect(),
+        )
     }
 
     /// Reads the stored form; unknown names (from a newer version) are ignored.
     pub fn from_json(value: &serde_json::Value) -> Self {
         let scopes = value
             .as_array()
-            .map(|items| items.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect())
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|v| serde_json::from_value(v.clone()).ok())
+                    .collect()
+            })
             .unwrap_or_default();
         ScopeSet::new(scopes)
     }
@@ -119,7 +141,9 @@ impl ScopeSet {
         ScopeSet::new(
             names
                 .iter()
-                .filter_map(|n| serde_json::from_value(serde_json::Value::String(n.as_ref().to_owned())).ok())
+                .filter_map(|n| {
+                    serde_json::from_value(serde_json::Value::String(n.as_ref().to_owned())).ok()
+                })
                 .collect(),
         )
     }

@@ -56,7 +56,10 @@ pub fn clean_name(name: Option<String>) -> Result<Option<String>> {
         return Err(Error::invalid("name", "must be at most 200 characters"));
     }
     if let Some(kind) = sensitive::detect(name) {
-        return Err(Error::SensitiveData { field: "name".into(), kind });
+        return Err(Error::SensitiveData {
+            field: "name".into(),
+            kind,
+        });
     }
     Ok((!name.is_empty()).then(|| name.to_owned()))
 }
@@ -95,7 +98,11 @@ impl Contact {
             .ok_or(Error::NotFound("contact"))
     }
 
-    pub fn find_by_email(conn: &mut DbConnection, account_id: Id, email: &EmailAddress) -> Result<Option<Contact>> {
+    pub fn find_by_email(
+        conn: &mut DbConnection,
+        account_id: Id,
+        email: &EmailAddress,
+    ) -> Result<Option<Contact>> {
         Ok(contacts::table
             .filter(contacts::account_id.eq(account_id))
             .filter(contacts::email.eq(email.as_str()))
@@ -104,7 +111,12 @@ impl Contact {
             .optional()?)
     }
 
-    pub fn list(conn: &mut DbConnection, account_id: Id, filter: &ContactFilter, page: &PageRequest) -> Result<Page<Contact>> {
+    pub fn list(
+        conn: &mut DbConnection,
+        account_id: Id,
+        filter: &ContactFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Contact>> {
         let mut query = contacts::table
             .filter(contacts::account_id.eq(account_id))
             .select(Contact::as_select())
@@ -130,7 +142,12 @@ impl Contact {
         Ok(Page::from_rows(query.load(conn)?, page, |c| c.id))
     }
 
-    pub fn update(conn: &mut DbConnection, account_id: Id, id: Id, changes: ContactChanges) -> Result<Contact> {
+    pub fn update(
+        conn: &mut DbConnection,
+        account_id: Id,
+        id: Id,
+        changes: ContactChanges,
+    ) -> Result<Contact> {
         conn.transaction(|conn| {
             let mut contact = Contact::find(conn, account_id, id)?;
             if let Some(email) = changes.email {
@@ -140,7 +157,11 @@ impl Contact {
                 contact.name = clean_name(name)?;
             }
             if let Some(patch) = changes.properties {
-                let set: Map<String, Value> = patch.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), v.clone())).collect();
+                let set: Map<String, Value> = patch
+                    .iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 if !set.is_empty() {
                     check_properties(&PropertyDefinition::schema(conn, account_id)?, &set)?;
                 }
@@ -173,9 +194,17 @@ impl Contact {
 
     /// Deletes a contact and its list memberships.
     pub fn delete(conn: &mut DbConnection, account_id: Id, id: Id) -> Result<()> {
-        let n = diesel::delete(contacts::table.filter(contacts::id.eq(id)).filter(contacts::account_id.eq(account_id)))
-            .execute(conn)?;
-        if n == 0 { Err(Error::NotFound("contact")) } else { Ok(()) }
+        let n = diesel::delete(
+            contacts::table
+                .filter(contacts::id.eq(id))
+                .filter(contacts::account_id.eq(account_id)),
+        )
+        .execute(conn)?;
+        if n == 0 {
+            Err(Error::NotFound("contact"))
+        } else {
+            Ok(())
+        }
     }
 
     pub fn properties_map(&self) -> Map<String, Value> {
@@ -192,7 +221,9 @@ fn without_nulls(map: Map<String, Value>) -> Map<String, Value> {
 
 fn duplicate_email(e: Error) -> Error {
     match e {
-        Error::Conflict(_) => Error::Conflict("a contact with this email already exists in the account".into()),
+        Error::Conflict(_) => {
+            Error::Conflict("a contact with this email already exists in the account".into())
+        }
         other => other,
     }
 }

@@ -33,10 +33,12 @@ impl TryFrom<PropertyRow> for PropertyDefinition {
     type Error = Error;
     fn try_from(row: PropertyRow) -> Result<Self> {
         Ok(PropertyDefinition {
-            property_type: row
-                .property_type
-                .parse()
-                .map_err(|_| Error::Internal(format!("stored property type {:?} is unknown", row.property_type)))?,
+            property_type: row.property_type.parse().map_err(|_| {
+                Error::Internal(format!(
+                    "stored property type {:?} is unknown",
+                    row.property_type
+                ))
+            })?,
             name: row.name,
             created_at: row.created_at,
         })
@@ -47,7 +49,12 @@ impl TryFrom<PropertyRow> for PropertyDefinition {
 pub type Schema = BTreeMap<String, PropertyType>;
 
 impl PropertyDefinition {
-    pub fn create(conn: &mut DbConnection, account_id: Id, name: &str, property_type: PropertyType) -> Result<Self> {
+    pub fn create(
+        conn: &mut DbConnection,
+        account_id: Id,
+        name: &str,
+        property_type: PropertyType,
+    ) -> Result<Self> {
         validate_property_name(name).map_err(|m| Error::invalid("name", m))?;
         let row = PropertyRow {
             account_id,
@@ -77,7 +84,10 @@ impl PropertyDefinition {
     }
 
     pub fn schema(conn: &mut DbConnection, account_id: Id) -> Result<Schema> {
-        Ok(Self::list(conn, account_id)?.into_iter().map(|d| (d.name, d.property_type)).collect())
+        Ok(Self::list(conn, account_id)?
+            .into_iter()
+            .map(|d| (d.name, d.property_type))
+            .collect())
     }
 
     /// Deletes a definition and the values contacts held for it, in one transaction.
@@ -123,7 +133,10 @@ fn strip_property_values(conn: &mut DbConnection, account_id: Id, name: &str) ->
 
 /// Checks property values against the account's definitions and the sensitive-data guard.
 /// Every problem is reported at once, each naming its field; values never appear in errors.
-pub fn check_properties(schema: &Schema, properties: &serde_json::Map<String, serde_json::Value>) -> Result<()> {
+pub fn check_properties(
+    schema: &Schema,
+    properties: &serde_json::Map<String, serde_json::Value>,
+) -> Result<()> {
     let mut errors = Vec::new();
     for (name, value) in properties {
         let field = format!("properties.{name}");
@@ -131,12 +144,19 @@ pub fn check_properties(schema: &Schema, properties: &serde_json::Map<String, se
             return Err(Error::SensitiveData { field, kind });
         }
         let Some(property_type) = schema.get(name) else {
-            errors.push(FieldError::new(field, "is not a defined contact property (POST /v1/contact-properties first)"));
+            errors.push(FieldError::new(
+                field,
+                "is not a defined contact property (POST /v1/contact-properties first)",
+            ));
             continue;
         };
         if let Err(e) = property_type.check(value) {
             errors.push(FieldError::new(field, e.to_string()));
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(Error::Invalid(errors)) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(errors))
+    }
 }

@@ -15,8 +15,16 @@ const MAX_LABEL_LEN: usize = 63;
 /// Both parts are lower-cased because Mailroom treats addresses as
 /// case-insensitive; the domain is stored as ASCII (punycode) so that
 /// equality and uniqueness checks do not depend on how the IDN was typed.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// `Debug` masks the address, so `?email` in a log line never prints it whole.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct EmailAddress(String);
+
+impl fmt::Debug for EmailAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EmailAddress({})", self.masked())
+    }
+}
 
 /// Why an address was rejected. Messages are phrased to follow the field
 /// name in an API error `detail` and never echo the input.
@@ -206,6 +214,14 @@ fn normalize_domain(domain: &str) -> Result<String, EmailError> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn debug_output_masks_the_address() {
+        let email = EmailAddress::parse("jane.doe@example.com").unwrap();
+        let shown = format!("{email:?}");
+        assert!(!shown.contains("jane.doe"), "{shown}");
+        assert!(shown.contains("j***@example.com"), "{shown}");
+    }
 
     fn parsed(input: &str) -> Result<String, EmailError> {
         EmailAddress::parse(input).map(EmailAddress::into_inner)

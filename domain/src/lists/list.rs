@@ -9,7 +9,16 @@ use crate::pagination::{Page, PageRequest};
 use crate::schema::lists;
 use crate::store::DbConnection;
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, Identifiable, serde::Serialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Queryable,
+    Selectable,
+    Insertable,
+    Identifiable,
+    serde::Serialize,
+    utoipa::ToSchema,
+)]
 #[diesel(table_name = lists)]
 pub struct MailingList {
     pub id: Id,
@@ -40,14 +49,23 @@ fn clean_name(name: &str) -> Result<String> {
 
 fn clean_description(description: Option<String>) -> Result<Option<String>> {
     match description {
-        Some(d) if d.chars().count() > 2000 => Err(Error::invalid("description", "must be at most 2000 characters")),
+        Some(d) if d.chars().count() > 2000 => Err(Error::invalid(
+            "description",
+            "must be at most 2000 characters",
+        )),
         Some(d) if d.trim().is_empty() => Ok(None),
         other => Ok(other),
     }
 }
 
 impl MailingList {
-    pub fn create(conn: &mut DbConnection, account_id: Id, name: &str, description: Option<String>, double_opt_in: bool) -> Result<Self> {
+    pub fn create(
+        conn: &mut DbConnection,
+        account_id: Id,
+        name: &str,
+        description: Option<String>,
+        double_opt_in: bool,
+    ) -> Result<Self> {
         let now = clock::now();
         let list = MailingList {
             id: Id::new(),
@@ -58,7 +76,9 @@ impl MailingList {
             created_at: now,
             updated_at: now,
         };
-        diesel::insert_into(lists::table).values(&list).execute(conn)?;
+        diesel::insert_into(lists::table)
+            .values(&list)
+            .execute(conn)?;
         Ok(list)
     }
 
@@ -85,7 +105,12 @@ impl MailingList {
         Ok(Page::from_rows(query.load(conn)?, page, |l| l.id))
     }
 
-    pub fn update(conn: &mut DbConnection, account_id: Id, id: Id, changes: ListChanges) -> Result<Self> {
+    pub fn update(
+        conn: &mut DbConnection,
+        account_id: Id,
+        id: Id,
+        changes: ListChanges,
+    ) -> Result<Self> {
         conn.transaction(|conn| {
             let mut list = MailingList::find(conn, account_id, id)?;
             if let Some(name) = changes.name {
@@ -112,7 +137,16 @@ impl MailingList {
 
     /// Deletes a list and its memberships; the contacts stay.
     pub fn delete(conn: &mut DbConnection, account_id: Id, id: Id) -> Result<()> {
-        let n = diesel::delete(lists::table.filter(lists::id.eq(id)).filter(lists::account_id.eq(account_id))).execute(conn)?;
-        if n == 0 { Err(Error::NotFound("list")) } else { Ok(()) }
+        let n = diesel::delete(
+            lists::table
+                .filter(lists::id.eq(id))
+                .filter(lists::account_id.eq(account_id)),
+        )
+        .execute(conn)?;
+        if n == 0 {
+            Err(Error::NotFound("list"))
+        } else {
+            Ok(())
+        }
     }
 }

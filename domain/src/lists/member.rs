@@ -86,18 +86,29 @@ impl Member {
     /// Adds a contact to a list. A new member of a double opt-in list is `pending`, else
     /// `subscribed`. Adding someone already subscribed or pending changes nothing; adding
     /// someone who had unsubscribed subscribes them again (the caller asked for it).
-    pub fn add(conn: &mut DbConnection, account_id: Id, list_id: Id, subject: MemberSubject) -> Result<AddedMember> {
+    pub fn add(
+        conn: &mut DbConnection,
+        account_id: Id,
+        list_id: Id,
+        subject: MemberSubject,
+    ) -> Result<AddedMember> {
         conn.transaction(|conn| {
             let list = MailingList::find(conn, account_id, list_id)?;
             let contact = match subject {
                 MemberSubject::Contact(id) => Contact::find(conn, account_id, id)?,
-                MemberSubject::Email(new) => match Contact::find_by_email(conn, account_id, &new.email)? {
-                    Some(existing) => existing,
-                    None => Contact::create(conn, account_id, new)?,
-                },
+                MemberSubject::Email(new) => {
+                    match Contact::find_by_email(conn, account_id, &new.email)? {
+                        Some(existing) => existing,
+                        None => Contact::create(conn, account_id, new)?,
+                    }
+                }
             };
             let now = clock::now();
-            let fresh_status = if list.double_opt_in { MemberStatus::Pending } else { MemberStatus::Subscribed };
+            let fresh_status = if list.double_opt_in {
+                MemberStatus::Pending
+            } else {
+                MemberStatus::Subscribed
+            };
             let existing = find_row(conn, list_id, contact.id)?;
             let (membership, created) = match existing {
                 None => {
@@ -111,12 +122,18 @@ impl Member {
                         created_at: now,
                         updated_at: now,
                     };
-                    diesel::insert_into(list_members::table).values(&row).execute(conn)?;
+                    diesel::insert_into(list_members::table)
+                        .values(&row)
+                        .execute(conn)?;
                     (row, true)
                 }
-                Some(mut row) if MemberStatus::parse(&row.status) == Some(MemberStatus::Unsubscribed) => {
+                Some(mut row)
+                    if MemberStatus::parse(&row.status) == Some(MemberStatus::Unsubscribed) =>
+                {
                     row.status = fresh_status.as_str().to_owned();
-                    row.subscribed_at = (fresh_status == MemberStatus::Subscribed).then_some(now).or(row.subscribed_at);
+                    row.subscribed_at = (fresh_status == MemberStatus::Subscribed)
+                        .then_some(now)
+                        .or(row.subscribed_at);
                     row.updated_at = now;
                     diesel::update(list_members::table.find((list_id, contact.id)))
                         .set((
@@ -129,11 +146,22 @@ impl Member {
                 }
                 Some(row) => (row, false),
             };
-            Ok(AddedMember { member: Member { membership, contact }, created })
+            Ok(AddedMember {
+                member: Member {
+                    membership,
+                    contact,
+                },
+                created,
+            })
         })
     }
 
-    pub fn find(conn: &mut DbConnection, account_id: Id, list_id: Id, contact_id: Id) -> Result<Member> {
+    pub fn find(
+        conn: &mut DbConnection,
+        account_id: Id,
+        list_id: Id,
+        contact_id: Id,
+    ) -> Result<Member> {
         MailingList::find(conn, account_id, list_id)?;
         let (membership, contact) = list_members::table
             .inner_join(contacts::table)
@@ -144,7 +172,10 @@ impl Member {
             .first(conn)
             .optional()?
             .ok_or(Error::NotFound("list member"))?;
-        Ok(Member { membership, contact })
+        Ok(Member {
+            membership,
+            contact,
+        })
     }
 
     pub fn list(
@@ -155,7 +186,14 @@ impl Member {
         page: &PageRequest,
     ) -> Result<Page<Member>> {
         MailingList::find(conn, account_id, list_id)?;
-        let rows = Self::batch(conn, account_id, list_id, status, page.after, page.fetch_limit())?;
+        let rows = Self::batch(
+            conn,
+            account_id,
+            list_id,
+            status,
+            page.after,
+            page.fetch_limit(),
+        )?;
         Ok(Page::from_rows(rows, page, |m| m.contact.id))
     }
 
@@ -185,11 +223,19 @@ impl Member {
         Ok(query
             .load::<(MembershipRow, Contact)>(conn)?
             .into_iter()
-            .map(|(membership, contact)| Member { membership, contact })
+            .map(|(membership, contact)| Member {
+                membership,
+                contact,
+            })
             .collect())
     }
 
-    pub fn remove(conn: &mut DbConnection, account_id: Id, list_id: Id, contact_id: Id) -> Result<()> {
+    pub fn remove(
+        conn: &mut DbConnection,
+        account_id: Id,
+        list_id: Id,
+        contact_id: Id,
+    ) -> Result<()> {
         MailingList::find(conn, account_id, list_id)?;
         let n = diesel::delete(
             list_members::table
@@ -198,7 +244,11 @@ impl Member {
                 .filter(list_members::account_id.eq(account_id)),
         )
         .execute(conn)?;
-        if n == 0 { Err(Error::NotFound("list member")) } else { Ok(()) }
+        if n == 0 {
+            Err(Error::NotFound("list member"))
+        } else {
+            Ok(())
+        }
     }
 }
 

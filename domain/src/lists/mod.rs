@@ -4,4 +4,6 @@ mod list;
 mod member;
 
 pub use list::{ListChanges, MailingList};
-pub use member::{AddedMember, Member, MemberStatus, MemberSubject, MembershipRow, parse_member_email};
+pub use member::{
+    AddedMember, Member, MemberStatus, MemberSubject, MembershipRow, parse_member_email,
+};

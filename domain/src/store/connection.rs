@@ -1,10 +1,10 @@
 //! The connection type of every Mailroom process: PostgreSQL or SQLite, chosen at run time.
 
+use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use diesel::pg::PgConnection;
 use diesel::r2d2::R2D2Connection;
 use diesel::sqlite::SqliteConnection;
-use diesel::Connection;
 
 use super::url::DatabaseUrl;
 use crate::error::Error;
@@ -36,23 +36,38 @@ impl DbConnection {
         match url {
             DatabaseUrl::Postgres { .. } => PgConnection::establish(&url.connect_string())
                 .map(DbConnection::Postgres)
-                .map_err(|e| Error::Unavailable(format!("cannot connect to PostgreSQL at {}: {}", url.redacted(), first_line(&e.to_string())))),
+                .map_err(|e| {
+                    Error::Unavailable(format!(
+                        "cannot connect to PostgreSQL at {}: {}",
+                        url.redacted(),
+                        first_line(&e.to_string())
+                    ))
+                }),
             DatabaseUrl::Sqlite { path } => {
                 if let Some(parent) = path.parent() {
                     std::fs::create_dir_all(parent).map_err(|e| {
                         Error::Unavailable(format!("cannot create {}: {e}", parent.display()))
                     })?;
                 }
-                let mut conn = SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| {
-                    Error::Unavailable(format!("cannot open SQLite database {}: {e}", path.display()))
-                })?;
+                let mut conn =
+                    SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| {
+                        Error::Unavailable(format!(
+                            "cannot open SQLite database {}: {e}",
+                            path.display()
+                        ))
+                    })?;
                 // WAL lets readers run beside the single writer; busy_timeout makes writers
                 // queue instead of failing; SQLite leaves foreign keys off unless asked.
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
                 )
-                .map_err(|e| Error::Unavailable(format!("cannot configure SQLite database {}: {e}", path.display())))?;
+                .map_err(|e| {
+                    Error::Unavailable(format!(
+                        "cannot configure SQLite database {}: {e}",
+                        path.display()
+                    ))
+                })?;
                 Ok(DbConnection::Sqlite(conn))
             }
         }

@@ -19,7 +19,9 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, Error> {
         DbConnection::Postgres(pg) => {
             diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(pg)?;
             let applied = pg.run_pending_migrations(POSTGRES).map(|v| v.len());
-            let unlocked = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(pg);
+            let unlocked =
+                diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                    .execute(pg);
             let applied = applied.map_err(|e| Error::Internal(format!("migration failed: {e}")))?;
             unlocked?;
             Ok(applied)
@@ -33,7 +35,9 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, Error> {
 
 /// Reverts every migration, then applies them again: the up → down → up check.
 pub fn redo_all(conn: &mut DbConnection) -> Result<(), Error> {
-    let err = |e: Box<dyn std::error::Error + Send + Sync>| Error::Internal(format!("migration failed: {e}"));
+    let err = |e: Box<dyn std::error::Error + Send + Sync>| {
+        Error::Internal(format!("migration failed: {e}"))
+    };
     match conn {
         DbConnection::Postgres(pg) => {
             pg.revert_all_migrations(POSTGRES).map_err(err)?;

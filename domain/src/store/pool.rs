@@ -43,7 +43,10 @@ pub struct PoolOptions {
 
 impl Default for PoolOptions {
     fn default() -> Self {
-        PoolOptions { max_size: 10, checkout_timeout: Duration::from_secs(5) }
+        PoolOptions {
+            max_size: 10,
+            checkout_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -67,7 +70,8 @@ pub fn build_pool(url: &DatabaseUrl, options: &PoolOptions) -> Pool {
 
 /// Checks a connection out, turning a timeout into the reason the last attempt failed.
 pub fn checkout(pool: &Pool) -> Result<PooledConnection, Error> {
-    pool.get().map_err(|e| Error::Unavailable(format!("database unavailable: {e}")))
+    pool.get()
+        .map_err(|e| Error::Unavailable(format!("database unavailable: {e}")))
 }
 
 #[derive(Debug)]

@@ -43,7 +43,20 @@ pub struct PortableJson;
 pub struct PortableTimestamp;
 
 /// The id of every Mailroom resource: a UUIDv7, so ids sort by creation time.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, AsExpression, FromSqlRow, utoipa::ToSchema)]
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    AsExpression,
+    FromSqlRow,
+    utoipa::ToSchema,
+)]
 #[diesel(sql_type = PortableUuid)]
 #[serde(transparent)]
 #[schema(value_type = String, format = Uuid)]
@@ -91,7 +104,21 @@ impl From<uuid::Uuid> for Id {
 }
 
 /// An instant in UTC, kept to the microsecond (what both backends store).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, AsExpression, FromSqlRow, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    AsExpression,
+    FromSqlRow,
+    utoipa::ToSchema,
+)]
 #[diesel(sql_type = PortableTimestamp)]
 #[serde(transparent)]
 #[schema(value_type = String, format = DateTime)]
@@ -225,7 +252,9 @@ impl ToSql<PortableTimestamp, Sqlite> for Timestamp {
 }
 impl FromSql<PortableTimestamp, Sqlite> for Timestamp {
     fn from_sql(value: SqliteRaw<'_>) -> deserialize::Result<Self> {
-        Ok(Timestamp(DateTime::parse_from_rfc3339(&sqlite_text(value)?)?.with_timezone(&Utc)))
+        Ok(Timestamp(
+            DateTime::parse_from_rfc3339(&sqlite_text(value)?)?.with_timezone(&Utc),
+        ))
     }
 }
 
@@ -235,8 +264,16 @@ mod tests {
 
     #[test]
     fn sqlite_timestamps_sort_as_text_in_time_order() {
-        let a = Timestamp::from(DateTime::parse_from_rfc3339("2026-01-02T03:04:05.5Z").unwrap().with_timezone(&Utc));
-        let b = Timestamp::from(DateTime::parse_from_rfc3339("2026-01-02T03:04:05.000001Z").unwrap().with_timezone(&Utc));
+        let a = Timestamp::from(
+            DateTime::parse_from_rfc3339("2026-01-02T03:04:05.5Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        );
+        let b = Timestamp::from(
+            DateTime::parse_from_rfc3339("2026-01-02T03:04:05.000001Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        );
         assert!(b < a);
         assert!(b.to_string() < a.to_string());
         assert_eq!(a.to_string(), "2026-01-02T03:04:05.500000Z");

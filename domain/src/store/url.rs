@@ -28,11 +28,15 @@ impl DatabaseUrl {
                 "DATABASE_URL must start with postgres:// or sqlite://".into(),
             ));
         }
-        Ok(DatabaseUrl::Sqlite { path: PathBuf::from(path) })
+        Ok(DatabaseUrl::Sqlite {
+            path: PathBuf::from(path),
+        })
     }
 
     pub fn sqlite_in(data_dir: &Path) -> Self {
-        DatabaseUrl::Sqlite { path: data_dir.join("mailroom.db") }
+        DatabaseUrl::Sqlite {
+            path: data_dir.join("mailroom.db"),
+        }
     }
 
     /// The string handed to the driver. PostgreSQL gets a connect timeout unless the URL
@@ -74,7 +78,8 @@ mod tests {
 
     #[test]
     fn redacted_url_names_the_host_but_never_the_password() {
-        let url = DatabaseUrl::parse("postgres://mailroom:s3cret@db.internal:6543/mailroom").unwrap();
+        let url =
+            DatabaseUrl::parse("postgres://mailroom:s3cret@db.internal:6543/mailroom").unwrap();
         let shown = url.redacted();
         assert_eq!(shown, "db.internal:6543/mailroom");
         assert!(!shown.contains("s3cret"));
@@ -85,11 +90,15 @@ mod tests {
     fn sqlite_urls_and_paths_are_accepted() {
         assert_eq!(
             DatabaseUrl::parse("sqlite://data/m.db").unwrap(),
-            DatabaseUrl::Sqlite { path: "data/m.db".into() }
+            DatabaseUrl::Sqlite {
+                path: "data/m.db".into()
+            }
         );
         assert_eq!(
             DatabaseUrl::parse("sqlite:/tmp/m.db").unwrap(),
-            DatabaseUrl::Sqlite { path: "/tmp/m.db".into() }
+            DatabaseUrl::Sqlite {
+                path: "/tmp/m.db".into()
+            }
         );
         assert!(DatabaseUrl::parse("mysql://x").is_err());
     }

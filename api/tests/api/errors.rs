@@ -1,0 +1,122 @@
+use diesel::{Connection, RunQueryDsl, SqliteConnection};
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_backends;
+
+on_both_backends! {
+    async fn malformed_json_is_a_400_problem(app) {
+        let acct = app.create_account("Acme").await;
+        let res = app
+            .client
+            .post(app.url("/v1/contacts"))
+            .bearer_auth(&acct.token)
+            .header("content-type", "application/json")
+            .body(r#"{"email": "a@example.com""#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "malformed_request");
+        assert_eq!(body["type"], "urn:mailroom:problem:malformed_request");
+    }
+
+    async fn a_body_that_is_not_json_is_a_415_problem(app) {
+        let acct = app.create_account("Acme").await;
+        for content_type in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+            let mut req = app.client.post(app.url("/v1/contacts")).bearer_auth(&acct.token).body("email=a@example.com");
+            if let Some(ct) = content_type {
+                req = req.header("content-type", ct);
+            }
+            let res = req.send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE, "{content_type:?}");
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["code"], "unsupported_media_type");
+        }
+        let res = app.client.post(app.url("/v1/contacts")).bearer_auth(&acct.token)
+            .header("content-type", "application/merge-patch+json").body(r#"{"email": "a@example.com"}"#).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED, "+json types are JSON");
+    }
+
+    async fn unknown_routes_are_404_problems_with_a_request_id(app) {
+        let res = app.client.get(app.url("/v1/nothing-here")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert!(res.headers().contains_key("x-request-id"));
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "not_found");
+        let acct = app.create_account("Acme").await;
+        let (status, body) = app.get("/v1/contacts/not-a-uuid", &acct.token).await;
+        assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    }
+
+    async fn unknown_and_mistyped_fields_name_the_field(app) {
+        let acct = app.create_account("Acme").await;
+        let (status, body) = app.post("/v1/contacts", &acct.token, json!({"email": "a@example.com", "nmae": "typo"})).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(body["errors"][0]["field"], "nmae");
+        let (status, body) = app.post("/v1/lists", &acct.token, json!({"name": "L", "double_opt_in": "yes"})).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(body["errors"][0]["field"], "double_opt_in");
+        let (status, body) = app.post("/v1/contacts", &acct.token, json!(["a@example.com"])).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413_problem_and_nothing_is_stored() {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        let app = TestApp::spawn_with(backend, |vars| {
+            vars.insert("MAILROOM_BODY_LIMIT_BYTES".into(), "2048".into());
+        })
+        .await;
+        let acct = app.create_account("Acme").await;
+        let big = json!({"email": "big@example.com", "name": "x".repeat(4096)});
+        let (status, body) = app.post("/v1/contacts", &acct.token, big).await;
+        assert_problem(
+            status,
+            &body,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        );
+        let (_, page) = app.get("/v1/contacts", &acct.token).await;
+        assert_eq!(page["data"], json!([]));
+    }
+}
+
+#[tokio::test]
+async fn a_500_carries_only_the_request_id_and_leaks_nothing() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let acct = app.create_account("Acme").await;
+    let id = app.contact(&acct.token, "a@example.com").await;
+    // Corrupt the stored row behind the API's back so that reading it fails.
+    let mut conn =
+        SqliteConnection::establish(app.data_dir.join("mailroom.db").to_str().unwrap()).unwrap();
+    diesel::sql_query("UPDATE contacts SET properties = 'secret-internal-detail {' ")
+        .execute(&mut conn)
+        .unwrap();
+
+    let res = app
+        .client
+        .get(app.url(&format!("/v1/contacts/{id}")))
+        .bearer_auth(&acct.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "internal_error");
+    assert_eq!(body["request_id"], request_id.as_str());
+    let keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(keys, ["code", "request_id", "status", "title", "type"]);
+    assert!(!body.to_string().contains("secret-internal-detail"));
+}
