@@ -338,7 +338,10 @@ fn raw_phase(url: &DatabaseUrl, account_id: Id, n: usize, writers: usize) -> any
 /// Untimed check that both phases stored every row.
 fn count_contacts(url: &DatabaseUrl, account_id: Id) -> anyhow::Result<i64> {
     let mut conn = DbConnection::open(url).context("opening a connection to count contacts")?;
-    Ok(contacts::table.filter(contacts::account_id.eq(account_id)).count().get_result(&mut conn)?)
+    Ok(contacts::table
+        .filter(contacts::account_id.eq(account_id))
+        .count()
+        .get_result(&mut conn)?)
 }
 
 fn report_failures(label: &str, phase: &Phase) -> bool {
@@ -422,7 +425,10 @@ async fn main() -> anyhow::Result<()> {
         bail!("some operations failed; the numbers above count only the successful ones");
     }
     if stored != 2 * args.n as i64 {
-        bail!("the account holds {stored} contacts, expected {}", 2 * args.n);
+        bail!(
+            "the account holds {stored} contacts, expected {}",
+            2 * args.n
+        );
     }
     Ok(())
 }

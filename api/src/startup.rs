@@ -86,6 +86,7 @@ impl Application {
                 .configure(routes::configure)
                 .split_for_parts();
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc.clone()))
+                .route("/docs", web::get().to(docs_redirect))
                 .default_service(web::to(unknown_route))
                 .wrap(from_fn(telemetry::request_context))
         });
@@ -111,6 +112,12 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+async fn docs_redirect() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::PermanentRedirect()
+        .insert_header(("location", "/docs/"))
+        .finish()
 }
 
 fn print_welcome(settings: &Settings, account: &str, key_id: &str, secret: &str) {

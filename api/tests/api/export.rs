@@ -263,7 +263,14 @@ on_both_backends! {
         let list = app.list(&acct.token, "News").await;
         let (status, body) = app.get(&format!("/v1/lists/{list}/export?format=xml"), &acct.token).await;
         assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-        eprintln!("{body}");
+    }
+
+    async fn an_unknown_export_format_is_reported_against_the_format_parameter(app) {
+        let acct = app.create_account("Acme").await;
+        let list = app.list(&acct.token, "News").await;
+        let (status, body) = app.get(&format!("/v1/lists/{list}/export?format=xml"), &acct.token).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(body["errors"][0]["field"], "format", "{body}");
     }
 
     async fn exporting_an_unknown_list_is_not_found(app) {

@@ -86,4 +86,6 @@ async fn swagger_ui_is_served_offline() {
     assert_eq!(res.status(), StatusCode::OK);
     let html = res.text().await.unwrap();
     assert!(html.contains("swagger"), "{html}");
+    let res = app.client.get(app.url("/docs")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "/docs leads to the UI");
 }
