@@ -14,7 +14,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{KeyStatusCache, TokenKeys};
-use crate::extract::{path_error, query_error};
+use crate::extract::path_error;
 use crate::problem::unknown_route;
 use crate::state::AppState;
 use crate::{openapi, routes, telemetry, tls};
@@ -81,7 +81,6 @@ impl Application {
                 .into_utoipa_app()
                 .app_data(web::Data::new(state.clone()))
                 .app_data(web::PayloadConfig::new(body_limit))
-                .app_data(web::QueryConfig::default().error_handler(query_error))
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .configure(routes::configure)
                 .split_for_parts();

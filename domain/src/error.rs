@@ -64,8 +64,8 @@ impl From<diesel::result::Error> for Error {
         use diesel::result::{DatabaseErrorKind as Kind, Error as D};
         match e {
             D::NotFound => Error::NotFound("resource"),
-            D::DatabaseError(Kind::UniqueViolation, info) => {
-                Error::Conflict(info.message().to_owned())
+            D::DatabaseError(Kind::UniqueViolation, _) => {
+                Error::Conflict("the resource already exists".into())
             }
             D::DatabaseError(Kind::ClosedConnection | Kind::UnableToSendCommand, info) => {
                 Error::Unavailable(format!("database connection lost: {}", info.message()))

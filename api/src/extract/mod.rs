@@ -4,4 +4,4 @@ mod json;
 mod query;
 
 pub use json::{ApiJson, parse_json, payload_error};
-pub use query::{path_error, query_error};
+pub use query::{ApiQuery, parse_query, path_error};

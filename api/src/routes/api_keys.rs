@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -84,7 +84,7 @@ impl PageQuery {
 pub async fn list_api_keys(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: ApiQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ApiKeysRead)?;
     let page = query.page()?;

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::api_keys::PageQuery;
 use crate::auth::Principal;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -145,7 +145,7 @@ pub async fn get_contact(
 pub async fn list_contacts(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<ContactQuery>,
+    query: ApiQuery<ContactQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ContactsRead)?;
     let query = query.into_inner();

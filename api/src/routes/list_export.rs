@@ -13,6 +13,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
+use crate::extract::ApiQuery;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -52,9 +53,10 @@ pub async fn export_list(
     principal: Principal,
     state: web::Data<AppState>,
     id: web::Path<Id>,
-    query: web::Query<ExportQuery>,
+    query: ApiQuery<ExportQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsRead)?;
+    principal.require(Scope::ContactsRead)?;
     let format = query.format.unwrap_or_default();
     let (account, list_id) = (principal.account_id, id.into_inner());
     let columns: Vec<String> = state

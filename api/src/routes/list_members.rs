@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::api_keys::PageQuery;
 use super::contacts::CreateContact;
 use crate::auth::Principal;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -147,9 +147,10 @@ pub async fn list_list_members(
     principal: Principal,
     state: web::Data<AppState>,
     id: web::Path<Id>,
-    query: web::Query<MemberQuery>,
+    query: ApiQuery<MemberQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsRead)?;
+    principal.require(Scope::ContactsRead)?;
     let query = query.into_inner();
     let page = PageQuery {
         limit: query.limit,
@@ -176,6 +177,7 @@ pub async fn get_list_member(
     path: web::Path<(Id, Id)>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsRead)?;
+    principal.require(Scope::ContactsRead)?;
     let (list_id, contact_id) = path.into_inner();
     let account = principal.account_id;
     let member = state

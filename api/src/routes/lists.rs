@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::api_keys::PageQuery;
 use crate::auth::Principal;
-use crate::extract::ApiJson;
+use crate::extract::{ApiJson, ApiQuery};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -66,7 +66,7 @@ pub async fn create_list(
 pub async fn list_lists(
     principal: Principal,
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: ApiQuery<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsRead)?;
     let page = query.page()?;

@@ -96,6 +96,18 @@ on_both_backends! {
         assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
     }
 
+    async fn reading_members_or_exports_needs_contacts_read_as_well_as_lists_read(app) {
+        let acct = app.create_account("Acme").await;
+        let list = app.list(&acct.token, "News").await;
+        let (_, key) = app.post("/v1/api-keys", &acct.token, json!({"name": "lists", "scopes": ["lists:read"]})).await;
+        let token = app.token_for(key["id"].as_str().unwrap(), key["secret"].as_str().unwrap()).await;
+        assert_eq!(app.get(&format!("/v1/lists/{list}"), &token).await.0, StatusCode::OK);
+        for path in [format!("/v1/lists/{list}/members"), format!("/v1/lists/{list}/export")] {
+            let (status, body) = app.get(&path, &token).await;
+            assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+        }
+    }
+
     async fn a_key_cannot_mint_a_key_stronger_than_itself(app) {
         let acct = app.create_account("Acme").await;
         let (_, key) = app

@@ -18,17 +18,39 @@ struct Owner {
 impl Owner {
     async fn create(app: &TestApp) -> Owner {
         let acct = app.create_account("Owner").await;
-        let (status, body) = app.post("/v1/contact-properties", &acct.token, json!({"name": "plan", "type": "string"})).await;
+        let (status, body) = app
+            .post(
+                "/v1/contact-properties",
+                &acct.token,
+                json!({"name": "plan", "type": "string"}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let email = "ada@example.com".to_owned();
-        let (status, body) =
-            app.post("/v1/contacts", &acct.token, json!({"email": email, "name": "Ada", "properties": {"plan": "pro"}})).await;
+        let (status, body) = app
+            .post(
+                "/v1/contacts",
+                &acct.token,
+                json!({"email": email, "name": "Ada", "properties": {"plan": "pro"}}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let contact = body["id"].as_str().unwrap().to_owned();
         let list = app.list(&acct.token, "Owner's list").await;
-        let (status, body) = app.post(&format!("/v1/lists/{list}/members"), &acct.token, json!({"contact_id": contact})).await;
+        let (status, body) = app
+            .post(
+                &format!("/v1/lists/{list}/members"),
+                &acct.token,
+                json!({"contact_id": contact}),
+            )
+            .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        Owner { acct, contact, email, list }
+        Owner {
+            acct,
+            contact,
+            email,
+            list,
+        }
     }
 
     /// Everything the owner can read about its data, to compare before and after.
@@ -53,7 +75,13 @@ impl Owner {
         }
         for format in ["csv", "ndjson"] {
             let path = format!("/v1/lists/{list}/export?format={format}");
-            let res = app.client.get(app.url(&path)).bearer_auth(token).send().await.unwrap();
+            let res = app
+                .client
+                .get(app.url(&path))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
             assert_eq!(res.status(), StatusCode::OK, "{path}");
             snapshot.insert(path, Value::String(res.text().await.unwrap()));
         }

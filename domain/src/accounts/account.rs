@@ -39,7 +39,7 @@ impl Account {
             updated_at: now,
         };
         let issued = ApiKey::prepare(account.id, "default", ScopeSet::all())?;
-        conn.transaction(|conn| {
+        conn.write_transaction(|conn| {
             diesel::insert_into(accounts::table)
                 .values(&account)
                 .execute(conn)?;

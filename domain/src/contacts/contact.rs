@@ -148,7 +148,7 @@ impl Contact {
         id: Id,
         changes: ContactChanges,
     ) -> Result<Contact> {
-        conn.transaction(|conn| {
+        conn.write_transaction(|conn| {
             let mut contact = Contact::find(conn, account_id, id)?;
             if let Some(email) = changes.email {
                 contact.email = email.into_inner();

@@ -92,7 +92,7 @@ impl PropertyDefinition {
 
     /// Deletes a definition and the values contacts held for it, in one transaction.
     pub fn delete(conn: &mut DbConnection, account_id: Id, name: &str) -> Result<()> {
-        conn.transaction(|conn| {
+        conn.write_transaction(|conn| {
             let n = diesel::delete(
                 contact_properties::table
                     .filter(contact_properties::account_id.eq(account_id))

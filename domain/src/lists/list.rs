@@ -111,7 +111,7 @@ impl MailingList {
         id: Id,
         changes: ListChanges,
     ) -> Result<Self> {
-        conn.transaction(|conn| {
+        conn.write_transaction(|conn| {
             let mut list = MailingList::find(conn, account_id, id)?;
             if let Some(name) = changes.name {
                 list.name = clean_name(&name)?;

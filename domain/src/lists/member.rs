@@ -92,7 +92,21 @@ impl Member {
         list_id: Id,
         subject: MemberSubject,
     ) -> Result<AddedMember> {
-        conn.transaction(|conn| {
+        // Two requests adding the same address race to insert the contact or membership;
+        // the loser retries once and finds what the winner wrote.
+        match Self::try_add(conn, account_id, list_id, subject.clone()) {
+            Err(Error::Conflict(_)) => Self::try_add(conn, account_id, list_id, subject),
+            outcome => outcome,
+        }
+    }
+
+    fn try_add(
+        conn: &mut DbConnection,
+        account_id: Id,
+        list_id: Id,
+        subject: MemberSubject,
+    ) -> Result<AddedMember> {
+        conn.write_transaction(|conn| {
             let list = MailingList::find(conn, account_id, list_id)?;
             let contact = match subject {
                 MemberSubject::Contact(id) => Contact::find(conn, account_id, id)?,

@@ -73,6 +73,24 @@ impl DbConnection {
         }
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock first, as
+    /// `BEGIN IMMEDIATE` would: a transaction that reads before it writes cannot wait for
+    /// the lock later (SQLite answers "database is locked" at once), while one that asks
+    /// first queues behind the current writer for up to `busy_timeout`. On PostgreSQL it is
+    /// an ordinary transaction.
+    pub fn write_transaction<T, E, F>(&mut self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        self.transaction(|conn| {
+            if let DbConnection::Sqlite(lite) = conn {
+                lite.batch_execute("UPDATE accounts SET id = id WHERE id IS NULL")?;
+            }
+            work(conn)
+        })
+    }
+
     pub(crate) fn is_broken_connection(&mut self) -> bool {
         match self {
             DbConnection::Postgres(c) => c.is_broken(),

@@ -14,10 +14,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
 use diesel::pg::{Pg, PgValue};
+use diesel::query_builder::QueryId;
 use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::SqlType;
 use diesel::sql_types::{self, HasSqlType};
 use diesel::sqlite::Sqlite;
-use diesel::{QueryId, SqlType};
 use serde::{Deserialize, Serialize};
 
 use super::connection::MultiBackend;
