@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod idempotency;
 pub mod openapi;
 pub mod problem;
 pub mod routes;

@@ -28,6 +28,11 @@ use crate::problem::{PROBLEM_JSON, Problem};
         (name = "contacts", description = "People an account may mail"),
         (name = "contact_properties", description = "Typed fields on contacts"),
         (name = "lists", description = "Mailing lists, their members and exports"),
+        (name = "consents", description = "Each contact's append-only consent ledger"),
+        (name = "suppressions", description = "Addresses the account never mails again"),
+        (name = "campaigns", description = "Campaigns: content, lifecycle, preview, test sends and progress"),
+        (name = "send", description = "Transactional email, and the sandbox mailbox"),
+        (name = "public", description = "Pages for recipients: double opt-in confirmation (no authentication; signed links)"),
     )
 )]
 struct ApiDoc;

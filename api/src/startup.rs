@@ -13,6 +13,8 @@ use secrecy::ExposeSecret;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
+use mailroom_worker::embedded::EmbeddedWorkers;
+
 use crate::auth::{KeyStatusCache, TokenKeys};
 use crate::extract::path_error;
 use crate::problem::unknown_route;
@@ -23,11 +25,23 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: Pool,
+    workers: Option<EmbeddedWorkers>,
 }
 
 impl Application {
     /// Connects, migrates, and binds the listener (port 0 picks a free port).
-    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&settings.http_addr)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.http_addr))?;
+        let port = listener.local_addr()?.port();
+        let scheme = if settings.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        if settings.public_url_derived {
+            settings.public_url = format!("{scheme}://{}", listener.local_addr()?);
+        }
         let pool = build_pool(&settings.database_url, &settings.pool);
         let migrate_pool = pool.clone();
         let bootstrap = settings.is_embedded();
@@ -55,14 +69,6 @@ impl Application {
             print_admin_token(&settings);
         }
 
-        let listener = TcpListener::bind(&settings.http_addr)
-            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.http_addr))?;
-        let port = listener.local_addr()?.port();
-        let scheme = if settings.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        };
         tracing::info!(addr = %listener.local_addr()?, "Mailroom API listening on {scheme}://{}", listener.local_addr()?);
 
         let doc = openapi::document();
@@ -74,6 +80,14 @@ impl Application {
             )?),
             key_status: Arc::new(KeyStatusCache::default()),
             settings: Arc::new(settings.clone()),
+        };
+        let workers = if settings.delivery.embedded_workers {
+            Some(EmbeddedWorkers::start(
+                pool.clone(),
+                state.settings.clone(),
+            )?)
+        } else {
+            None
         };
         let body_limit = settings.body_limit;
         let server = HttpServer::new(move || {
@@ -97,6 +111,7 @@ impl Application {
             port,
             server: server.run(),
             pool,
+            workers,
         })
     }
 
@@ -108,8 +123,20 @@ impl Application {
         &self.pool
     }
 
+    /// Takes the embedded workers out of the application, so that a caller that does not
+    /// wait for the server (a test) can stop them itself before its process exits.
+    pub fn take_workers(&mut self) -> Option<EmbeddedWorkers> {
+        self.workers.take()
+    }
+
+    /// Serves until the server is stopped (SIGTERM/SIGINT), then lets the embedded workers
+    /// finish the jobs under way.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        if let Some(workers) = self.workers {
+            let _ = actix_web::web::block(move || workers.stop()).await;
+        }
+        served
     }
 }
 

@@ -4,14 +4,22 @@
 //! `store` owns connections, portable column types and migrations.
 
 pub mod accounts;
+pub mod campaigns;
 pub mod clock;
 pub mod config;
+pub mod consent;
 pub mod contacts;
 pub mod error;
+pub mod idempotency;
+pub mod jobs;
 pub mod lists;
+pub mod messages;
 pub mod pagination;
+pub mod rendering;
 pub mod schema;
 pub mod store;
+pub mod suppressions;
+pub mod tokens;
 
 pub use error::{Error, FieldError, Result};
 pub use store::sql_types::{Id, Json, Timestamp};

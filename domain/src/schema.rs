@@ -142,6 +142,7 @@ diesel::table! {
         started_at -> Nullable<PortableTimestamp>,
         completed_at -> Nullable<PortableTimestamp>,
         paused_reason -> Nullable<Text>,
+        dispatched_at -> Nullable<PortableTimestamp>,
         recipients -> Integer,
         consecutive_failures -> Integer,
         created_at -> PortableTimestamp,
@@ -181,6 +182,7 @@ diesel::table! {
     jobs (id) {
         id -> PortableUuid,
         kind -> Text,
+        group_id -> Nullable<PortableUuid>,
         payload -> PortableJson,
         priority -> Integer,
         status -> Text,

@@ -1,6 +1,12 @@
-//! Mailroom's workers. Each binary under `src/bin/` is a thin `main` over a module here.
+//! Mailroom's workers. Each binary under `src/bin/` is a thin `main` over a module here;
+//! embedded mode runs the same job loop inside the API process (`embedded`).
 //!
-//! For now the sender only starts, logs its configuration and waits for SIGTERM or
-//! Ctrl-C; campaign dispatch and delivery arrive with the campaigns work.
+//! `runner` claims jobs and hands them to `sender` (dispatch, compose, deliver), which
+//! delivers through `transport` (SMTP) or into the sandbox mailbox.
 
+pub mod context;
+pub mod embedded;
 pub mod lifecycle;
+pub mod runner;
+pub mod sender;
+pub mod transport;

@@ -9,8 +9,25 @@ use serde::de::DeserializeOwned;
 
 use crate::problem::ApiError;
 
+/// A JSON body, and the SHA-256 of its bytes (what an `Idempotency-Key` is bound to).
 #[derive(Debug)]
-pub struct ApiJson<T>(pub T);
+pub struct ApiJson<T>(pub T, pub BodyDigest);
+
+/// Hex SHA-256 of a request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyDigest(pub String);
+
+impl BodyDigest {
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest;
+        BodyDigest(
+            sha2::Sha256::digest(bytes)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        )
+    }
+}
 
 impl<T> std::ops::Deref for ApiJson<T> {
     type Target = T;
@@ -33,7 +50,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                 ));
             }
             let bytes = body.await.map_err(payload_error)?;
-            parse_json(&bytes).map(ApiJson)
+            let digest = BodyDigest::of(&bytes);
+            parse_json(&bytes).map(|value| ApiJson(value, digest))
         })
     }
 }
@@ -66,10 +84,11 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
-                let field = if path == "." {
-                    missing_field(&inner).unwrap_or_else(|| "body".into())
-                } else {
-                    path
+                let field = match (path.as_str(), missing_field(&inner)) {
+                    (".", Some(missing)) => missing,
+                    (".", None) => "body".into(),
+                    (_, Some(missing)) => format!("{path}.{missing}"),
+                    (_, None) => path,
                 };
                 ApiError::invalid(field, strip_position(&inner.to_string()))
             }

@@ -3,5 +3,5 @@
 mod json;
 mod query;
 
-pub use json::{ApiJson, parse_json, payload_error};
+pub use json::{ApiJson, BodyDigest, parse_json, payload_error};
 pub use query::{ApiQuery, parse_query, path_error};

@@ -1,7 +1,10 @@
 //! Contacts: create, read, list, update, delete.
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use mailroom_domain::accounts::Scope;
+use mailroom_domain::consent::{ConsentRecord, ConsentState};
 use mailroom_domain::contacts::{Contact, ContactChanges, ContactFilter, EmailAddress, NewContact};
 use mailroom_domain::pagination::Page;
 use mailroom_domain::{Id, Timestamp};
@@ -24,13 +27,17 @@ pub struct ContactView {
     /// Values of the account's contact properties, by name.
     #[schema(value_type = Object)]
     pub properties: Map<String, Value>,
+    /// Current state per consent purpose, from the latest account-wide consent record of
+    /// each (list-scoped records do not count). Purposes never recorded are absent.
+    pub consents: BTreeMap<String, ConsentState>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
-impl From<Contact> for ContactView {
-    fn from(c: Contact) -> Self {
+impl ContactView {
+    pub fn new(c: Contact, consents: BTreeMap<String, ConsentState>) -> Self {
         ContactView {
+            consents,
             properties: c.properties_map(),
             id: c.id,
             email: c.email,
@@ -120,7 +127,7 @@ pub async fn create_contact(
     let contact = state
         .db(move |conn| Contact::create(conn, account, new))
         .await?;
-    Ok(HttpResponse::Created().json(ContactView::from(contact)))
+    Ok(HttpResponse::Created().json(ContactView::new(contact, BTreeMap::new())))
 }
 
 /// Shows a contact.
@@ -134,9 +141,15 @@ pub async fn get_contact(
     principal.require(Scope::ContactsRead)?;
     let (account, id) = (principal.account_id, id.into_inner());
     let contact = state
-        .db(move |conn| Contact::find(conn, account, id))
+        .db(move |conn| {
+            let contact = Contact::find(conn, account, id)?;
+            Ok(ContactView::new(
+                contact,
+                ConsentRecord::current_states(conn, account, id)?,
+            ))
+        })
         .await?;
-    Ok(HttpResponse::Ok().json(ContactView::from(contact)))
+    Ok(HttpResponse::Ok().json(contact))
 }
 
 /// Lists contacts, oldest first, optionally by address or list.
@@ -164,9 +177,17 @@ pub async fn list_contacts(
     };
     let account = principal.account_id;
     let contacts = state
-        .db(move |conn| Contact::list(conn, account, &filter, &page))
+        .db(move |conn| {
+            let contacts = Contact::list(conn, account, &filter, &page)?;
+            let ids: Vec<Id> = contacts.data.iter().map(|c| c.id).collect();
+            let mut consents = ConsentRecord::current_states_of(conn, account, &ids)?;
+            Ok(contacts.map(|c| {
+                let states = consents.remove(&c.id).unwrap_or_default();
+                ContactView::new(c, states)
+            }))
+        })
         .await?;
-    Ok(HttpResponse::Ok().json(contacts.map(ContactView::from)))
+    Ok(HttpResponse::Ok().json(contacts))
 }
 
 /// Changes a contact's email, name or properties.
@@ -199,9 +220,15 @@ pub async fn update_contact(
     };
     let (account, id) = (principal.account_id, id.into_inner());
     let contact = state
-        .db(move |conn| Contact::update(conn, account, id, changes))
+        .db(move |conn| {
+            let contact = Contact::update(conn, account, id, changes)?;
+            Ok(ContactView::new(
+                contact,
+                ConsentRecord::current_states(conn, account, id)?,
+            ))
+        })
         .await?;
-    Ok(HttpResponse::Ok().json(ContactView::from(contact)))
+    Ok(HttpResponse::Ok().json(contact))
 }
 
 /// Deletes a contact and its list memberships.

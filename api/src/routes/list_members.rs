@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
 
 use super::api_keys::PageQuery;
+use super::consents::MemberConsent;
 use super::contacts::CreateContact;
 use crate::auth::Principal;
 use crate::extract::{ApiJson, ApiQuery};
@@ -49,7 +50,8 @@ impl From<Member> for MemberView {
 }
 
 /// Either `contact_id`, or `email` (with optional `name` and `properties`): the contact is
-/// created when the address is new to the account.
+/// created when the address is new to the account. `consent`, when given, is appended to
+/// the contact's consent ledger in the same transaction as the membership.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
@@ -58,6 +60,7 @@ pub struct AddMember {
     pub name: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub properties: Option<Map<String, Value>>,
+    pub consent: Option<MemberConsent>,
 }
 
 impl AddMember {
@@ -120,13 +123,16 @@ pub async fn add_list_member(
     body: ApiJson<AddMember>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ListsWrite)?;
-    let subject = body.0.subject()?;
-    if matches!(subject, MemberSubject::Email(_)) {
+    let mut body = body.0;
+    let consent = body.consent.take();
+    let subject = body.subject()?;
+    if matches!(subject, MemberSubject::Email(_)) || consent.is_some() {
         principal.require(Scope::ContactsWrite)?;
     }
     let (account, list_id) = (principal.account_id, id.into_inner());
+    let consent = consent.map(|c| c.into_new_consent(list_id));
     let added = state
-        .db(move |conn| Member::add(conn, account, list_id, subject))
+        .db(move |conn| Member::add(conn, account, list_id, subject, consent))
         .await?;
     let mut response = if added.created {
         HttpResponse::Created()

@@ -4,12 +4,19 @@
 pub mod admin;
 pub mod api_keys;
 pub mod auth;
+pub mod campaign_actions;
+pub mod campaigns;
+pub mod confirm;
+pub mod consents;
 pub mod contact_properties;
 pub mod contacts;
 pub mod health;
 pub mod list_export;
 pub mod list_members;
 pub mod lists;
+pub mod sandbox;
+pub mod send;
+pub mod suppressions;
 
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -17,6 +24,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health::healthz)
         .service(health::readyz)
+        .service(confirm::show_confirmation)
+        .service(confirm::confirm_subscription)
         .service(
             scope::scope("/v1")
                 .service(admin::create_account)
@@ -33,6 +42,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(contacts::get_contact)
                 .service(contacts::update_contact)
                 .service(contacts::delete_contact)
+                .service(consents::append_consent)
+                .service(consents::list_consents)
                 .service(lists::create_list)
                 .service(lists::list_lists)
                 .service(lists::get_list)
@@ -42,6 +53,23 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(list_members::list_list_members)
                 .service(list_members::get_list_member)
                 .service(list_members::remove_list_member)
-                .service(list_export::export_list),
+                .service(list_export::export_list)
+                .service(suppressions::list_suppressions)
+                .service(suppressions::add_suppression)
+                .service(suppressions::remove_suppression)
+                .service(campaigns::create_campaign)
+                .service(campaigns::list_campaigns)
+                .service(campaigns::get_campaign)
+                .service(campaigns::update_campaign)
+                .service(campaigns::delete_campaign)
+                .service(campaign_actions::preview_campaign)
+                .service(campaign_actions::test_campaign)
+                .service(campaign_actions::schedule_campaign)
+                .service(campaign_actions::send_campaign)
+                .service(campaign_actions::cancel_campaign)
+                .service(campaign_actions::pause_campaign)
+                .service(campaign_actions::resume_campaign)
+                .service(send::send_messages)
+                .service(sandbox::list_sandbox_messages),
         );
 }

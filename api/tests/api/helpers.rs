@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use mailroom_api::startup::Application;
 use mailroom_domain::config::Settings;
+use mailroom_domain::store::DatabaseUrl;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -41,7 +42,9 @@ impl TestDatabase {
             .unwrap();
         let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
         TestDatabase {
-            url: format!("{base}/{name}"),
+            // Loopback needs no TLS; and a process that exits while a pooled connection is
+            // inside OpenSSL can crash in OpenSSL's exit handlers.
+            url: format!("{base}/{name}?sslmode=disable"),
             name,
         }
     }
@@ -63,12 +66,19 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
+    /// Stopped with the app, before its database goes: the embedded workers.
+    workers: Option<mailroom_worker::embedded::EmbeddedWorkers>,
     /// Dropped with the app: the test's PostgreSQL database, if any.
     _database: Option<TestDatabase>,
 }
 
 impl Drop for TestApp {
     fn drop(&mut self) {
+        // Workers talk to the database from their own thread: stop them before the test's
+        // process (and its database drivers) go away under them.
+        if let Some(workers) = self.workers.take() {
+            workers.stop();
+        }
         let _ = std::fs::remove_dir_all(&self.data_dir);
     }
 }
@@ -115,19 +125,29 @@ impl TestApp {
         };
         adjust(&mut vars);
         let settings = Settings::from_vars(&vars).expect("test settings");
-        let app = Application::build(settings).await.expect("app starts");
+        let mut app = Application::build(settings).await.expect("app starts");
+        let workers = app.take_workers();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
             client: reqwest::Client::new(),
             data_dir,
+            workers,
             _database: database,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// The app's database, for tests that set up what no endpoint can.
+    pub fn database_url(&self) -> DatabaseUrl {
+        match &self._database {
+            Some(db) => DatabaseUrl::parse(&db.url).unwrap(),
+            None => DatabaseUrl::sqlite_in(&self.data_dir),
+        }
     }
 
     /// Creates an account through the admin API and exchanges its key for a token.

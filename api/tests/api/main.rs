@@ -6,7 +6,11 @@
 mod helpers;
 
 mod auth;
+mod campaigns;
+mod consents;
 mod contacts;
+mod delivery;
+mod double_opt_in;
 mod errors;
 mod export;
 mod isolation;
@@ -17,3 +21,5 @@ mod operations;
 mod properties;
 mod proxy;
 mod smoke;
+mod smtp_server;
+mod suppressions;

@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::list::MailingList;
 use crate::clock;
+use crate::consent::{ConsentRecord, NewConsent, nested_fields};
 use crate::contacts::{Contact, EmailAddress, NewContact};
 use crate::error::{Error, Result};
+use crate::messages::outbox::request_confirmation;
 use crate::pagination::{Page, PageRequest};
 use crate::schema::{contacts, list_members};
 use crate::store::DbConnection;
@@ -86,16 +88,19 @@ impl Member {
     /// Adds a contact to a list. A new member of a double opt-in list is `pending`, else
     /// `subscribed`. Adding someone already subscribed or pending changes nothing; adding
     /// someone who had unsubscribed subscribes them again (the caller asked for it).
+    /// `consent`, when given, is appended to the ledger in the same transaction (its
+    /// field errors are named `consent.<field>`).
     pub fn add(
         conn: &mut DbConnection,
         account_id: Id,
         list_id: Id,
         subject: MemberSubject,
+        consent: Option<NewConsent>,
     ) -> Result<AddedMember> {
         // Two requests adding the same address race to insert the contact or membership;
         // the loser retries once and finds what the winner wrote.
-        match Self::try_add(conn, account_id, list_id, subject.clone()) {
-            Err(Error::Conflict(_)) => Self::try_add(conn, account_id, list_id, subject),
+        match Self::try_add(conn, account_id, list_id, subject.clone(), consent.clone()) {
+            Err(Error::Conflict(_)) => Self::try_add(conn, account_id, list_id, subject, consent),
             outcome => outcome,
         }
     }
@@ -105,6 +110,7 @@ impl Member {
         account_id: Id,
         list_id: Id,
         subject: MemberSubject,
+        consent: Option<NewConsent>,
     ) -> Result<AddedMember> {
         conn.write_transaction(|conn| {
             let list = MailingList::find(conn, account_id, list_id)?;
@@ -160,6 +166,24 @@ impl Member {
                 }
                 Some(row) => (row, false),
             };
+            if let Some(consent) = consent {
+                ConsentRecord::append(conn, account_id, contact.id, consent)
+                    .map_err(|e| nested_fields("consent", e))?;
+            }
+            // Became pending just now (new, or back from unsubscribed): the double opt-in
+            // email goes out with the membership, in the same transaction.
+            let became_pending =
+                membership.status == MemberStatus::Pending.as_str() && membership.updated_at == now;
+            if became_pending {
+                request_confirmation(
+                    conn,
+                    account_id,
+                    list_id,
+                    contact.id,
+                    &contact.email,
+                    contact.name.clone(),
+                )?;
+            }
             Ok(AddedMember {
                 member: Member {
                     membership,

@@ -1,8 +1,10 @@
 //! Lists and their members.
 
+mod confirmation;
 mod list;
 mod member;
 
+pub use confirmation::{ConfirmOutcome, ConfirmationEvidence, confirm_membership};
 pub use list::{ListChanges, MailingList};
 pub use member::{
     AddedMember, Member, MemberStatus, MemberSubject, MembershipRow, parse_member_email,

@@ -45,6 +45,7 @@ CREATE TABLE campaigns (
     started_at            timestamptz,
     completed_at          timestamptz,
     paused_reason         text,
+    dispatched_at         timestamptz,
     recipients            integer NOT NULL,
     consecutive_failures  integer NOT NULL,
     created_at            timestamptz NOT NULL,
@@ -78,6 +79,7 @@ CREATE INDEX messages_account_idx ON messages (account_id, id);
 CREATE TABLE jobs (
     id            uuid PRIMARY KEY,
     kind          text NOT NULL,
+    group_id      uuid,
     payload       jsonb NOT NULL,
     priority      integer NOT NULL,
     status        text NOT NULL,
@@ -90,6 +92,7 @@ CREATE TABLE jobs (
     updated_at    timestamptz NOT NULL
 );
 CREATE INDEX jobs_ready_idx ON jobs (status, priority, run_at);
+CREATE INDEX jobs_group_idx ON jobs (group_id, status);
 
 CREATE TABLE sandbox_messages (
     id          uuid PRIMARY KEY,

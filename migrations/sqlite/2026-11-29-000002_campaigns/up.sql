@@ -45,6 +45,7 @@ CREATE TABLE campaigns (
     started_at            TEXT,
     completed_at          TEXT,
     paused_reason         TEXT,
+    dispatched_at         TEXT,
     recipients            INTEGER NOT NULL,
     consecutive_failures  INTEGER NOT NULL,
     created_at            TEXT NOT NULL,
@@ -78,6 +79,7 @@ CREATE INDEX messages_account_idx ON messages (account_id, id);
 CREATE TABLE jobs (
     id            TEXT PRIMARY KEY,
     kind          TEXT NOT NULL,
+    group_id      TEXT,
     payload       TEXT NOT NULL,
     priority      INTEGER NOT NULL,
     status        TEXT NOT NULL,
@@ -90,6 +92,7 @@ CREATE TABLE jobs (
     updated_at    TEXT NOT NULL
 );
 CREATE INDEX jobs_ready_idx ON jobs (status, priority, run_at);
+CREATE INDEX jobs_group_idx ON jobs (group_id, status);
 
 CREATE TABLE sandbox_messages (
     id          TEXT PRIMARY KEY,

@@ -1,0 +1,231 @@
+//! Campaigns: create, read, list, edit (drafts only), delete.
+
+use actix_web::{HttpResponse, delete, get, patch, post, web};
+use mailroom_domain::accounts::Scope;
+use mailroom_domain::campaigns::{Campaign, CampaignDraft, CampaignStatus, Progress};
+use mailroom_domain::pagination::Page;
+use mailroom_domain::{Id, Timestamp};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+
+use super::api_keys::PageQuery;
+use crate::auth::Principal;
+use crate::extract::{ApiJson, ApiQuery};
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct CampaignView {
+    pub id: Id,
+    pub name: String,
+    pub list_ids: Vec<Id>,
+    pub subject: String,
+    pub from_email: String,
+    pub from_name: Option<String>,
+    pub reply_to: Option<String>,
+    pub html: String,
+    pub text: Option<String>,
+    pub status: CampaignStatus,
+    pub send_at: Option<Timestamp>,
+    pub started_at: Option<Timestamp>,
+    pub completed_at: Option<Timestamp>,
+    /// Why the campaign is paused (by request, or after repeated relay failures).
+    pub paused_reason: Option<String>,
+    pub progress: Progress,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl CampaignView {
+    pub fn new(campaign: Campaign, progress: Progress) -> Self {
+        CampaignView {
+            list_ids: campaign.list_ids(),
+            status: campaign.status(),
+            id: campaign.id,
+            name: campaign.name,
+            subject: campaign.subject,
+            from_email: campaign.from_email,
+            from_name: campaign.from_name,
+            reply_to: campaign.reply_to,
+            html: campaign.html,
+            text: campaign.text_body,
+            send_at: campaign.send_at,
+            started_at: campaign.started_at,
+            completed_at: campaign.completed_at,
+            paused_reason: campaign.paused_reason,
+            progress,
+            created_at: campaign.created_at,
+            updated_at: campaign.updated_at,
+        }
+    }
+
+    /// Loads the progress of a campaign and builds its view (inside a db closure).
+    pub fn load(
+        conn: &mut mailroom_domain::store::DbConnection,
+        campaign: Campaign,
+    ) -> mailroom_domain::Result<Self> {
+        let progress = campaign.progress(conn)?;
+        Ok(CampaignView::new(campaign, progress))
+    }
+}
+
+fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// A campaign's content. Templates use minijinja: `{{ contact.email }}`, `{{ contact.name }}`,
+/// `{{ contact.properties.<name> }}`, `{{ list.name }}`, `{{ campaign.name }}`,
+/// `{{ unsubscribe_url }}` (a footer with it is added when the HTML does not use it).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignBody {
+    pub name: Option<String>,
+    pub list_ids: Option<Vec<Id>>,
+    /// At most 255 characters; a template.
+    pub subject: Option<String>,
+    pub from_email: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub from_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub reply_to: Option<Option<String>>,
+    pub html: Option<String>,
+    /// The plain-text part; derived from the HTML when absent.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub text: Option<Option<String>>,
+}
+
+impl From<CampaignBody> for CampaignDraft {
+    fn from(b: CampaignBody) -> Self {
+        CampaignDraft {
+            name: b.name,
+            list_ids: b.list_ids,
+            subject: b.subject,
+            from_email: b.from_email,
+            from_name: b.from_name,
+            reply_to: b.reply_to,
+            html: b.html,
+            text: b.text,
+        }
+    }
+}
+
+/// Creates a draft campaign. Templates that do not compile are refused with their line.
+#[utoipa::path(
+    tag = "campaigns",
+    request_body = CampaignBody,
+    responses((status = 201, description = "Draft created", body = CampaignView))
+)]
+#[post("/campaigns")]
+pub async fn create_campaign(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: ApiJson<CampaignBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CampaignsWrite)?;
+    let draft = CampaignDraft::from(body.0);
+    let account = principal.account_id;
+    let view = state
+        .db(move |conn| {
+            let campaign = Campaign::create(conn, account, draft)?;
+            CampaignView::load(conn, campaign)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Lists campaigns, oldest first.
+#[utoipa::path(tag = "campaigns", params(PageQuery), responses((status = 200, description = "A page of campaigns", body = Page<CampaignView>)))]
+#[get("/campaigns")]
+pub async fn list_campaigns(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: ApiQuery<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CampaignsRead)?;
+    let page = query.page()?;
+    let account = principal.account_id;
+    let views = state
+        .db(move |conn| {
+            let page = Campaign::list(conn, account, &page)?;
+            let mut data = Vec::with_capacity(page.data.len());
+            for campaign in page.data {
+                data.push(CampaignView::load(conn, campaign)?);
+            }
+            Ok(Page {
+                data,
+                next_cursor: page.next_cursor,
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(views))
+}
+
+/// Shows a campaign with its status and progress.
+#[utoipa::path(tag = "campaigns", params(("id" = Id, Path)), responses((status = 200, description = "The campaign", body = CampaignView)))]
+#[get("/campaigns/{id}")]
+pub async fn get_campaign(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CampaignsRead)?;
+    let (account, id) = (principal.account_id, id.into_inner());
+    let view = state
+        .db(move |conn| Campaign::find(conn, account, id).and_then(|c| CampaignView::load(conn, c)))
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Edits a draft (409 once it is scheduled or sending).
+#[utoipa::path(
+    tag = "campaigns",
+    params(("id" = Id, Path)),
+    request_body = CampaignBody,
+    responses(
+        (status = 200, description = "The updated draft", body = CampaignView),
+        (status = 409, description = "Not a draft", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/campaigns/{id}")]
+pub async fn update_campaign(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+    body: ApiJson<CampaignBody>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CampaignsWrite)?;
+    let draft = CampaignDraft::from(body.0);
+    let (account, id) = (principal.account_id, id.into_inner());
+    let view = state
+        .db(move |conn| {
+            Campaign::update(conn, account, id, draft).and_then(|c| CampaignView::load(conn, c))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Deletes a campaign that is not scheduled or under way.
+#[utoipa::path(
+    tag = "campaigns",
+    params(("id" = Id, Path)),
+    responses(
+        (status = 204, description = "Campaign deleted"),
+        (status = 409, description = "Scheduled or under way: cancel it first", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/campaigns/{id}")]
+pub async fn delete_campaign(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::CampaignsWrite)?;
+    let (account, id) = (principal.account_id, id.into_inner());
+    state
+        .db(move |conn| Campaign::delete(conn, account, id))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

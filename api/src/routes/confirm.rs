@@ -1,0 +1,190 @@
+//! Double opt-in pages. `GET /confirm/{token}` shows a button; `POST` confirms. Confirming
+//! needs a click rather than the link alone, so mail scanners that open links do not
+//! subscribe anyone. Tampered or expired links get a clear page, never a 500.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use mailroom_domain::clock;
+use mailroom_domain::lists::{ConfirmOutcome, ConfirmationEvidence, confirm_membership};
+use mailroom_domain::tokens::{PublicToken, TokenSigner};
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+enum Link {
+    Valid {
+        list_id: mailroom_domain::Id,
+        contact_id: mailroom_domain::Id,
+    },
+    Expired,
+    Invalid,
+}
+
+fn read(state: &AppState, token: &str) -> Link {
+    match TokenSigner::new(&state.settings.signing_key).verify(token) {
+        Some(PublicToken::Confirm {
+            list_id,
+            contact_id,
+            expires_at,
+        }) => {
+            if expires_at < clock::now() {
+                Link::Expired
+            } else {
+                Link::Valid {
+                    list_id,
+                    contact_id,
+                }
+            }
+        }
+        _ => Link::Invalid,
+    }
+}
+
+/// The page behind the link in a confirmation email.
+#[utoipa::path(
+    tag = "public",
+    params(("token" = String, Path, description = "From the confirmation email")),
+    responses(
+        (status = 200, description = "A page with a confirm button", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown or tampered link", content_type = "text/html", body = String),
+        (status = 410, description = "Expired link", content_type = "text/html", body = String),
+    ),
+    security(())
+)]
+#[get("/confirm/{token}")]
+pub async fn show_confirmation(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> HttpResponse {
+    match read(&state, &token) {
+        Link::Valid { .. } => page(
+            StatusCode::OK,
+            "Confirm your subscription",
+            "<p>Please confirm that you want to receive these emails.</p>\
+             <form method=\"post\"><button type=\"submit\">Confirm my subscription</button></form>",
+        ),
+        Link::Expired => expired(),
+        Link::Invalid => invalid(),
+    }
+}
+
+/// Confirms the subscription the link was sent for.
+#[utoipa::path(
+    tag = "public",
+    params(("token" = String, Path, description = "From the confirmation email")),
+    responses(
+        (status = 200, description = "Confirmed (or already confirmed)", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown or tampered link, or the subscription no longer exists", content_type = "text/html", body = String),
+        (status = 410, description = "Expired link", content_type = "text/html", body = String),
+    ),
+    security(())
+)]
+#[post("/confirm/{token}")]
+pub async fn confirm_subscription(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (list_id, contact_id) = match read(&state, &token) {
+        Link::Valid {
+            list_id,
+            contact_id,
+        } => (list_id, contact_id),
+        Link::Expired => return Ok(expired()),
+        Link::Invalid => return Ok(invalid()),
+    };
+    let evidence = ConfirmationEvidence {
+        ip: req
+            .connection_info()
+            .realip_remote_addr()
+            .and_then(strip_port),
+        user_agent: req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    };
+    let outcome = state
+        .db(move |conn| confirm_membership(conn, list_id, contact_id, evidence))
+        .await?;
+    Ok(match outcome {
+        ConfirmOutcome::Confirmed { list_name } => {
+            tracing::info!(%list_id, "double opt-in confirmed");
+            page(
+                StatusCode::OK,
+                "Subscription confirmed",
+                &format!(
+                    "<p>Thank you: you are now subscribed to <strong>{}</strong>.</p>",
+                    escape(&list_name)
+                ),
+            )
+        }
+        ConfirmOutcome::AlreadySubscribed { list_name } => page(
+            StatusCode::OK,
+            "Already confirmed",
+            &format!(
+                "<p>You are already subscribed to <strong>{}</strong>.</p>",
+                escape(&list_name)
+            ),
+        ),
+        ConfirmOutcome::Unsubscribed { list_name } => page(
+            StatusCode::OK,
+            "Not subscribed",
+            &format!(
+                "<p>You unsubscribed from <strong>{}</strong> after this link was sent, so it no longer subscribes you.</p>",
+                escape(&list_name)
+            ),
+        ),
+        ConfirmOutcome::Gone => page(
+            StatusCode::NOT_FOUND,
+            "Subscription not found",
+            "<p>This subscription no longer exists.</p>",
+        ),
+    })
+}
+
+/// The client's address without its port; anything that is not an IP address (a forged
+/// forwarding header, say) is left out of the evidence rather than failing the request.
+fn strip_port(addr: &str) -> Option<String> {
+    if let Ok(socket) = addr.parse::<std::net::SocketAddr>() {
+        return Some(socket.ip().to_string());
+    }
+    addr.trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_string())
+}
+
+fn expired() -> HttpResponse {
+    page(
+        StatusCode::GONE,
+        "Link expired",
+        "<p>This confirmation link has expired. Please sign up again to get a new one.</p>",
+    )
+}
+
+fn invalid() -> HttpResponse {
+    page(
+        StatusCode::NOT_FOUND,
+        "Link not valid",
+        "<p>This confirmation link is not valid. Check that you copied all of it.</p>",
+    )
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("cache-control", "no-store"))
+        .insert_header(("referrer-policy", "no-referrer"))
+        .body(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
+             <title>{title}</title></head><body style=\"font-family:sans-serif;max-width:32em;margin:3em auto\"><h1>{title}</h1>{body}</body></html>"
+        ))
+}

@@ -1,0 +1,367 @@
+//! Transactional send, in the spirit of Mailjet's Send API v3.1: several messages per
+//! request, each validated and answered on its own, so one bad message fails alone.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, post, web};
+use mailroom_domain::accounts::Scope;
+use mailroom_domain::contacts::EmailAddress;
+use mailroom_domain::jobs::{Enqueue, Job, JobRow, Priority};
+use mailroom_domain::messages::{Message, MessageKind, NewMessage};
+use mailroom_domain::rendering::{self, ContactVars, RenderContext, TemplateSource};
+use mailroom_domain::suppressions::{HashKey, Suppression};
+use mailroom_domain::{FieldError, Id};
+use mailroom_worker::sender::compose::TransactionalPayload;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::extract::ApiJson;
+use crate::idempotency::{self, Answer};
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+const MAX_MESSAGES: usize = 50;
+const MAX_RECIPIENTS: usize = 50;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendRequest {
+    /// Validate and render only; nothing is delivered or stored.
+    #[serde(default)]
+    pub sandbox_mode: bool,
+    /// 1 to 50 messages.
+    pub messages: Vec<OutgoingMessage>,
+}
+
+#[derive(Deserialize, ToSchema, Clone)]
+pub struct Party {
+    pub email: String,
+    pub name: Option<String>,
+}
+
+/// One message: `subject`, `html` and `text` are templates; `variables` fill them
+/// (`{{ order_id }}` or `{{ vars.order_id }}`), as do `{{ contact.email }}`/`{{ contact.name }}`
+/// of each recipient. Every recipient gets a message of their own.
+#[derive(Deserialize, ToSchema, Clone)]
+pub struct OutgoingMessage {
+    pub from: Option<Party>,
+    #[serde(default)]
+    pub to: Vec<Party>,
+    pub reply_to: Option<String>,
+    pub subject: Option<String>,
+    pub html: Option<String>,
+    pub text: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub variables: Option<Map<String, Value>>,
+    /// Your reference, returned in events and webhooks.
+    pub custom_id: Option<String>,
+    /// Extra headers (not Mailroom's own: From, To, Subject, Message-ID, List-*, X-Mailroom-*).
+    #[schema(value_type = Option<Object>)]
+    pub headers: Option<Map<String, Value>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SendStatus {
+    Success,
+    Error,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RecipientStatus {
+    /// Accepted for delivery.
+    Queued,
+    /// On the suppression list: not sent.
+    Suppressed,
+    /// Sandbox mode: validated and rendered, not sent.
+    Sandbox,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RecipientResult {
+    pub email: String,
+    pub status: RecipientStatus,
+    pub message_id: Option<Id>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MessageResult {
+    pub status: SendStatus,
+    pub custom_id: Option<String>,
+    /// For `error`: what is wrong, by field (`messages[2].to[0].email`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    pub to: Vec<RecipientResult>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SendResponse {
+    pub messages: Vec<MessageResult>,
+}
+
+/// A message that passed validation.
+struct Valid {
+    payload: TransactionalPayload,
+    recipients: Vec<(EmailAddress, Option<String>)>,
+    custom_id: Option<String>,
+}
+
+fn validate(index: usize, m: OutgoingMessage) -> Result<Valid, Vec<FieldError>> {
+    let at = |field: &str| format!("messages[{index}].{field}");
+    let mut errors = Vec::new();
+    let from = match &m.from {
+        None => {
+            errors.push(FieldError::new(at("from"), "is required"));
+            None
+        }
+        Some(p) => match EmailAddress::parse(&p.email) {
+            Ok(e) => Some((e, p.name.clone())),
+            Err(e) => {
+                errors.push(FieldError::new(at("from.email"), e.to_string()));
+                None
+            }
+        },
+    };
+    if m.to.is_empty() || m.to.len() > MAX_RECIPIENTS {
+        errors.push(FieldError::new(
+            at("to"),
+            format!("must hold 1 to {MAX_RECIPIENTS} recipients"),
+        ));
+    }
+    let mut recipients = Vec::new();
+    for (i, party) in m.to.iter().enumerate() {
+        match EmailAddress::parse(&party.email) {
+            Ok(e) => recipients.push((e, party.name.clone())),
+            Err(e) => errors.push(FieldError::new(
+                at(&format!("to[{i}].email")),
+                e.to_string(),
+            )),
+        }
+    }
+    let subject = m.subject.clone().unwrap_or_default();
+    if subject.trim().is_empty() || subject.chars().count() > 998 {
+        errors.push(FieldError::new(
+            at("subject"),
+            "must be 1 to 998 characters",
+        ));
+    }
+    if m.html.as_deref().is_none_or(|h| h.trim().is_empty())
+        && m.text.as_deref().is_none_or(|t| t.trim().is_empty())
+    {
+        errors.push(FieldError::new(at("html"), "give html, text or both"));
+    }
+    let reply_to = match m.reply_to.as_deref().map(EmailAddress::parse).transpose() {
+        Ok(r) => r.map(EmailAddress::into_inner),
+        Err(e) => {
+            errors.push(FieldError::new(at("reply_to"), e.to_string()));
+            None
+        }
+    };
+    if m.custom_id
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > 255)
+    {
+        errors.push(FieldError::new(
+            at("custom_id"),
+            "must be at most 255 characters",
+        ));
+    }
+    let mut headers = Vec::new();
+    for (name, value) in m.headers.clone().unwrap_or_default() {
+        let Some(value) = value.as_str() else {
+            errors.push(FieldError::new(
+                at(&format!("headers.{name}")),
+                "must be a string",
+            ));
+            continue;
+        };
+        match rendering::validate_custom_header(&name, value) {
+            Ok(()) => headers.push((name, value.to_owned())),
+            Err(e) => errors.push(FieldError::new(at(&format!("headers.{name}")), e)),
+        }
+    }
+    let template = TemplateSource {
+        subject: subject.clone(),
+        html: m.html.clone().unwrap_or_default(),
+        text: m.text.clone(),
+    };
+    if let Err(template_errors) = rendering::check_templates(&template) {
+        for e in template_errors {
+            let line = e.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            errors.push(FieldError::new(
+                at(&e.field),
+                format!("template error{line}: {}", e.message),
+            ));
+        }
+    }
+    let Some((from_email, from_name)) = from.filter(|_| errors.is_empty()) else {
+        return Err(errors);
+    };
+    Ok(Valid {
+        payload: TransactionalPayload {
+            from_email: from_email.into_inner(),
+            from_name,
+            reply_to,
+            subject,
+            html: m.html,
+            text: m.text,
+            variables: m.variables.unwrap_or_default(),
+            headers,
+        },
+        recipients,
+        custom_id: m.custom_id,
+    })
+}
+
+/// Renders a valid message for each recipient (sandbox mode, and to fail early on
+/// templates that break for real data).
+fn render_check(index: usize, valid: &Valid) -> Result<(), Vec<FieldError>> {
+    let template = TemplateSource {
+        subject: valid.payload.subject.clone(),
+        html: valid.payload.html.clone().unwrap_or_default(),
+        text: valid.payload.text.clone(),
+    };
+    for (email, name) in &valid.recipients {
+        let context = RenderContext {
+            contact: ContactVars {
+                email: email.as_str().to_owned(),
+                name: name.clone(),
+                properties: Map::new(),
+            },
+            list: None,
+            campaign: None,
+            unsubscribe_url: None,
+            variables: valid.payload.variables.clone(),
+        };
+        if let Err(e) = rendering::render(
+            &template,
+            &context,
+            &rendering::RenderLimits::default(),
+            rendering::MessageKind::Transactional,
+        ) {
+            return Err(vec![FieldError::new(
+                format!("messages[{index}].{}", e.field),
+                format!("template error: {}", e.message),
+            )]);
+        }
+    }
+    Ok(())
+}
+
+/// Sends transactional messages.
+#[utoipa::path(
+    tag = "send",
+    request_body = SendRequest,
+    responses((status = 202, description = "Per message: success (with each recipient's message id or suppression) or error (with its fields)", body = SendResponse))
+)]
+#[post("/send")]
+pub async fn send_messages(
+    req: HttpRequest,
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: ApiJson<SendRequest>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::Send)?;
+    let ApiJson(request, digest) = body;
+    if request.messages.is_empty() || request.messages.len() > MAX_MESSAGES {
+        return Err(ApiError::invalid(
+            "messages",
+            format!("must hold 1 to {MAX_MESSAGES} messages"),
+        ));
+    }
+    idempotency::once(&state, &req, &principal, &digest, || async {
+        let account = principal.account_id;
+        let hash_key = HashKey::new(&state.settings.hash_key);
+        let sandbox = request.sandbox_mode;
+        let checked: Vec<Result<Valid, Vec<FieldError>>> = request
+            .messages
+            .into_iter()
+            .enumerate()
+            .map(|(i, m)| validate(i, m).and_then(|v| render_check(i, &v).map(|()| v)))
+            .collect();
+        let results = state
+            .db(move |conn| {
+                conn.write_transaction(|conn| {
+                    let mut results = Vec::new();
+                    for outcome in checked {
+                        let valid = match outcome {
+                            Ok(valid) => valid,
+                            Err(errors) => {
+                                results.push(MessageResult {
+                                    status: SendStatus::Error,
+                                    custom_id: None,
+                                    errors,
+                                    to: Vec::new(),
+                                });
+                                continue;
+                            }
+                        };
+                        let mut to = Vec::new();
+                        for (email, name) in &valid.recipients {
+                            if Suppression::is_suppressed(conn, account, &hash_key, email)?
+                                .is_some()
+                            {
+                                to.push(RecipientResult {
+                                    email: email.as_str().to_owned(),
+                                    status: RecipientStatus::Suppressed,
+                                    message_id: None,
+                                });
+                                continue;
+                            }
+                            if sandbox {
+                                to.push(RecipientResult {
+                                    email: email.as_str().to_owned(),
+                                    status: RecipientStatus::Sandbox,
+                                    message_id: None,
+                                });
+                                continue;
+                            }
+                            let message = Message::create(
+                                conn,
+                                account,
+                                MessageKind::Transactional,
+                                NewMessage {
+                                    to_email: email.as_str().to_owned(),
+                                    to_name: name.clone(),
+                                    subject: Some(valid.payload.subject.clone()),
+                                    payload: Some(
+                                        serde_json::to_value(&valid.payload).unwrap_or_default(),
+                                    ),
+                                    custom_id: valid.custom_id.clone(),
+                                    ..NewMessage::default()
+                                },
+                            )?;
+                            let options = Enqueue {
+                                priority: Priority::URGENT,
+                                ..Enqueue::default()
+                            };
+                            JobRow::enqueue(
+                                conn,
+                                &Job::DeliverMessage {
+                                    message_id: message.id,
+                                },
+                                options,
+                            )?;
+                            to.push(RecipientResult {
+                                email: email.as_str().to_owned(),
+                                status: RecipientStatus::Queued,
+                                message_id: Some(message.id),
+                            });
+                        }
+                        results.push(MessageResult {
+                            status: SendStatus::Success,
+                            custom_id: valid.custom_id,
+                            errors: Vec::new(),
+                            to,
+                        });
+                    }
+                    Ok(results)
+                })
+            })
+            .await?;
+        Answer::new(StatusCode::ACCEPTED, &SendResponse { messages: results })
+    })
+    .await
+}

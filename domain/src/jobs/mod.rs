@@ -1,0 +1,7 @@
+//! Jobs: typed work items and the table that queues them (and serves as the outbox).
+
+mod job;
+mod queue;
+
+pub use job::{Job, Priority};
+pub use queue::{ClaimedJob, Enqueue, JobRow, backoff, status};

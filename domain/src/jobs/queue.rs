@@ -1,0 +1,312 @@
+//! The job table: the embedded queue, and the transactional outbox of the scale-out bus.
+//!
+//! A job row is written in the same transaction as the business rows that cause it, so the
+//! work exists exactly when the change does. Embedded workers claim rows directly (on
+//! PostgreSQL with `FOR UPDATE SKIP LOCKED`, so any number of workers share the table); a
+//! claimed row carries a lease, and a worker that dies loses its lease and the job is
+//! claimed again.
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+
+use super::job::{Job, Priority};
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::schema::jobs;
+use crate::store::DbConnection;
+use crate::store::sql_types::{Id, Json, Timestamp};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = jobs)]
+pub struct JobRow {
+    pub id: Id,
+    pub kind: String,
+    pub group_id: Option<Id>,
+    pub payload: Json,
+    pub priority: i32,
+    pub status: String,
+    pub run_at: Timestamp,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub locked_until: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// A job a worker holds under lease.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub id: Id,
+    pub job: Job,
+    /// 1 on the first run.
+    pub attempt: i32,
+    pub max_attempts: i32,
+}
+
+pub mod status {
+    pub const PENDING: &str = "pending";
+    pub const RUNNING: &str = "running";
+    /// Paused with its group (a paused campaign); released by resume.
+    pub const HELD: &str = "held";
+    pub const DONE: &str = "done";
+    /// Failed its last attempt: parked for an operator.
+    pub const DEAD: &str = "dead";
+}
+
+/// Options of a new job.
+#[derive(Debug, Clone, Copy)]
+pub struct Enqueue {
+    pub priority: Priority,
+    pub run_at: Option<Timestamp>,
+    pub group: Option<Id>,
+    pub max_attempts: i32,
+}
+
+impl Default for Enqueue {
+    fn default() -> Self {
+        Enqueue {
+            priority: Priority::BULK,
+            run_at: None,
+            group: None,
+            max_attempts: 8,
+        }
+    }
+}
+
+fn add(at: Timestamp, by: Duration) -> Timestamp {
+    Timestamp::from(at.0 + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::zero()))
+}
+
+impl JobRow {
+    /// Writes a job; call it inside the transaction of the change that causes it.
+    pub fn enqueue(conn: &mut DbConnection, job: &Job, options: Enqueue) -> Result<Id> {
+        let now = clock::now();
+        let row = JobRow {
+            id: Id::new(),
+            kind: job.kind().to_owned(),
+            group_id: options.group,
+            payload: job.payload(),
+            priority: options.priority.0,
+            status: status::PENDING.to_owned(),
+            run_at: options.run_at.unwrap_or(now),
+            attempts: 0,
+            max_attempts: options.max_attempts,
+            locked_until: None,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        diesel::insert_into(jobs::table)
+            .values(&row)
+            .execute(conn)?;
+        Ok(row.id)
+    }
+
+    /// Takes the most urgent due job (or one whose lease ran out) under a lease.
+    pub fn claim(conn: &mut DbConnection, lease: Duration) -> Result<Option<ClaimedJob>> {
+        let now = clock::now();
+        let due = jobs::status
+            .eq(status::PENDING)
+            .and(jobs::run_at.le(now))
+            .or(jobs::status
+                .eq(status::RUNNING)
+                .and(jobs::locked_until.lt(now)));
+        let claimed = conn.write_transaction(|conn| {
+            let candidate: Option<Id> = match conn {
+                DbConnection::Postgres(pg) => jobs::table
+                    .filter(due)
+                    .order((jobs::priority.desc(), jobs::run_at.asc()))
+                    .select(jobs::id)
+                    .limit(1)
+                    .for_update()
+                    .skip_locked()
+                    .first(pg)
+                    .optional()?,
+                DbConnection::Sqlite(_) => jobs::table
+                    .filter(due)
+                    .order((jobs::priority.desc(), jobs::run_at.asc()))
+                    .select(jobs::id)
+                    .first(conn)
+                    .optional()?,
+            };
+            let Some(id) = candidate else {
+                return Ok::<_, Error>(None);
+            };
+            diesel::update(jobs::table.find(id))
+                .set((
+                    jobs::status.eq(status::RUNNING),
+                    jobs::locked_until.eq(Some(add(now, lease))),
+                    jobs::attempts.eq(jobs::attempts + 1),
+                    jobs::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(Some(
+                jobs::table
+                    .find(id)
+                    .select(JobRow::as_select())
+                    .first(conn)?,
+            ))
+        })?;
+        let Some(row) = claimed else { return Ok(None) };
+        let job = match Job::from_parts(&row.kind, &row.payload) {
+            Ok(job) => job,
+            Err(e) => {
+                Self::dead(conn, row.id, &e.to_string())?;
+                return Err(e);
+            }
+        };
+        Ok(Some(ClaimedJob {
+            id: row.id,
+            job,
+            attempt: row.attempts,
+            max_attempts: row.max_attempts,
+        }))
+    }
+
+    /// The job is finished.
+    pub fn complete(conn: &mut DbConnection, id: Id) -> Result<()> {
+        Self::set_status(conn, id, status::DONE, None)
+    }
+
+    /// Runs the job again after `delay`.
+    pub fn retry(conn: &mut DbConnection, id: Id, delay: Duration, error: &str) -> Result<()> {
+        let now = clock::now();
+        diesel::update(jobs::table.find(id))
+            .set((
+                jobs::status.eq(status::PENDING),
+                jobs::run_at.eq(add(now, delay)),
+                jobs::locked_until.eq(None::<Timestamp>),
+                jobs::last_error.eq(Some(truncate(error))),
+                jobs::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Gives the job back without counting the attempt (a worker shutting down).
+    pub fn release(conn: &mut DbConnection, id: Id) -> Result<()> {
+        let now = clock::now();
+        diesel::update(jobs::table.find(id))
+            .set((
+                jobs::status.eq(status::PENDING),
+                jobs::attempts.eq(jobs::attempts - 1),
+                jobs::locked_until.eq(None::<Timestamp>),
+                jobs::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Holds one job with its group (it found its campaign paused); the attempt does not
+    /// count.
+    pub fn hold(conn: &mut DbConnection, id: Id) -> Result<()> {
+        diesel::update(jobs::table.find(id))
+            .set((
+                jobs::status.eq(status::HELD),
+                jobs::attempts.eq(jobs::attempts - 1),
+                jobs::locked_until.eq(None::<Timestamp>),
+                jobs::updated_at.eq(clock::now()),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Parks the job after its last attempt.
+    pub fn dead(conn: &mut DbConnection, id: Id, error: &str) -> Result<()> {
+        Self::set_status(conn, id, status::DEAD, Some(error))
+    }
+
+    fn set_status(
+        conn: &mut DbConnection,
+        id: Id,
+        new_status: &str,
+        error: Option<&str>,
+    ) -> Result<()> {
+        diesel::update(jobs::table.find(id))
+            .set((
+                jobs::status.eq(new_status),
+                jobs::locked_until.eq(None::<Timestamp>),
+                jobs::last_error.eq(error.map(truncate)),
+                jobs::updated_at.eq(clock::now()),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Holds every pending job of a group (a paused campaign).
+    pub fn hold_group(conn: &mut DbConnection, group: Id) -> Result<usize> {
+        Self::move_group(conn, group, status::PENDING, status::HELD)
+    }
+
+    /// Releases a held group.
+    pub fn release_group(conn: &mut DbConnection, group: Id) -> Result<usize> {
+        Self::move_group(conn, group, status::HELD, status::PENDING)
+    }
+
+    /// Drops every waiting job of a group (a cancelled campaign).
+    pub fn cancel_group(conn: &mut DbConnection, group: Id) -> Result<usize> {
+        let n = Self::move_group(conn, group, status::PENDING, status::DONE)?;
+        Ok(n + Self::move_group(conn, group, status::HELD, status::DONE)?)
+    }
+
+    fn move_group(conn: &mut DbConnection, group: Id, from: &str, to: &str) -> Result<usize> {
+        Ok(diesel::update(
+            jobs::table
+                .filter(jobs::group_id.eq(group))
+                .filter(jobs::status.eq(from)),
+        )
+        .set((jobs::status.eq(to), jobs::updated_at.eq(clock::now())))
+        .execute(conn)?)
+    }
+
+    /// How many jobs wait or run (tests use it to know the queue drained).
+    pub fn outstanding(conn: &mut DbConnection) -> Result<i64> {
+        Ok(jobs::table
+            .filter(jobs::status.eq_any([status::PENDING, status::RUNNING]))
+            .count()
+            .get_result(conn)?)
+    }
+
+    pub fn find(conn: &mut DbConnection, id: Id) -> Result<JobRow> {
+        jobs::table
+            .find(id)
+            .select(JobRow::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound("job"))
+    }
+}
+
+fn truncate(error: &str) -> String {
+    error.chars().take(2000).collect()
+}
+
+/// Exponential backoff: `base * 2^(attempt-1)`, capped.
+pub fn backoff(base: Duration, attempt: i32, cap: Duration) -> Duration {
+    let factor = 2u32.saturating_pow(attempt.saturating_sub(1).clamp(0, 20) as u32);
+    base.saturating_mul(factor).min(cap)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let base = Duration::from_secs(60);
+        assert_eq!(
+            backoff(base, 1, Duration::from_secs(3600)),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            backoff(base, 3, Duration::from_secs(3600)),
+            Duration::from_secs(240)
+        );
+        assert_eq!(
+            backoff(base, 30, Duration::from_secs(3600)),
+            Duration::from_secs(3600)
+        );
+    }
+}

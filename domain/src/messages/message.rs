@@ -1,0 +1,299 @@
+//! Messages: one email to one recipient, with its delivery state.
+//!
+//! Campaign messages are unique per (campaign, contact), so a dispatch that runs twice
+//! never creates a second message, and a delivery job that runs twice finds its message
+//! already `sent` and sends nothing.
+
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::clock;
+use crate::error::{Error, Result};
+use crate::schema::messages;
+use crate::store::DbConnection;
+use crate::store::sql_types::{Id, Json, Timestamp};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    Campaign,
+    Test,
+    Transactional,
+    Confirmation,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Campaign => "campaign",
+            MessageKind::Test => "test",
+            MessageKind::Transactional => "transactional",
+            MessageKind::Confirmation => "confirmation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            MessageKind::Campaign,
+            MessageKind::Test,
+            MessageKind::Transactional,
+            MessageKind::Confirmation,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Waiting for its delivery job.
+    Queued,
+    /// Handed to the relay; an SMTP transaction may be under way.
+    Sending,
+    /// The relay answered 4xx or could not be reached; a retry is scheduled.
+    Deferred,
+    Sent,
+    /// The relay refused it permanently (5xx); the address is suppressed.
+    Bounced,
+    /// Temporary failures outlasted every retry.
+    Failed,
+    /// Not sent on purpose: suppressed, unsubscribed or cancelled after it was queued.
+    Skipped,
+}
+
+impl MessageStatus {
+    pub const ALL: [MessageStatus; 7] = [
+        MessageStatus::Queued,
+        MessageStatus::Sending,
+        MessageStatus::Deferred,
+        MessageStatus::Sent,
+        MessageStatus::Bounced,
+        MessageStatus::Failed,
+        MessageStatus::Skipped,
+    ];
+    /// States a message leaves only through delivery.
+    pub const OPEN: [&'static str; 3] = ["queued", "sending", "deferred"];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Deferred => "deferred",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Bounced => "bounced",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            MessageStatus::Sent
+                | MessageStatus::Bounced
+                | MessageStatus::Failed
+                | MessageStatus::Skipped
+        )
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = messages)]
+pub struct Message {
+    pub id: Id,
+    pub account_id: Id,
+    pub campaign_id: Option<Id>,
+    pub contact_id: Option<Id>,
+    pub list_id: Option<Id>,
+    pub kind: String,
+    pub to_email: String,
+    pub to_name: Option<String>,
+    pub subject: Option<String>,
+    /// Content of test and transactional messages (see `MessagePayload`).
+    pub payload: Option<Json>,
+    pub custom_id: Option<String>,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+}
+
+/// What a new message is about.
+#[derive(Debug, Clone, Default)]
+pub struct NewMessage {
+    pub campaign_id: Option<Id>,
+    pub contact_id: Option<Id>,
+    pub list_id: Option<Id>,
+    pub to_email: String,
+    pub to_name: Option<String>,
+    pub subject: Option<String>,
+    pub payload: Option<serde_json::Value>,
+    pub custom_id: Option<String>,
+}
+
+impl Message {
+    pub fn kind(&self) -> MessageKind {
+        MessageKind::parse(&self.kind).unwrap_or(MessageKind::Transactional)
+    }
+
+    pub fn status(&self) -> MessageStatus {
+        MessageStatus::parse(&self.status).unwrap_or(MessageStatus::Failed)
+    }
+
+    pub fn create(
+        conn: &mut DbConnection,
+        account_id: Id,
+        kind: MessageKind,
+        new: NewMessage,
+    ) -> Result<Message> {
+        Self::create_with_status(conn, account_id, kind, new, MessageStatus::Queued)
+    }
+
+    pub fn create_with_status(
+        conn: &mut DbConnection,
+        account_id: Id,
+        kind: MessageKind,
+        new: NewMessage,
+        status: MessageStatus,
+    ) -> Result<Message> {
+        let now = clock::now();
+        let message = Message {
+            id: Id::new(),
+            account_id,
+            campaign_id: new.campaign_id,
+            contact_id: new.contact_id,
+            list_id: new.list_id,
+            kind: kind.as_str().to_owned(),
+            to_email: new.to_email,
+            to_name: new.to_name,
+            subject: new.subject,
+            payload: new.payload.map(Json),
+            custom_id: new.custom_id,
+            status: status.as_str().to_owned(),
+            attempts: 0,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+            sent_at: (status == MessageStatus::Sent).then_some(now),
+        };
+        diesel::insert_into(messages::table)
+            .values(&message)
+            .execute(conn)?;
+        Ok(message)
+    }
+
+    pub fn find(conn: &mut DbConnection, id: Id) -> Result<Message> {
+        messages::table
+            .find(id)
+            .select(Message::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or(Error::NotFound("message"))
+    }
+
+    pub fn find_in_account(conn: &mut DbConnection, account_id: Id, id: Id) -> Result<Message> {
+        let message = Self::find(conn, id)?;
+        if message.account_id != account_id {
+            return Err(Error::NotFound("message"));
+        }
+        Ok(message)
+    }
+
+    /// Marks the start of a delivery attempt (committed before the SMTP transaction).
+    pub fn mark_sending(conn: &mut DbConnection, id: Id, subject: &str) -> Result<()> {
+        diesel::update(messages::table.find(id))
+            .set((
+                messages::status.eq(MessageStatus::Sending.as_str()),
+                messages::subject.eq(Some(subject)),
+                messages::attempts.eq(messages::attempts + 1),
+                messages::updated_at.eq(clock::now()),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Records an outcome; `Sent` also sets `sent_at`.
+    pub fn mark(
+        conn: &mut DbConnection,
+        id: Id,
+        status: MessageStatus,
+        error: Option<&str>,
+    ) -> Result<()> {
+        let now = clock::now();
+        diesel::update(messages::table.find(id))
+            .set((
+                messages::status.eq(status.as_str()),
+                messages::last_error.eq(error.map(|e| e.chars().take(2000).collect::<String>())),
+                messages::updated_at.eq(now),
+                messages::sent_at.eq((status == MessageStatus::Sent).then_some(now)),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Message counts of a campaign by status.
+    pub fn campaign_counts(conn: &mut DbConnection, campaign_id: Id) -> Result<Vec<(String, i64)>> {
+        Ok(messages::table
+            .filter(messages::campaign_id.eq(campaign_id))
+            .filter(messages::kind.eq(MessageKind::Campaign.as_str()))
+            .group_by(messages::status)
+            .select((messages::status, diesel::dsl::count_star()))
+            .load(conn)?)
+    }
+
+    /// Campaign messages not yet in a final state.
+    pub fn open_in_campaign(conn: &mut DbConnection, campaign_id: Id) -> Result<i64> {
+        Ok(messages::table
+            .filter(messages::campaign_id.eq(campaign_id))
+            .filter(messages::kind.eq(MessageKind::Campaign.as_str()))
+            .filter(messages::status.eq_any(MessageStatus::OPEN))
+            .count()
+            .get_result(conn)?)
+    }
+
+    /// Which of these contacts already have a message in the campaign.
+    pub fn existing_recipients(
+        conn: &mut DbConnection,
+        campaign_id: Id,
+        contact_ids: &[Id],
+    ) -> Result<Vec<Id>> {
+        Ok(messages::table
+            .filter(messages::campaign_id.eq(campaign_id))
+            .filter(messages::kind.eq(MessageKind::Campaign.as_str()))
+            .filter(
+                messages::contact_id
+                    .eq_any(contact_ids.iter().map(|id| Some(*id)).collect::<Vec<_>>()),
+            )
+            .select(messages::contact_id)
+            .load::<Option<Id>>(conn)?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    /// Skips every open message of a cancelled campaign.
+    pub fn skip_open_in_campaign(
+        conn: &mut DbConnection,
+        campaign_id: Id,
+        reason: &str,
+    ) -> Result<usize> {
+        Ok(diesel::update(
+            messages::table
+                .filter(messages::campaign_id.eq(campaign_id))
+                .filter(messages::status.eq_any(["queued", "deferred"])),
+        )
+        .set((
+            messages::status.eq(MessageStatus::Skipped.as_str()),
+            messages::last_error.eq(Some(reason)),
+            messages::updated_at.eq(clock::now()),
+        ))
+        .execute(conn)?)
+    }
+}

@@ -1,0 +1,159 @@
+//! Rendering one message's templates for one recipient.
+
+use minijinja::Value;
+use minijinja::value::Serde;
+use serde::{Deserialize, Serialize};
+
+use super::context::RenderContext;
+use super::footer::{append_html_footer, append_text_footer};
+use super::html_text::html_to_text;
+use super::templates::{
+    CompiledTemplates, HTML, RenderLimits, SUBJECT, TEXT, TemplateError, TemplateSource, compiled,
+};
+
+/// RFC 5322's limit on a header line; a longer subject is cut at a character boundary.
+const MAX_SUBJECT_CHARS: usize = 998;
+
+/// Why a message is sent, which decides what Mailroom adds to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Marketing mail to a list member.
+    Campaign,
+    /// A campaign sent to a test address: it must look exactly like the real thing.
+    Test,
+    /// An API `POST /v1/send` message (receipts, password resets, …).
+    Transactional,
+    /// A double opt-in confirmation request.
+    Confirmation,
+}
+
+impl MessageKind {
+    /// Marketing mail must carry an unsubscribe link (promise 1); other mail must not
+    /// invite the recipient to leave a list they may not be on.
+    pub fn needs_unsubscribe_link(self) -> bool {
+        matches!(self, MessageKind::Campaign | MessageKind::Test)
+    }
+}
+
+/// A rendered message, ready for [`build_mime`](super::build_mime).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rendered {
+    /// One line, at most 998 characters.
+    pub subject: String,
+    /// `None` when the HTML template is empty: a text-only message.
+    pub html: Option<String>,
+    pub text: String,
+}
+
+/// Renders `src` for the recipient described by `ctx`.
+///
+/// Campaign and test messages need `ctx.unsubscribe_url`; without it they are refused
+/// rather than sent without a way out.
+pub fn render(
+    src: &TemplateSource,
+    ctx: &RenderContext,
+    limits: &RenderLimits,
+    kind: MessageKind,
+) -> Result<Rendered, TemplateError> {
+    let unsubscribe_url = match (
+        kind.needs_unsubscribe_link(),
+        ctx.unsubscribe_url.as_deref(),
+    ) {
+        (true, None) => {
+            return Err(TemplateError::new(
+                HTML,
+                None,
+                "a marketing message needs an unsubscribe URL to render",
+            ));
+        }
+        (true, Some(url)) => Some(url),
+        (false, _) => None,
+    };
+    let templates = compiled(src, limits)?;
+    let vars = Value::from(Serde(ctx));
+
+    let subject = single_line_subject(&run(&templates, SUBJECT, &vars, limits)?);
+    let html = if templates.has_html {
+        let mut html = run(&templates, HTML, &vars, limits)?;
+        if let Some(url) = unsubscribe_url.filter(|_| !templates.html_mentions_unsubscribe) {
+            append_html_footer(&mut html, url);
+        }
+        Some(html)
+    } else {
+        None
+    };
+    let text = if templates.has_text {
+        let mut text = run(&templates, TEXT, &vars, limits)?;
+        if let Some(url) = unsubscribe_url.filter(|_| !templates.text_mentions_unsubscribe) {
+            append_text_footer(&mut text, url);
+        }
+        text
+    } else {
+        // Derived from the final HTML, so it already carries the footer link. With no
+        // HTML either, the footer still has to go somewhere.
+        match &html {
+            Some(html) => html_to_text(html),
+            None => {
+                let mut text = String::new();
+                if let Some(url) = unsubscribe_url {
+                    append_text_footer(&mut text, url);
+                }
+                text
+            }
+        }
+    };
+    Ok(Rendered {
+        subject,
+        html,
+        text,
+    })
+}
+
+fn run(
+    templates: &CompiledTemplates,
+    name: &str,
+    vars: &Value,
+    limits: &RenderLimits,
+) -> Result<String, TemplateError> {
+    templates
+        .env
+        .get_template(name)
+        .and_then(|template| template.render(vars.clone()))
+        .map_err(|err| TemplateError::from_minijinja(name, &err, limits))
+}
+
+/// Folds line breaks (a template's own or a contact property's) into spaces: a raw
+/// CR/LF in a subject would end the header early.
+fn single_line_subject(rendered: &str) -> String {
+    let mut subject = String::with_capacity(rendered.len());
+    for word in rendered
+        .split(['\r', '\n'])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+    {
+        if !subject.is_empty() {
+            subject.push(' ');
+        }
+        subject.push_str(word);
+    }
+    if let Some((cut, _)) = subject.char_indices().nth(MAX_SUBJECT_CHARS) {
+        subject.truncate(cut);
+    }
+    subject
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_line_breaks_become_spaces_and_length_is_capped() {
+        assert_eq!(single_line_subject("  Hello\r\n  Ada \n"), "Hello Ada");
+        let long = "é".repeat(2000);
+        assert_eq!(
+            single_line_subject(&long).chars().count(),
+            MAX_SUBJECT_CHARS
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! What every job handler needs: the pool, the settings, the signing and hashing keys, and
+//! the outlet mail leaves through.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mailroom_domain::config::Settings;
+use mailroom_domain::rendering::RenderLimits;
+use mailroom_domain::store::{DbConnection, Pool, checkout};
+use mailroom_domain::suppressions::HashKey;
+use mailroom_domain::tokens::TokenSigner;
+use secrecy::ExposeSecret;
+use tokio::sync::Mutex;
+
+use crate::transport::{SmtpSettings, SmtpTransport};
+
+/// Where delivered mail goes.
+pub enum Outlet {
+    /// An SMTP relay (`SMTP_URL`).
+    Relay(SmtpTransport),
+    /// The sandbox mailbox (no `SMTP_URL`): messages are stored and listed by the API.
+    Sandbox,
+}
+
+pub struct WorkerContext {
+    pub pool: Pool,
+    pub settings: Arc<Settings>,
+    pub signer: TokenSigner,
+    pub hash_key: HashKey,
+    pub outlet: Outlet,
+    pub render_limits: RenderLimits,
+    pub rate: Option<RateLimiter>,
+}
+
+impl WorkerContext {
+    pub fn new(pool: Pool, settings: Arc<Settings>) -> anyhow::Result<Self> {
+        let outlet = match &settings.delivery.smtp_url {
+            Some(url) => {
+                let smtp =
+                    SmtpSettings::from_url(url.expose_secret()).map_err(anyhow::Error::msg)?;
+                Outlet::Relay(SmtpTransport::new(&smtp).map_err(anyhow::Error::msg)?)
+            }
+            None => Outlet::Sandbox,
+        };
+        let rate = match settings.delivery.rate_per_second {
+            0 => None,
+            n => Some(RateLimiter::per_second(n)),
+        };
+        Ok(WorkerContext {
+            signer: TokenSigner::new(&settings.signing_key),
+            hash_key: HashKey::new(&settings.hash_key),
+            render_limits: RenderLimits::default(),
+            pool,
+            settings,
+            outlet,
+            rate,
+        })
+    }
+
+    /// Runs blocking database work off the async threads.
+    pub async fn db<T, F>(&self, work: F) -> mailroom_domain::Result<T>
+    where
+        F: FnOnce(&mut DbConnection) -> mailroom_domain::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = checkout(&pool)?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| mailroom_domain::Error::Internal(format!("blocking task failed: {e}")))?
+    }
+}
+
+/// Spaces deliveries evenly to at most N per second across all of a process's senders.
+pub struct RateLimiter {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateLimiter {
+    pub fn per_second(n: u32) -> Self {
+        RateLimiter {
+            interval: Duration::from_secs(1) / n.max(1),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    pub async fn acquire(&self) {
+        let slot = {
+            let mut next = self.next.lock().await;
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
+}

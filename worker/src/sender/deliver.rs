@@ -1,0 +1,225 @@
+//! Delivery of one message: decide, compose, hand to the relay, record the outcome.
+//!
+//! The message is marked `sending` (committed) before the SMTP transaction and `sent` after
+//! it, so a redelivered job finds a sent message and sends nothing; only a process killed
+//! inside the SMTP transaction can cause a second copy. Temporary failures retry with
+//! exponential backoff, permanent ones bounce and suppress the address, and a campaign
+//! whose relay keeps failing pauses itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailroom_domain::campaigns::{Campaign, CampaignStatus};
+use mailroom_domain::contacts::EmailAddress;
+use mailroom_domain::jobs::{ClaimedJob, backoff};
+use mailroom_domain::messages::{Message, MessageKind, MessageStatus, SandboxMessage};
+use mailroom_domain::rendering;
+use mailroom_domain::store::DbConnection;
+use mailroom_domain::suppressions::{Suppression, SuppressionReason};
+use mailroom_domain::{Error, Id};
+
+use super::compose::{Composed, Verdict, compose};
+use crate::context::{Outlet, WorkerContext};
+use crate::runner::JobOutcome;
+use crate::transport::DeliveryOutcome;
+
+/// What preparation decided.
+enum Prepared {
+    Send(Box<(Composed, Message)>),
+    Finished(JobOutcome),
+}
+
+pub async fn run(ctx: &Arc<WorkerContext>, message_id: Id, job: &ClaimedJob) -> JobOutcome {
+    let worker = ctx.clone();
+    let prepared = ctx.db(move |conn| prepare(conn, &worker, message_id)).await;
+    let (composed, message) = match prepared {
+        Ok(Prepared::Send(ready)) => {
+            let (composed, message) = *ready;
+            (composed, message)
+        }
+        Ok(Prepared::Finished(outcome)) => return outcome,
+        Err(Error::Unavailable(e)) => return JobOutcome::RetryAfter(Duration::from_secs(5), e),
+        Err(e) => return JobOutcome::RetryAfter(Duration::from_secs(30), e.to_string()),
+    };
+    if let Some(rate) = &ctx.rate {
+        rate.acquire().await;
+    }
+    let outcome = match &ctx.outlet {
+        Outlet::Relay(smtp) => {
+            smtp.deliver(
+                &composed.built.envelope_from,
+                &composed.built.to,
+                &composed.built.raw,
+            )
+            .await
+        }
+        Outlet::Sandbox => DeliveryOutcome::Delivered {
+            response: "stored in the sandbox mailbox".into(),
+        },
+    };
+    let worker = ctx.clone();
+    let attempt = job.attempt;
+    let recorded = ctx
+        .db(move |conn| {
+            conn.write_transaction(|conn| {
+                record(conn, &worker, &message, &composed, outcome, attempt)
+            })
+        })
+        .await;
+    match recorded {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            // The relay has the message but the database did not take the outcome: the next
+            // attempt sees `sending` and sends again (the one window for a duplicate).
+            tracing::error!(error = %e, message_id = %message_id, "recording a delivery failed");
+            JobOutcome::RetryAfter(Duration::from_secs(5), e.to_string())
+        }
+    }
+}
+
+fn prepare(
+    conn: &mut DbConnection,
+    ctx: &WorkerContext,
+    message_id: Id,
+) -> mailroom_domain::Result<Prepared> {
+    let message = match Message::find(conn, message_id) {
+        Ok(m) => m,
+        Err(Error::NotFound(_)) => return Ok(Prepared::Finished(JobOutcome::Done)),
+        Err(e) => return Err(e),
+    };
+    if message.status().is_final() {
+        return Ok(Prepared::Finished(JobOutcome::Done));
+    }
+    if let (MessageKind::Campaign, Some(campaign_id)) = (message.kind(), message.campaign_id) {
+        match Campaign::find_any(conn, campaign_id).map(|c| c.status()) {
+            Ok(CampaignStatus::Paused) => return Ok(Prepared::Finished(JobOutcome::Hold)),
+            Ok(CampaignStatus::Cancelled) | Err(Error::NotFound(_)) => {
+                conn.write_transaction(|conn| {
+                    finish(
+                        conn,
+                        &message,
+                        MessageStatus::Skipped,
+                        Some("campaign cancelled"),
+                    )
+                })?;
+                return Ok(Prepared::Finished(JobOutcome::Done));
+            }
+            Ok(_) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    match compose(conn, ctx, &message)? {
+        Verdict::Send(composed) => {
+            Message::mark_sending(conn, message.id, &composed.rendered.subject)?;
+            Ok(Prepared::Send(Box::new((*composed, message))))
+        }
+        Verdict::Skip(reason) => {
+            conn.write_transaction(|conn| {
+                finish(conn, &message, MessageStatus::Skipped, Some(&reason))
+            })?;
+            Ok(Prepared::Finished(JobOutcome::Done))
+        }
+        Verdict::Fail(reason) => {
+            conn.write_transaction(|conn| {
+                finish(conn, &message, MessageStatus::Failed, Some(&reason))
+            })?;
+            Ok(Prepared::Finished(JobOutcome::Done))
+        }
+    }
+}
+
+/// Puts a message in a final state and completes its campaign when it was the last.
+fn finish(
+    conn: &mut DbConnection,
+    message: &Message,
+    status: MessageStatus,
+    reason: Option<&str>,
+) -> mailroom_domain::Result<()> {
+    if let Some(campaign_id) = message
+        .campaign_id
+        .filter(|_| message.kind() == MessageKind::Campaign)
+    {
+        Campaign::lock(conn, campaign_id).ok();
+        Message::mark(conn, message.id, status, reason)?;
+        Campaign::complete_if_done(conn, campaign_id)?;
+    } else {
+        Message::mark(conn, message.id, status, reason)?;
+    }
+    Ok(())
+}
+
+fn record(
+    conn: &mut DbConnection,
+    ctx: &WorkerContext,
+    message: &Message,
+    composed: &Composed,
+    outcome: DeliveryOutcome,
+    attempt: i32,
+) -> mailroom_domain::Result<JobOutcome> {
+    let campaign = message
+        .campaign_id
+        .filter(|_| message.kind() == MessageKind::Campaign);
+    let delivery = &ctx.settings.delivery;
+    match outcome {
+        DeliveryOutcome::Delivered { response } => {
+            if let Outlet::Sandbox = ctx.outlet {
+                SandboxMessage::store(
+                    conn,
+                    message.account_id,
+                    message.id,
+                    &composed.built.to,
+                    &composed.rendered.subject,
+                    &composed.built.headers,
+                    composed.rendered.html.as_deref(),
+                    Some(&composed.rendered.text),
+                    rendering::with_return_path(&composed.built),
+                )?;
+            }
+            tracing::debug!(message_id = %message.id, %response, "delivered");
+            if let Some(campaign_id) = campaign {
+                Campaign::record_relay_success(conn, campaign_id)?;
+            }
+            finish(conn, message, MessageStatus::Sent, None)?;
+            Ok(JobOutcome::Done)
+        }
+        DeliveryOutcome::PermanentFailure { code, reason } => {
+            let reason = format!("{code} {reason}");
+            if let Ok(email) = EmailAddress::parse(&message.to_email) {
+                Suppression::add(
+                    conn,
+                    message.account_id,
+                    &ctx.hash_key,
+                    &email,
+                    SuppressionReason::HardBounce,
+                    Some(reason.clone()),
+                )?;
+            }
+            if let Some(campaign_id) = campaign {
+                Campaign::record_relay_success(conn, campaign_id)?;
+            }
+            finish(conn, message, MessageStatus::Bounced, Some(&reason))?;
+            Ok(JobOutcome::Done)
+        }
+        DeliveryOutcome::TemporaryFailure { reason } => {
+            let paused = match campaign {
+                Some(campaign_id) => Campaign::record_relay_failure(
+                    conn,
+                    campaign_id,
+                    delivery.pause_after_failures,
+                    &reason,
+                )?,
+                None => false,
+            };
+            if attempt >= delivery.max_attempts {
+                finish(conn, message, MessageStatus::Failed, Some(&reason))?;
+                return Ok(JobOutcome::Done);
+            }
+            Message::mark(conn, message.id, MessageStatus::Deferred, Some(&reason))?;
+            if paused {
+                return Ok(JobOutcome::Hold);
+            }
+            let delay = backoff(delivery.retry_base, attempt, Duration::from_secs(6 * 3600));
+            Ok(JobOutcome::RetryAfter(delay, reason))
+        }
+    }
+}

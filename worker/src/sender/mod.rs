@@ -1,0 +1,6 @@
+//! The sending engine: dispatch (audience → messages), compose (content → MIME) and deliver
+//! (MIME → relay or sandbox, outcome → state).
+
+pub mod compose;
+pub mod deliver;
+pub mod dispatch;
