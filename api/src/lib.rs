@@ -7,6 +7,7 @@ pub mod auth;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
+pub mod pages;
 pub mod problem;
 pub mod routes;
 pub mod startup;

@@ -32,7 +32,7 @@ use crate::problem::{PROBLEM_JSON, Problem};
         (name = "suppressions", description = "Addresses the account never mails again"),
         (name = "campaigns", description = "Campaigns: content, lifecycle, preview, test sends and progress"),
         (name = "send", description = "Transactional email, and the sandbox mailbox"),
-        (name = "public", description = "Pages for recipients: double opt-in confirmation (no authentication; signed links)"),
+        (name = "public", description = "Pages for recipients: double opt-in confirmation and unsubscribe (no authentication; signed links)"),
     )
 )]
 struct ApiDoc;

@@ -8,6 +8,7 @@ use mailroom_domain::clock;
 use mailroom_domain::lists::{ConfirmOutcome, ConfirmationEvidence, confirm_membership};
 use mailroom_domain::tokens::{PublicToken, TokenSigner};
 
+use crate::pages::{client_ip, escape, page, user_agent};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -94,15 +95,8 @@ pub async fn confirm_subscription(
         Link::Invalid => return Ok(invalid()),
     };
     let evidence = ConfirmationEvidence {
-        ip: req
-            .connection_info()
-            .realip_remote_addr()
-            .and_then(strip_port),
-        user_agent: req
-            .headers()
-            .get("user-agent")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
+        ip: client_ip(&req),
+        user_agent: user_agent(&req),
     };
     let outcome = state
         .db(move |conn| confirm_membership(conn, list_id, contact_id, evidence))
@@ -143,18 +137,6 @@ pub async fn confirm_subscription(
     })
 }
 
-/// The client's address without its port; anything that is not an IP address (a forged
-/// forwarding header, say) is left out of the evidence rather than failing the request.
-fn strip_port(addr: &str) -> Option<String> {
-    if let Ok(socket) = addr.parse::<std::net::SocketAddr>() {
-        return Some(socket.ip().to_string());
-    }
-    addr.trim_matches(['[', ']'])
-        .parse::<std::net::IpAddr>()
-        .ok()
-        .map(|ip| ip.to_string())
-}
-
 fn expired() -> HttpResponse {
     page(
         StatusCode::GONE,
@@ -169,22 +151,4 @@ fn invalid() -> HttpResponse {
         "Link not valid",
         "<p>This confirmation link is not valid. Check that you copied all of it.</p>",
     )
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn page(status: StatusCode, title: &str, body: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .insert_header(("cache-control", "no-store"))
-        .insert_header(("referrer-policy", "no-referrer"))
-        .body(format!(
-            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-             <title>{title}</title></head><body style=\"font-family:sans-serif;max-width:32em;margin:3em auto\"><h1>{title}</h1>{body}</body></html>"
-        ))
 }

@@ -17,6 +17,7 @@ pub mod lists;
 pub mod sandbox;
 pub mod send;
 pub mod suppressions;
+pub mod unsubscribe;
 
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -26,6 +27,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(health::readyz)
         .service(confirm::show_confirmation)
         .service(confirm::confirm_subscription)
+        .service(unsubscribe::show_unsubscribe)
+        .service(unsubscribe::unsubscribe)
         .service(
             scope::scope("/v1")
                 .service(admin::create_account)

@@ -23,3 +23,4 @@ mod proxy;
 mod smoke;
 mod smtp_server;
 mod suppressions;
+mod unsubscribe;

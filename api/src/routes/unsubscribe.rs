@@ -1,0 +1,101 @@
+//! Unsubscribe pages. `GET /u/{token}` shows a confirm button; `POST /u/{token}` — the
+//! button, or a mail client's RFC 8058 one-click request (`List-Unsubscribe=One-Click`, no
+//! cookies, no auth) — unsubscribes from the list the message was sent for, records the
+//! withdrawal, and answers 200 without a redirect. Repeating it changes nothing.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use mailroom_domain::Id;
+use mailroom_domain::lists::{UnsubscribeOutcome, unsubscribe_by_message};
+use mailroom_domain::tokens::{PublicToken, TokenSigner};
+
+use crate::pages::{client_ip, escape, page, user_agent};
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+fn message_of(state: &AppState, token: &str) -> Option<Id> {
+    match TokenSigner::new(&state.settings.signing_key).verify(token) {
+        Some(PublicToken::Unsubscribe { message_id }) => Some(message_id),
+        _ => None,
+    }
+}
+
+fn invalid() -> HttpResponse {
+    page(
+        StatusCode::NOT_FOUND,
+        "Link not valid",
+        "<p>This unsubscribe link is not valid. Check that you copied all of it.</p>",
+    )
+}
+
+/// The page behind an email's unsubscribe link.
+#[utoipa::path(
+    tag = "public",
+    params(("token" = String, Path, description = "From the email's unsubscribe link")),
+    responses(
+        (status = 200, description = "A page with an unsubscribe button", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown or tampered link", content_type = "text/html", body = String),
+    ),
+    security(())
+)]
+#[get("/u/{token}")]
+pub async fn show_unsubscribe(
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> HttpResponse {
+    match message_of(&state, &token) {
+        Some(_) => page(
+            StatusCode::OK,
+            "Unsubscribe",
+            "<p>Do you want to stop receiving these emails?</p>\
+             <form method=\"post\"><button type=\"submit\">Unsubscribe</button></form>",
+        ),
+        None => invalid(),
+    }
+}
+
+/// Unsubscribes (the button, or RFC 8058 one-click).
+#[utoipa::path(
+    tag = "public",
+    params(("token" = String, Path, description = "From the email's unsubscribe link")),
+    responses(
+        (status = 200, description = "Unsubscribed (or already)", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown or tampered link", content_type = "text/html", body = String),
+    ),
+    security(())
+)]
+#[post("/u/{token}")]
+pub async fn unsubscribe(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let Some(message_id) = message_of(&state, &token) else {
+        return Ok(invalid());
+    };
+    let (ip, agent) = (client_ip(&req), user_agent(&req));
+    let outcome = state
+        .db(move |conn| unsubscribe_by_message(conn, message_id, ip, agent))
+        .await?;
+    Ok(match outcome {
+        UnsubscribeOutcome::Unsubscribed { list_name }
+        | UnsubscribeOutcome::AlreadyUnsubscribed { list_name } => page(
+            StatusCode::OK,
+            "Unsubscribed",
+            &format!(
+                "<p>You will no longer receive <strong>{}</strong>.</p>",
+                escape(&list_name)
+            ),
+        ),
+        UnsubscribeOutcome::NotListMail => page(
+            StatusCode::OK,
+            "Nothing to unsubscribe from",
+            "<p>This email was not sent to a list.</p>",
+        ),
+        UnsubscribeOutcome::Gone => page(
+            StatusCode::OK,
+            "Unsubscribed",
+            "<p>You are not subscribed.</p>",
+        ),
+    })
+}
