@@ -5,9 +5,8 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use mailroom_domain::accounts::Scope;
 use mailroom_domain::campaigns::Campaign;
 use mailroom_domain::contacts::{Contact, EmailAddress};
-use mailroom_domain::jobs::{Enqueue, Job, JobRow, Priority};
 use mailroom_domain::lists::MailingList;
-use mailroom_domain::messages::{Message, MessageKind, NewMessage};
+use mailroom_domain::messages::{MessageKind, NewMessage, outbox};
 use mailroom_domain::rendering::{
     self, Address, CampaignVars, ContactVars, ListUnsubscribe, ListVars, MimeInput, RenderContext,
 };
@@ -188,7 +187,7 @@ pub async fn test_campaign(
                     Campaign::find(conn, account, id)?;
                     let mut queued = Vec::new();
                     for email in addresses {
-                        let message = Message::create(
+                        let message = outbox::queue_urgent(
                             conn,
                             account,
                             MessageKind::Test,
@@ -197,17 +196,6 @@ pub async fn test_campaign(
                                 payload: Some(serde_json::json!({"campaign_id": id})),
                                 ..NewMessage::default()
                             },
-                        )?;
-                        let options = Enqueue {
-                            priority: Priority::URGENT,
-                            ..Enqueue::default()
-                        };
-                        JobRow::enqueue(
-                            conn,
-                            &Job::DeliverMessage {
-                                message_id: message.id,
-                            },
-                            options,
                         )?;
                         queued.push(TestMessage {
                             email: email.into_inner(),

@@ -5,8 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use mailroom_domain::accounts::Scope;
 use mailroom_domain::contacts::EmailAddress;
-use mailroom_domain::jobs::{Enqueue, Job, JobRow, Priority};
-use mailroom_domain::messages::{Message, MessageKind, NewMessage};
+use mailroom_domain::messages::{MessageKind, NewMessage, outbox};
 use mailroom_domain::rendering::{self, ContactVars, RenderContext, TemplateSource};
 use mailroom_domain::suppressions::{HashKey, Suppression};
 use mailroom_domain::{FieldError, Id};
@@ -318,7 +317,7 @@ pub async fn send_messages(
                                 });
                                 continue;
                             }
-                            let message = Message::create(
+                            let message = outbox::queue_urgent(
                                 conn,
                                 account,
                                 MessageKind::Transactional,
@@ -332,17 +331,6 @@ pub async fn send_messages(
                                     custom_id: valid.custom_id.clone(),
                                     ..NewMessage::default()
                                 },
-                            )?;
-                            let options = Enqueue {
-                                priority: Priority::URGENT,
-                                ..Enqueue::default()
-                            };
-                            JobRow::enqueue(
-                                conn,
-                                &Job::DeliverMessage {
-                                    message_id: message.id,
-                                },
-                                options,
                             )?;
                             to.push(RecipientResult {
                                 email: email.as_str().to_owned(),

@@ -20,6 +20,7 @@ mod openapi;
 mod operations;
 mod properties;
 mod proxy;
+mod sending_rules;
 mod smoke;
 mod smtp_server;
 mod suppressions;

@@ -31,7 +31,7 @@ const OWNED: [&str; 14] = [
     "precedence",
 ];
 /// Prefixes of header families an account may not set.
-const OWNED_PREFIXES: [&str; 3] = ["content-", "list-unsubscribe", "x-mailroom-"];
+const OWNED_PREFIXES: [&str; 3] = ["content-", "list-", "x-mailroom-"];
 
 /// Where a recipient can unsubscribe in one click (RFC 8058) and, optionally, by mail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,6 +5,7 @@ use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 
 use super::context::RenderContext;
+use super::escape::escape_html;
 use super::footer::{append_html_footer, append_text_footer};
 use super::html_text::html_to_text;
 use super::templates::{
@@ -76,7 +77,11 @@ pub fn render(
     let subject = single_line_subject(&run(&templates, SUBJECT, &vars, limits)?);
     let html = if templates.has_html {
         let mut html = run(&templates, HTML, &vars, limits)?;
-        if let Some(url) = unsubscribe_url.filter(|_| !templates.html_mentions_unsubscribe) {
+        // Judged on the output, not the source: a link inside a branch that did not render
+        // for this recipient is no link at all.
+        if let Some(url) =
+            unsubscribe_url.filter(|url| !html.contains(url) && !html.contains(&escape_html(url)))
+        {
             append_html_footer(&mut html, url);
         }
         Some(html)
@@ -85,7 +90,7 @@ pub fn render(
     };
     let text = if templates.has_text {
         let mut text = run(&templates, TEXT, &vars, limits)?;
-        if let Some(url) = unsubscribe_url.filter(|_| !templates.text_mentions_unsubscribe) {
+        if let Some(url) = unsubscribe_url.filter(|url| !text.contains(url)) {
             append_text_footer(&mut text, url);
         }
         text

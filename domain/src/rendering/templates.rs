@@ -129,9 +129,6 @@ pub(crate) struct CompiledTemplates {
     pub(crate) env: Environment<'static>,
     pub(crate) has_html: bool,
     pub(crate) has_text: bool,
-    /// Whether each template itself places the unsubscribe link.
-    pub(crate) html_mentions_unsubscribe: bool,
-    pub(crate) text_mentions_unsubscribe: bool,
 }
 
 /// Returns the compiled templates for `src`, from the cache when it holds them.
@@ -157,18 +154,9 @@ fn compile(
         env.add_template_owned(field, source.to_owned())
             .map_err(|err| TemplateError::from_minijinja(field, &err, limits))?;
     }
-    let mentions = |name: &str| {
-        env.get_template(name)
-            .map(|t| t.undeclared_variables(false).contains("unsubscribe_url"))
-            .unwrap_or(false)
-    };
-    let html_mentions_unsubscribe = mentions(HTML);
-    let text_mentions_unsubscribe = mentions(TEXT);
     Ok(CompiledTemplates {
         has_html: !src.html.trim().is_empty(),
         has_text: src.text.is_some(),
-        html_mentions_unsubscribe,
-        text_mentions_unsubscribe,
         env,
     })
 }
