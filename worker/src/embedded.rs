@@ -8,6 +8,7 @@ use mailroom_domain::config::Settings;
 use mailroom_domain::store::Pool;
 use tokio::sync::watch;
 
+use crate::bus::JobTable;
 use crate::context::WorkerContext;
 use crate::runner::Runner;
 
@@ -24,6 +25,7 @@ impl EmbeddedWorkers {
             .enable_all()
             .build()?;
         let slots = settings.delivery.concurrency;
+        let pool_for_bus = pool.clone();
         let ctx = {
             let _entered = runtime.enter();
             WorkerContext::new(pool, settings)?
@@ -34,7 +36,7 @@ impl EmbeddedWorkers {
             .spawn(move || {
                 runtime.block_on(async move {
                     let runner = Arc::new(
-                        Runner::new(Arc::new(ctx))
+                        Runner::new(Arc::new(ctx), JobTable::new(pool_for_bus))
                             .with_idle_wait(std::time::Duration::from_millis(100)),
                     );
                     tracing::info!(slots, "embedded workers started");

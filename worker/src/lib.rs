@@ -1,9 +1,11 @@
 //! Mailroom's workers. Each binary under `src/bin/` is a thin `main` over a module here;
 //! embedded mode runs the same job loop inside the API process (`embedded`).
 //!
-//! `runner` claims jobs and hands them to `sender` (dispatch, compose, deliver), which
-//! delivers through `transport` (SMTP) or into the sandbox mailbox.
+//! `runner` takes jobs from a `bus` (the job table when embedded) and hands them to
+//! `sender` (dispatch, compose, deliver), which delivers through `transport` (SMTP) or
+//! into the sandbox mailbox.
 
+pub mod bus;
 pub mod context;
 pub mod embedded;
 pub mod lifecycle;

@@ -1,12 +1,15 @@
-//! The job loop. `run_one` claims and runs one job (tests drive it directly); `run` is the
-//! loop production runs: N concurrent slots, each claiming the next job, until shutdown.
+//! The job loop over a [`Bus`]. `run_one` receives and runs one job (tests can drive it
+//! directly); `run` is the loop production runs: N concurrent slots, each taking the next
+//! job, until shutdown.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use mailroom_domain::jobs::{ClaimedJob, Job, JobRow};
+use mailroom_domain::contacts::email::mask_emails_in;
+use mailroom_domain::jobs::Job;
 use tokio::sync::watch;
 
+use crate::bus::{Bus, Delivery};
 use crate::context::WorkerContext;
 use crate::sender;
 
@@ -22,18 +25,17 @@ pub enum JobOutcome {
     Fail(String),
 }
 
-/// How long a claimed job stays ours without finishing before another worker may take it.
-const LEASE: Duration = Duration::from_secs(300);
-
-pub struct Runner {
+pub struct Runner<B: Bus> {
     ctx: Arc<WorkerContext>,
+    bus: Arc<B>,
     idle_wait: Duration,
 }
 
-impl Runner {
-    pub fn new(ctx: Arc<WorkerContext>) -> Self {
+impl<B: Bus> Runner<B> {
+    pub fn new(ctx: Arc<WorkerContext>, bus: B) -> Self {
         Runner {
             ctx,
+            bus: Arc::new(bus),
             idle_wait: Duration::from_millis(250),
         }
     }
@@ -43,9 +45,9 @@ impl Runner {
         self
     }
 
-    /// Claims and runs one job; `false` when none was due.
+    /// Receives and runs one job; `false` when none was due.
     pub async fn run_one(&self) -> mailroom_domain::Result<bool> {
-        let Some(claimed) = self.ctx.db(|conn| JobRow::claim(conn, LEASE)).await? else {
+        let Some(claimed) = self.bus.receive().await? else {
             return Ok(false);
         };
         let outcome = match execute(&self.ctx, &claimed).await {
@@ -59,23 +61,22 @@ impl Runner {
         };
         let id = claimed.id;
         match &outcome {
-            JobOutcome::Done => {}
+            JobOutcome::Done => self.bus.ack(&claimed).await?,
             JobOutcome::RetryAfter(delay, reason) => {
-                tracing::info!(job = %id, kind = claimed.job.kind(), attempt = claimed.attempt, ?delay, %reason, "job retried later")
+                // Relay answers may quote the recipient: logs get it masked.
+                tracing::info!(job = %id, kind = claimed.job.kind(), attempt = claimed.attempt, ?delay,
+                    reason = %mask_emails_in(reason), "job retried later");
+                self.bus.retry(&claimed, *delay, reason).await?
             }
-            JobOutcome::Hold => tracing::info!(job = %id, "job held with its paused campaign"),
+            JobOutcome::Hold => {
+                tracing::info!(job = %id, "job held with its paused campaign");
+                self.bus.hold(&claimed).await?
+            }
             JobOutcome::Fail(reason) => {
-                tracing::warn!(job = %id, kind = claimed.job.kind(), %reason, "job failed for good")
+                tracing::warn!(job = %id, kind = claimed.job.kind(), reason = %mask_emails_in(reason), "job failed for good");
+                self.bus.dead_letter(&claimed, reason).await?
             }
         }
-        self.ctx
-            .db(move |conn| match outcome {
-                JobOutcome::Done => JobRow::complete(conn, id),
-                JobOutcome::RetryAfter(delay, reason) => JobRow::retry(conn, id, delay, &reason),
-                JobOutcome::Hold => JobRow::hold(conn, id),
-                JobOutcome::Fail(reason) => JobRow::dead(conn, id, &reason),
-            })
-            .await?;
         Ok(true)
     }
 
@@ -105,7 +106,7 @@ impl Runner {
     }
 }
 
-async fn execute(ctx: &Arc<WorkerContext>, claimed: &ClaimedJob) -> JobOutcome {
+async fn execute(ctx: &Arc<WorkerContext>, claimed: &Delivery) -> JobOutcome {
     match &claimed.job {
         Job::DispatchCampaign { campaign_id } => sender::dispatch::run(ctx, *campaign_id).await,
         Job::DeliverMessage { message_id } => sender::deliver::run(ctx, *message_id, claimed).await,

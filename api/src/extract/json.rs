@@ -76,8 +76,33 @@ pub fn payload_error(e: actix_web::Error) -> ApiError {
     }
 }
 
+/// Whether a JSON text holds an escaped NUL (`\u0000`) in any string. Raw NUL bytes are
+/// not valid JSON anyway; text columns (PostgreSQL's in particular) cannot hold either.
+fn contains_escaped_nul(bytes: &[u8]) -> bool {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' {
+            if bytes.get(i + 1) == Some(&b'u')
+                && bytes.get(i + 2..i + 6) == Some(b"0000".as_slice())
+            {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
+        }
+    }
+    false
+}
+
 /// Parses a body, keeping the path of the field that did not fit.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if contains_escaped_nul(bytes) {
+        return Err(ApiError::invalid(
+            "body",
+            "must not contain NUL characters (\\u0000)",
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -135,6 +160,15 @@ mod tests {
             ApiError::Validation(errors) => errors[0].field.clone(),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn nul_characters_are_refused_but_escaped_backslashes_are_not() {
+        assert!(matches!(
+            parse_json::<Body>(br#"{"email": "a\u0000b"}"#),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(parse_json::<Body>(br#"{"email": "a\\u0000b"}"#).is_ok());
     }
 
     #[test]

@@ -34,7 +34,10 @@ pub struct AccessToken {
 #[utoipa::path(
     tag = "auth",
     request_body = TokenRequest,
-    responses((status = 200, description = "Token issued", body = AccessToken)),
+    responses(
+        (status = 200, description = "Token issued", body = AccessToken),
+        (status = 401, description = "Unknown key id, wrong secret, or revoked key", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ),
     security(())
 )]
 #[post("/auth/token")]

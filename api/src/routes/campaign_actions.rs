@@ -155,9 +155,12 @@ pub struct TestAccepted {
 /// Sends test copies now, ahead of any campaign work.
 #[utoipa::path(
     tag = "campaigns",
-    params(("id" = Id, Path)),
+    params(("id" = Id, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer instead of doing the work twice")),
     request_body = TestRequest,
-    responses((status = 202, description = "Test messages queued", body = TestAccepted))
+    responses(
+        (status = 202, description = "Test messages queued", body = TestAccepted),
+        (status = 409, description = "A request with this Idempotency-Key is still being processed", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[post("/campaigns/{id}/test")]
 pub async fn test_campaign(
@@ -249,7 +252,7 @@ pub async fn schedule_campaign(
 /// consent, not suppressed, gets exactly one message.
 #[utoipa::path(
     tag = "campaigns",
-    params(("id" = Id, Path)),
+    params(("id" = Id, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer instead of doing the work twice")),
     responses(
         (status = 202, description = "Sending", body = CampaignView),
         (status = 409, description = "Already sent, sending or cancelled", body = crate::problem::Problem, content_type = "application/problem+json"),

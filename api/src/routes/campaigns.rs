@@ -207,13 +207,14 @@ pub async fn update_campaign(
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// Deletes a campaign that is not scheduled or under way.
+/// Deletes a campaign that is not scheduled or under way and never mailed anyone (a campaign
+/// that sent mail is kept: its messages back the unsubscribe links in that mail).
 #[utoipa::path(
     tag = "campaigns",
     params(("id" = Id, Path)),
     responses(
         (status = 204, description = "Campaign deleted"),
-        (status = 409, description = "Scheduled or under way: cancel it first", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Scheduled or under way (cancel it first), or it already mailed someone", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/campaigns/{id}")]

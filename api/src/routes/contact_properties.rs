@@ -76,6 +76,9 @@ pub async fn delete_contact_property(
     name: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ContactsWrite)?;
+    if mailroom_domain::contacts::property_type::validate_property_name(&name).is_err() {
+        return Err(ApiError::NotFound("contact property not found".into()));
+    }
     let (account, name) = (principal.account_id, name.into_inner());
     state
         .db(move |conn| PropertyDefinition::delete(conn, account, &name))

@@ -252,8 +252,10 @@ fn render_check(index: usize, valid: &Valid) -> Result<(), Vec<FieldError>> {
 /// Sends transactional messages.
 #[utoipa::path(
     tag = "send",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer instead of doing the work twice")),
     request_body = SendRequest,
-    responses((status = 202, description = "Per message: success (with each recipient's message id or suppression) or error (with its fields)", body = SendResponse))
+    responses((status = 202, description = "Per message: success (with each recipient's message id or suppression) or error (with its fields)", body = SendResponse),
+        (status = 409, description = "A request with this Idempotency-Key is still being processed", body = crate::problem::Problem, content_type = "application/problem+json"))
 )]
 #[post("/send")]
 pub async fn send_messages(

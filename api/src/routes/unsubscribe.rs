@@ -60,7 +60,7 @@ pub async fn show_unsubscribe(
     params(("token" = String, Path, description = "From the email's unsubscribe link")),
     responses(
         (status = 200, description = "Unsubscribed (or already)", content_type = "text/html", body = String),
-        (status = 404, description = "Unknown or tampered link", content_type = "text/html", body = String),
+        (status = 404, description = "Unknown or tampered link, or the subscription no longer exists", content_type = "text/html", body = String),
     ),
     security(())
 )]

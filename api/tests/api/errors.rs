@@ -52,6 +52,25 @@ on_both_backends! {
         assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
     }
 
+    async fn nul_characters_are_refused_everywhere_and_never_a_500(app) {
+        let acct = app.create_account("Acme").await;
+        let res = app.client.post(app.url("/v1/contacts")).bearer_auth(&acct.token)
+            .header("content-type", "application/json")
+            .body(r#"{"email": "a@example.com", "name": "A\u0000B"}"#).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let list = app.list(&acct.token, "News").await;
+        let contact = app.contact(&acct.token, "b@example.com").await;
+        let (status, body) = app.get(&format!("/v1/contacts/{contact}/consents?purpose=%00"), &acct.token).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(body["errors"][0]["field"], "purpose");
+        let (status, _) = app.delete("/v1/contact-properties/a%00b", &acct.token).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _) = app.get(&format!("/v1/lists/{list}/members?status=%00"), &acct.token).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let (_, page) = app.get("/v1/contacts", &acct.token).await;
+        assert_eq!(page["data"].as_array().unwrap().len(), 1, "nothing half-stored");
+    }
+
     async fn unknown_and_mistyped_fields_name_the_field(app) {
         let acct = app.create_account("Acme").await;
         let (status, body) = app.post("/v1/contacts", &acct.token, json!({"email": "a@example.com", "nmae": "typo"})).await;

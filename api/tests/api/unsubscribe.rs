@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::campaigns::{
     campaign_body, create_campaign, subscriber, wait_for_sandbox, wait_for_status,
 };
+use crate::helpers::assert_problem;
 use crate::on_both_backends;
 
 fn list_unsubscribe_url(raw: &str) -> String {
@@ -66,11 +67,26 @@ on_both_backends! {
         let (_, again) = app.get(&format!("/v1/contacts/{contact}/consents"), &acct.token).await;
         assert_eq!(again["data"].as_array().unwrap().len(), history["data"].as_array().unwrap().len());
 
+        // A campaign that mailed anyone is kept, so its unsubscribe links keep working.
+        let (status, body) = app.delete(&format!("/v1/campaigns/{campaign}"), &acct.token).await;
+        assert_problem(status, &body, StatusCode::CONFLICT, "conflict");
+
+        // Re-adding them (a CRM sync, say) does not undo the unsubscribe…
+        let (status, readded) = app.post(&format!("/v1/lists/{list}/members"), &acct.token, json!({"email": "ada@example.com"})).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(readded["status"], "unsubscribed");
+
         // The next campaign to the list skips them.
         let next = create_campaign(&app, &acct.token, campaign_body(&list)).await;
         app.post(&format!("/v1/campaigns/{next}/send"), &acct.token, json!({})).await;
         let done = wait_for_status(&app, &acct.token, &next, "sent").await;
         assert_eq!(done["progress"]["recipients"], 0, "{done}");
+
+        // …only fresh consent in the request subscribes them again.
+        let (status, back) = app.post(&format!("/v1/lists/{list}/members"), &acct.token, json!({"email": "ada@example.com",
+            "consent": {"purpose": "marketing_email", "status": "granted", "method": "form", "source": "resubscribe form"}})).await;
+        assert_eq!(status, StatusCode::OK, "{back}");
+        assert_eq!(back["status"], "subscribed");
     }
 
     async fn a_tampered_unsubscribe_link_is_a_clear_404_page(app) {

@@ -197,8 +197,8 @@ impl Campaign {
                     ));
                 }
             }
-            let mut unique = list_ids;
-            unique.dedup();
+            let mut seen = std::collections::HashSet::new();
+            let unique: Vec<Id> = list_ids.into_iter().filter(|id| seen.insert(*id)).collect();
             self.list_ids = Json(serde_json::json!(unique));
         }
         if let Some(subject) = draft.subject {
@@ -357,7 +357,7 @@ impl Campaign {
         Ok(())
     }
 
-    /// Deletes a campaign that is not under way.
+    /// Deletes a campaign that is not under way and never mailed anyone.
     pub fn delete(conn: &mut DbConnection, account_id: Id, id: Id) -> Result<()> {
         conn.write_transaction(|conn| {
             let campaign = Campaign::find(conn, account_id, id)?;
@@ -369,6 +369,18 @@ impl Campaign {
                     "a {} campaign cannot be deleted; cancel it first",
                     campaign.status
                 )));
+            }
+            // Mail already sent carries unsubscribe links that name its messages, and the
+            // messages are the delivery history: a campaign that mailed anyone is kept.
+            let mailed: i64 = crate::schema::messages::table
+                .filter(crate::schema::messages::campaign_id.eq(id))
+                .count()
+                .get_result(conn)?;
+            if mailed > 0 {
+                return Err(Error::Conflict(
+                    "a campaign that mailed anyone is kept: its messages back the unsubscribe links and the delivery history"
+                        .into(),
+                ));
             }
             JobRow::cancel_group(conn, id)?;
             diesel::delete(campaigns::table.find(id)).execute(conn)?;

@@ -210,10 +210,47 @@ fn normalize_domain(domain: &str) -> Result<String, EmailError> {
     }
 }
 
+/// Masks every address-like word in free text (an SMTP reply quoting the recipient, say)
+/// so that the text can be logged: `<bob@x.example>: rejected` → `<b***@x.example>: rejected`.
+pub fn mask_emails_in(text: &str) -> String {
+    let is_word = |c: char| !(c.is_whitespace() || "<>()[]\",;:'".contains(c));
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        let start = rest[..at]
+            .rfind(|c: char| !is_word(c))
+            .map(|i| i + rest[i..].chars().next().map_or(1, char::len_utf8))
+            .unwrap_or(0);
+        out.push_str(&rest[..start]);
+        let local = &rest[start..at];
+        match local.chars().next() {
+            Some(first) => {
+                out.push(first);
+                out.push_str("***@");
+            }
+            None => out.push('@'),
+        }
+        rest = &rest[at + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn addresses_in_free_text_are_masked() {
+        assert_eq!(
+            mask_emails_in("550 5.1.1 <bob.smith@x.example>: Recipient address rejected"),
+            "550 5.1.1 <b***@x.example>: Recipient address rejected"
+        );
+        assert_eq!(mask_emails_in("no address here"), "no address here");
+        assert_eq!(mask_emails_in("a@b.c and éva@d.e"), "a***@b.c and é***@d.e");
+        assert_eq!(mask_emails_in("@ alone"), "@ alone");
+    }
 
     #[test]
     fn debug_output_masks_the_address() {

@@ -150,6 +150,16 @@ impl JobRow {
             ))
         })?;
         let Some(row) = claimed else { return Ok(None) };
+        // A job whose workers keep dying never reaches a handler that could give up on it:
+        // past its last attempt it is parked here instead of being claimed forever.
+        if row.attempts > row.max_attempts {
+            Self::dead(
+                conn,
+                row.id,
+                "no worker finished it within its attempts (leases expired)",
+            )?;
+            return Ok(None);
+        }
         let job = match Job::from_parts(&row.kind, &row.payload) {
             Ok(job) => job,
             Err(e) => {

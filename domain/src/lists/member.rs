@@ -85,9 +85,10 @@ pub struct AddedMember {
 }
 
 impl Member {
-    /// Adds a contact to a list. A new member of a double opt-in list is `pending`, else
-    /// `subscribed`. Adding someone already subscribed or pending changes nothing; adding
-    /// someone who had unsubscribed subscribes them again (the caller asked for it).
+    /// Adds a contact to a list. A new member of a double opt-in list is `pending` (and is
+    /// sent the confirmation email), else `subscribed`. Adding someone already subscribed
+    /// or pending changes nothing; someone who unsubscribed is subscribed again only when
+    /// the request carries a granted `consent` (fresh evidence), else stays unsubscribed.
     /// `consent`, when given, is appended to the ledger in the same transaction (its
     /// field errors are named `consent.<field>`).
     pub fn add(
@@ -147,8 +148,13 @@ impl Member {
                         .execute(conn)?;
                     (row, true)
                 }
+                // Someone who unsubscribed comes back only with fresh consent in the same
+                // request: a CRM sync re-adding everyone must not undo an unsubscribe.
                 Some(mut row)
-                    if MemberStatus::parse(&row.status) == Some(MemberStatus::Unsubscribed) =>
+                    if MemberStatus::parse(&row.status) == Some(MemberStatus::Unsubscribed)
+                        && consent.as_ref().is_some_and(|c| {
+                            c.status == crate::consent::ConsentStatus::Granted
+                        }) =>
                 {
                     row.status = fresh_status.as_str().to_owned();
                     row.subscribed_at = (fresh_status == MemberStatus::Subscribed)

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use mailroom_domain::store::{build_pool, checkout, run_migrations};
+use mailroom_worker::bus::JobTable;
 use mailroom_worker::context::WorkerContext;
 use mailroom_worker::lifecycle;
 use mailroom_worker::runner::Runner;
@@ -27,9 +28,10 @@ async fn run() -> anyhow::Result<()> {
     let migrate_pool = pool.clone();
     tokio::task::spawn_blocking(move || run_migrations(&mut *checkout(&migrate_pool)?)).await??;
     let slots = settings.delivery.concurrency;
+    let bus = JobTable::new(pool.clone());
     let ctx = Arc::new(WorkerContext::new(pool, settings)?);
     let (stop, stopped) = watch::channel(false);
-    let runner = Arc::new(Runner::new(ctx));
+    let runner = Arc::new(Runner::new(ctx, bus));
     let loop_task = tokio::spawn(runner.run(slots, stopped));
     let signal = lifecycle::shutdown_signal().await?;
     tracing::info!(signal, "worker stopping: finishing the jobs under way");

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mailroom_domain::campaigns::{Campaign, CampaignStatus};
 use mailroom_domain::contacts::EmailAddress;
-use mailroom_domain::jobs::{ClaimedJob, backoff};
+use mailroom_domain::jobs::backoff;
 use mailroom_domain::messages::{Message, MessageKind, MessageStatus, SandboxMessage};
 use mailroom_domain::rendering;
 use mailroom_domain::store::DbConnection;
@@ -19,6 +19,7 @@ use mailroom_domain::suppressions::{Suppression, SuppressionReason};
 use mailroom_domain::{Error, Id};
 
 use super::compose::{Composed, Verdict, compose};
+use crate::bus::Delivery;
 use crate::context::{Outlet, WorkerContext};
 use crate::runner::JobOutcome;
 use crate::transport::DeliveryOutcome;
@@ -29,7 +30,7 @@ enum Prepared {
     Finished(JobOutcome),
 }
 
-pub async fn run(ctx: &Arc<WorkerContext>, message_id: Id, job: &ClaimedJob) -> JobOutcome {
+pub async fn run(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> JobOutcome {
     let worker = ctx.clone();
     let prepared = ctx.db(move |conn| prepare(conn, &worker, message_id)).await;
     let (composed, message) = match prepared {
@@ -175,7 +176,7 @@ fn record(
                     rendering::with_return_path(&composed.built),
                 )?;
             }
-            tracing::debug!(message_id = %message.id, %response, "delivered");
+            tracing::debug!(message_id = %message.id, response = %mailroom_domain::contacts::email::mask_emails_in(&response), "delivered");
             if let Some(campaign_id) = campaign {
                 Campaign::record_relay_success(conn, campaign_id)?;
             }
@@ -201,7 +202,7 @@ fn record(
             Ok(JobOutcome::Done)
         }
         DeliveryOutcome::TemporaryFailure { reason } => {
-            let paused = match campaign {
+            let paused_now = match campaign {
                 Some(campaign_id) => Campaign::record_relay_failure(
                     conn,
                     campaign_id,
@@ -215,6 +216,12 @@ fn record(
                 return Ok(JobOutcome::Done);
             }
             Message::mark(conn, message.id, MessageStatus::Deferred, Some(&reason))?;
+            // Paused by this failure or by another one meanwhile: wait for resume, not for
+            // the backoff.
+            let paused = paused_now
+                || campaign.is_some_and(|id| {
+                    Campaign::find_any(conn, id).is_ok_and(|c| c.status() == CampaignStatus::Paused)
+                });
             if paused {
                 return Ok(JobOutcome::Hold);
             }
