@@ -42,7 +42,11 @@ pub fn subscribed_batch(
         .limit(limit)
         .into_boxed();
     if let Some(after) = after {
-        query = query.filter(list_members::contact_id.gt(after));
+        // Bound both sides of the join, or PostgreSQL rereads `contacts` from the start
+        // for every batch.
+        query = query
+            .filter(list_members::contact_id.gt(after))
+            .filter(contacts::id.gt(after));
     }
     let rows: Vec<(Id, Id, String, Option<String>)> = query.load(conn)?;
     let mut batch: Vec<Candidate> = Vec::with_capacity(rows.len());

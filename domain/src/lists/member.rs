@@ -262,7 +262,11 @@ impl Member {
             query = query.filter(list_members::status.eq(status.as_str()));
         }
         if let Some(after) = after {
-            query = query.filter(list_members::contact_id.gt(after));
+            // Both sides of the join: PostgreSQL does not carry the bound across it, and
+            // without it every batch reads `contacts` from the start (quadratic exports).
+            query = query
+                .filter(list_members::contact_id.gt(after))
+                .filter(contacts::id.gt(after));
         }
         Ok(query
             .load::<(MembershipRow, Contact)>(conn)?
