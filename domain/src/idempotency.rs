@@ -45,6 +45,10 @@ pub enum Reservation {
 
 const IN_PROGRESS: i32 = 0;
 
+/// A reservation older than this whose request never finished (its process died) is taken
+/// over by the next retry instead of answering "in progress" forever.
+const ABANDONED_AFTER: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
+
 pub fn validate_key(key: &str) -> Result<()> {
     if key.is_empty() || key.len() > 255 || !key.chars().all(|c| c.is_ascii_graphic()) {
         return Err(Error::invalid(
@@ -85,6 +89,23 @@ pub fn reserve(
         .find((account_id, endpoint, key))
         .select(KeyRow::as_select())
         .first(conn)?;
+    let abandoned = existing.status_code == IN_PROGRESS
+        && existing.created_at.0 < clock::now().0 - ABANDONED_AFTER;
+    if abandoned && existing.request_hash == request_hash {
+        // Only one retry takes it over: the one whose update still sees the old time.
+        let taken = diesel::update(
+            idempotency_keys::table
+                .find((account_id, endpoint, key))
+                .filter(idempotency_keys::created_at.eq(existing.created_at)),
+        )
+        .set(idempotency_keys::created_at.eq(clock::now()))
+        .execute(conn)?;
+        return Ok(if taken == 1 {
+            Reservation::Fresh
+        } else {
+            Reservation::InProgress
+        });
+    }
     Ok(if existing.request_hash != request_hash {
         Reservation::Mismatch
     } else if existing.status_code == IN_PROGRESS {

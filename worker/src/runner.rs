@@ -74,7 +74,10 @@ impl<B: Bus> Runner<B> {
             }
             JobOutcome::Fail(reason) => {
                 tracing::warn!(job = %id, kind = claimed.job.kind(), reason = %mask_emails_in(reason), "job failed for good");
-                self.bus.dead_letter(&claimed, reason).await?
+                self.bus.dead_letter(&claimed, reason).await?;
+                if let Job::DeliverMessage { message_id } = claimed.job {
+                    sender::deliver::give_up(&self.ctx, message_id, mask_emails_in(reason)).await?;
+                }
             }
         }
         Ok(true)

@@ -131,6 +131,23 @@ on_both_backends! {
         assert_eq!(app.patch(&path, &acct.token, json!({"name": "x"})).await.0, StatusCode::NOT_FOUND);
     }
 
+    async fn names_are_one_line_and_consent_evidence_is_screened_too(app) {
+        let acct = app.create_account("Acme").await;
+        let (status, body) = app.post("/v1/contacts", &acct.token, json!({"email": "a@example.com", "name": "Ada\r\nBcc: x@evil.example"})).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(body["errors"][0]["field"], "name");
+        let id = app.contact(&acct.token, "b@example.com").await;
+        let (status, body) = app.post(&format!("/v1/contacts/{id}/consents"), &acct.token,
+            json!({"purpose": "marketing_email", "status": "granted", "method": "form", "source": "form, card 4111 1111 1111 1111"})).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "sensitive_data_rejected");
+        assert_eq!(body["field"], "source");
+        let (status, body) = app.post(&format!("/v1/contacts/{id}/consents"), &acct.token,
+            json!({"purpose": "marketing_email", "status": "granted", "method": "form", "source": "form", "evidence": {"ssn": "078-05-1120"}})).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "sensitive_data_rejected");
+        let (_, history) = app.get(&format!("/v1/contacts/{id}/consents"), &acct.token).await;
+        assert_eq!(history["data"], json!([]));
+    }
+
     async fn properties_must_be_defined_and_typed(app) {
         let acct = app.create_account("Acme").await;
         define(&app, &acct.token, "plan", "string").await;

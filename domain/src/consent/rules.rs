@@ -125,6 +125,23 @@ impl NewConsent {
         if !errors.is_empty() {
             return Err(Error::Invalid(errors));
         }
+        // Evidence is personal data too: no card numbers or national identifiers in it.
+        let screened = [
+            ("source", Some(Value::String(source.clone()))),
+            ("policy_version", policy_version.clone().map(Value::String)),
+            ("evidence", self.evidence.clone().map(Value::Object)),
+        ];
+        for (field, value) in screened {
+            if let Some(kind) = value
+                .as_ref()
+                .and_then(crate::contacts::sensitive::detect_json)
+            {
+                return Err(Error::SensitiveData {
+                    field: field.into(),
+                    kind,
+                });
+            }
+        }
         Ok(NewConsent {
             source,
             ip,

@@ -55,6 +55,13 @@ pub fn clean_name(name: Option<String>) -> Result<Option<String>> {
     if name.chars().count() > 200 {
         return Err(Error::invalid("name", "must be at most 200 characters"));
     }
+    // A name ends up in headers (`To: Name <…>`): one line, no control characters.
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "name",
+            "must be one line without control characters",
+        ));
+    }
     if let Some(kind) = sensitive::detect(name) {
         return Err(Error::SensitiveData {
             field: "name".into(),

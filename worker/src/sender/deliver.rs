@@ -78,6 +78,29 @@ pub async fn run(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> Jo
     }
 }
 
+/// The delivery job was given up on (parked): its message must not stay open forever, or
+/// its campaign would never finish.
+pub async fn give_up(
+    ctx: &Arc<WorkerContext>,
+    message_id: Id,
+    reason: String,
+) -> mailroom_domain::Result<()> {
+    ctx.db(move |conn| {
+        conn.write_transaction(|conn| {
+            let message = match Message::find(conn, message_id) {
+                Ok(m) => m,
+                Err(Error::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            if message.status().is_final() {
+                return Ok(());
+            }
+            finish(conn, &message, MessageStatus::Failed, Some(&reason))
+        })
+    })
+    .await
+}
+
 fn prepare(
     conn: &mut DbConnection,
     ctx: &WorkerContext,
