@@ -9,6 +9,8 @@ use actix_web::{App, HttpServer, web};
 use mailroom_domain::accounts::ensure_default_account;
 use mailroom_domain::config::Settings;
 use mailroom_domain::store::{Pool, build_pool, checkout, run_migrations};
+use mailroom_domain::suppressions::HashKey;
+use mailroom_domain::tokens::TokenSigner;
 use secrecy::ExposeSecret;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -79,6 +81,8 @@ impl Application {
                 settings.access_token_ttl,
             )?),
             key_status: Arc::new(KeyStatusCache::default()),
+            signer: TokenSigner::new(&settings.signing_key),
+            hash_key: HashKey::new(&settings.hash_key),
             settings: Arc::new(settings.clone()),
         };
         let workers = if settings.delivery.embedded_workers {

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use mailroom_domain::config::Settings;
 use mailroom_domain::store::{DbConnection, Pool, checkout};
+use mailroom_domain::suppressions::HashKey;
+use mailroom_domain::tokens::TokenSigner;
 
 use crate::auth::{KeyStatusCache, TokenKeys};
 use crate::problem::ApiError;
@@ -14,6 +16,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub tokens: Arc<TokenKeys>,
     pub key_status: Arc<KeyStatusCache>,
+    /// Verifies the public tokens of recipients' links (confirm, unsubscribe).
+    pub signer: TokenSigner,
+    /// Keys the hashes suppressions are looked up by.
+    pub hash_key: HashKey,
 }
 
 impl AppState {

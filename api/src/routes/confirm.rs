@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use mailroom_domain::clock;
 use mailroom_domain::lists::{ConfirmOutcome, ConfirmationEvidence, confirm_membership};
-use mailroom_domain::tokens::{PublicToken, TokenSigner};
+use mailroom_domain::tokens::PublicToken;
 
 use crate::pages::{client_ip, escape, page, user_agent};
 use crate::problem::ApiError;
@@ -22,7 +22,7 @@ enum Link {
 }
 
 fn read(state: &AppState, token: &str) -> Link {
-    match TokenSigner::new(&state.settings.signing_key).verify(token) {
+    match state.signer.verify(token) {
         Some(PublicToken::Confirm {
             list_id,
             contact_id,

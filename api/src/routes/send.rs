@@ -7,7 +7,7 @@ use mailroom_domain::accounts::Scope;
 use mailroom_domain::contacts::EmailAddress;
 use mailroom_domain::messages::{MessageKind, NewMessage, outbox};
 use mailroom_domain::rendering::{self, ContactVars, RenderContext, TemplateSource};
-use mailroom_domain::suppressions::{HashKey, Suppression};
+use mailroom_domain::suppressions::Suppression;
 use mailroom_domain::{FieldError, Id};
 use mailroom_worker::sender::compose::TransactionalPayload;
 use serde::{Deserialize, Serialize};
@@ -274,7 +274,7 @@ pub async fn send_messages(
     }
     idempotency::once(&state, &req, &principal, &digest, || async {
         let account = principal.account_id;
-        let hash_key = HashKey::new(&state.settings.hash_key);
+        let hash_key = state.hash_key.clone();
         let sandbox = request.sandbox_mode;
         let checked: Vec<Result<Valid, Vec<FieldError>>> = request
             .messages

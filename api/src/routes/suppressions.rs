@@ -5,7 +5,7 @@ use mailroom_domain::Id;
 use mailroom_domain::Timestamp;
 use mailroom_domain::accounts::Scope;
 use mailroom_domain::pagination::Page;
-use mailroom_domain::suppressions::{HashKey, Suppression, SuppressionReason};
+use mailroom_domain::suppressions::{Suppression, SuppressionReason};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -84,10 +84,6 @@ pub struct SuppressionQuery {
     pub cursor: Option<String>,
 }
 
-fn hash_key(state: &AppState) -> HashKey {
-    HashKey::new(&state.settings.hash_key)
-}
-
 /// Lists the suppression list, oldest first, optionally by reason.
 #[utoipa::path(
     tag = "suppressions",
@@ -135,7 +131,7 @@ pub async fn add_suppression(
     let reason = body
         .reason
         .map_or(SuppressionReason::Manual, SuppressionReason::from);
-    let (account, key, note) = (principal.account_id, hash_key(&state), body.note);
+    let (account, key, note) = (principal.account_id, state.hash_key.clone(), body.note);
     let added = state
         .db(move |conn| Suppression::add(conn, account, &key, &email, reason, note))
         .await?;
@@ -165,7 +161,7 @@ pub async fn remove_suppression(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::SuppressionsWrite)?;
     let email = parse_email("email", &email.into_inner())?;
-    let (account, key) = (principal.account_id, hash_key(&state));
+    let (account, key) = (principal.account_id, state.hash_key.clone());
     state
         .db(move |conn| Suppression::remove(conn, account, &key, &email))
         .await?;

@@ -7,14 +7,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use mailroom_domain::Id;
 use mailroom_domain::lists::{UnsubscribeOutcome, unsubscribe_by_message};
-use mailroom_domain::tokens::{PublicToken, TokenSigner};
+use mailroom_domain::tokens::PublicToken;
 
 use crate::pages::{client_ip, escape, page, user_agent};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
 fn message_of(state: &AppState, token: &str) -> Option<Id> {
-    match TokenSigner::new(&state.settings.signing_key).verify(token) {
+    match state.signer.verify(token) {
         Some(PublicToken::Unsubscribe { message_id }) => Some(message_id),
         _ => None,
     }

@@ -25,6 +25,13 @@ pub async fn subscriber(app: &TestApp, token: &str, list: &str, email: &str, nam
     contact
 }
 
+/// `n` subscribers `reader0@example.com`… with marketing consent.
+pub async fn readers(app: &TestApp, token: &str, list: &str, n: usize) {
+    for i in 0..n {
+        subscriber(app, token, list, &format!("reader{i}@example.com"), "R").await;
+    }
+}
+
 pub async fn grant(app: &TestApp, token: &str, contact: &str, purpose: &str) {
     let (status, body) = app
         .post(

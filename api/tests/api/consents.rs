@@ -26,24 +26,11 @@ async fn append(app: &TestApp, token: &str, contact: &str, body: Value) -> Value
 
 /// Every record id of a contact's history, following `next_cursor` in pages of `limit`.
 async fn history_ids(app: &TestApp, token: &str, path: &str, limit: usize) -> Vec<String> {
-    let separator = if path.contains('?') { '&' } else { '?' };
-    let mut ids = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let url = match &cursor {
-            Some(c) => format!("{path}{separator}limit={limit}&cursor={c}"),
-            None => format!("{path}{separator}limit={limit}"),
-        };
-        let (status, body) = app.get(&url, token).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let page = body["data"].as_array().unwrap();
-        assert!(page.len() <= limit, "{body}");
-        ids.extend(page.iter().map(|r| r["id"].as_str().unwrap().to_owned()));
-        match body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return ids,
-        }
-    }
+    let records = app.all_pages(token, path, limit).await;
+    records
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 async fn consents_of(app: &TestApp, token: &str, contact: &str) -> Value {

@@ -7,11 +7,16 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::campaigns::{campaign_body, create_campaign, subscriber, wait_for_status};
+use crate::campaigns::{campaign_body, create_campaign, readers, subscriber, wait_for_status};
 use crate::helpers::*;
 use crate::smtp_server::SmtpServer;
 
-async fn app_with_relay(backend: Backend, server: &SmtpServer, extra: &[(&str, &str)]) -> TestApp {
+/// The app delivering through `server`, with quick retries and `extra` variables.
+pub async fn app_with_relay(
+    backend: Backend,
+    server: &SmtpServer,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let url = server.url();
     let extra: Vec<(String, String)> = extra
         .iter()
@@ -148,16 +153,7 @@ async fn pause_on_relay_failure(backend: Backend) {
     .await;
     let acct = app.create_account("Shop").await;
     let list = app.list(&acct.token, "News").await;
-    for i in 0..6 {
-        subscriber(
-            &app,
-            &acct.token,
-            &list,
-            &format!("reader{i}@example.com"),
-            "R",
-        )
-        .await;
-    }
+    readers(&app, &acct.token, &list, 6).await;
     server.fail_all(true);
     let campaign = create_campaign(&app, &acct.token, campaign_body(&list)).await;
     app.post(
@@ -227,16 +223,7 @@ async fn cancel_mid_send(backend: Backend) {
     let app = app_with_relay(backend, &server, &[("MAILROOM_SEND_CONCURRENCY", "1")]).await;
     let acct = app.create_account("Shop").await;
     let list = app.list(&acct.token, "News").await;
-    for i in 0..5 {
-        subscriber(
-            &app,
-            &acct.token,
-            &list,
-            &format!("reader{i}@example.com"),
-            "R",
-        )
-        .await;
-    }
+    readers(&app, &acct.token, &list, 5).await;
     server.slow(true);
     let campaign = create_campaign(&app, &acct.token, campaign_body(&list)).await;
     app.post(

@@ -246,6 +246,31 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Every item of a cursor-paginated collection at `path`, in pages of `limit`
+    /// (asserting each page is 200 and holds at most `limit` items).
+    pub async fn all_pages(&self, token: &str, path: &str, limit: usize) -> Vec<Value> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{path}{separator}limit={limit}&cursor={c}"),
+                None => format!("{path}{separator}limit={limit}"),
+            };
+            let (status, body) = self.get(&url, token).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let page = body["data"].as_array().unwrap();
+            assert!(page.len() <= limit, "{body}");
+            items.extend(page.iter().cloned());
+            match body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return items,
+            }
+        }
+    }
+}
+
 /// Asserts a problem+json answer with the given status and code.
 pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
     assert_eq!(status, expected, "{body}");

@@ -17,27 +17,11 @@ async fn contacts_with_email(app: &TestApp, token: &str, email: &str) -> Vec<Val
 
 /// Every `field` of a paged collection, following `next_cursor` with pages of `limit`.
 async fn collect(app: &TestApp, token: &str, path: &str, limit: usize, field: &str) -> Vec<String> {
-    let separator = if path.contains('?') { '&' } else { '?' };
-    let mut values = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let url = match &cursor {
-            Some(c) => format!("{path}{separator}limit={limit}&cursor={c}"),
-            None => format!("{path}{separator}limit={limit}"),
-        };
-        let (status, body) = app.get(&url, token).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let page = body["data"].as_array().unwrap();
-        assert!(page.len() <= limit, "{body}");
-        values.extend(
-            page.iter()
-                .map(|item| item[field].as_str().unwrap().to_owned()),
-        );
-        match body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return values,
-        }
-    }
+    let items = app.all_pages(token, path, limit).await;
+    items
+        .iter()
+        .map(|item| item[field].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// Sends every body to `path` as a POST, `concurrency` at a time; answers each status with

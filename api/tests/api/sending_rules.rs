@@ -11,26 +11,14 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::campaigns::{
-    campaign_body, create_campaign, sandbox, subscriber, wait_for_sandbox, wait_for_status,
+    campaign_body, create_campaign, readers, sandbox, subscriber, wait_for_sandbox, wait_for_status,
 };
+use crate::delivery::app_with_relay;
 use crate::helpers::*;
 use crate::on_both_backends;
 use crate::smtp_server::SmtpServer;
 
 const BACKENDS: [Backend; 2] = [Backend::Sqlite, Backend::Postgres];
-
-/// The app delivering through `server`, with quick retries and `extra` variables.
-async fn app_with_relay(backend: Backend, server: &SmtpServer, extra: &[(&str, &str)]) -> TestApp {
-    let url = server.url();
-    let extra = owned(extra);
-    TestApp::spawn_with(backend, move |vars| {
-        vars.insert("SMTP_URL".into(), url);
-        vars.insert("MAILROOM_RETRY_BASE_MS".into(), "50".into());
-        vars.insert("MAILROOM_DELIVERY_MAX_ATTEMPTS".into(), "3".into());
-        vars.extend(extra);
-    })
-    .await
-}
 
 /// The app on the sandbox mailbox with `extra` variables.
 async fn app_with(backend: Backend, extra: &[(&str, &str)]) -> TestApp {
@@ -135,16 +123,7 @@ async fn the_send_rate_spaces_deliveries(backend: Backend) {
     let app = app_with_relay(backend, &server, &[("MAILROOM_SEND_RATE", "4")]).await;
     let acct = app.create_account("Shop").await;
     let list = app.list(&acct.token, "News").await;
-    for i in 0..6 {
-        subscriber(
-            &app,
-            &acct.token,
-            &list,
-            &format!("reader{i}@example.com"),
-            "R",
-        )
-        .await;
-    }
+    readers(&app, &acct.token, &list, 6).await;
     let campaign = create_campaign(&app, &acct.token, campaign_body(&list)).await;
     let started = Instant::now();
     let (status, body) = app

@@ -54,24 +54,8 @@ async fn suppress(app: &TestApp, token: &str, body: Value) -> Value {
 
 /// Every address of the suppression list at `path`, in pages of `limit`.
 async fn listed(app: &TestApp, token: &str, path: &str, limit: usize) -> Vec<Value> {
-    let separator = if path.contains('?') { '&' } else { '?' };
-    let mut emails = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let url = match &cursor {
-            Some(c) => format!("{path}{separator}limit={limit}&cursor={c}"),
-            None => format!("{path}{separator}limit={limit}"),
-        };
-        let (status, body) = app.get(&url, token).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        let page = body["data"].as_array().unwrap();
-        assert!(page.len() <= limit, "{body}");
-        emails.extend(page.iter().map(|s| s["email"].clone()));
-        match body["next_cursor"].as_str() {
-            Some(next) => cursor = Some(next.to_owned()),
-            None => return emails,
-        }
-    }
+    let entries = app.all_pages(token, path, limit).await;
+    entries.iter().map(|s| s["email"].clone()).collect()
 }
 
 /// Suppresses an address as erasure does: through the domain, as no endpoint can.

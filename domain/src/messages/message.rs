@@ -32,6 +32,12 @@ impl MessageKind {
         }
     }
 
+    /// Marketing mail must carry an unsubscribe link (promise 1); other mail must not
+    /// invite the recipient to leave a list they may not be on.
+    pub fn needs_unsubscribe_link(self) -> bool {
+        matches!(self, MessageKind::Campaign | MessageKind::Test)
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         [
             MessageKind::Campaign,

@@ -7,18 +7,16 @@ use crate::jobs::{Enqueue, Job, JobRow, Priority};
 use crate::store::DbConnection;
 use crate::store::sql_types::Id;
 
-/// Queues a message for delivery ahead of campaign work; call inside a transaction.
-pub fn queue_urgent(
+/// Creates a message with its delivery job; call inside the transaction of the change
+/// that causes it.
+pub fn queue(
     conn: &mut DbConnection,
     account_id: Id,
     kind: MessageKind,
     new: NewMessage,
+    options: Enqueue,
 ) -> Result<Message> {
     let message = Message::create(conn, account_id, kind, new)?;
-    let options = Enqueue {
-        priority: Priority::URGENT,
-        ..Enqueue::default()
-    };
     JobRow::enqueue(
         conn,
         &Job::DeliverMessage {
@@ -27,6 +25,20 @@ pub fn queue_urgent(
         options,
     )?;
     Ok(message)
+}
+
+/// Queues a message for delivery ahead of campaign work (tests, transactional mail).
+pub fn queue_urgent(
+    conn: &mut DbConnection,
+    account_id: Id,
+    kind: MessageKind,
+    new: NewMessage,
+) -> Result<Message> {
+    let options = Enqueue {
+        priority: Priority::URGENT,
+        ..Enqueue::default()
+    };
+    queue(conn, account_id, kind, new, options)
 }
 
 /// Sends the double opt-in email of a pending member.

@@ -15,27 +15,8 @@ use super::templates::{
 /// RFC 5322's limit on a header line; a longer subject is cut at a character boundary.
 const MAX_SUBJECT_CHARS: usize = 998;
 
-/// Why a message is sent, which decides what Mailroom adds to it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum MessageKind {
-    /// Marketing mail to a list member.
-    Campaign,
-    /// A campaign sent to a test address: it must look exactly like the real thing.
-    Test,
-    /// An API `POST /v1/send` message (receipts, password resets, …).
-    Transactional,
-    /// A double opt-in confirmation request.
-    Confirmation,
-}
-
-impl MessageKind {
-    /// Marketing mail must carry an unsubscribe link (promise 1); other mail must not
-    /// invite the recipient to leave a list they may not be on.
-    pub fn needs_unsubscribe_link(self) -> bool {
-        matches!(self, MessageKind::Campaign | MessageKind::Test)
-    }
-}
+/// Why a message is sent decides what Mailroom adds to it: the message's own kind.
+pub use crate::messages::MessageKind;
 
 /// A rendered message, ready for [`build_mime`](super::build_mime).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

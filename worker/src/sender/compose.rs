@@ -105,11 +105,14 @@ fn contact_vars(
 }
 
 /// Decides whether the message still goes out and, if so, builds it.
+/// `campaign` is the message's campaign when the caller already read it.
 pub fn compose(
     conn: &mut DbConnection,
     ctx: &WorkerContext,
     message: &Message,
+    campaign: Option<Campaign>,
 ) -> mailroom_domain::Result<Verdict> {
+    let preloaded = campaign;
     let settings = &ctx.settings;
     let Ok(recipient) = EmailAddress::parse(&message.to_email) else {
         return Ok(Verdict::Fail("the recipient address is not valid".into()));
@@ -120,143 +123,132 @@ pub fn compose(
         return Ok(Verdict::Skip(format!("suppressed ({})", reason.as_str())));
     }
     let kind = message.kind();
-    let (
-        template,
-        render_kind,
-        from,
-        reply_to,
-        list,
-        campaign,
-        unsubscribe,
-        variables,
-        extra_headers,
-    ) = match kind {
-        MessageKind::Campaign | MessageKind::Test => {
-            let campaign_id = match kind {
-                MessageKind::Campaign => message.campaign_id,
-                _ => message
+    let (template, from, reply_to, list, campaign, unsubscribe, variables, extra_headers) =
+        match kind {
+            MessageKind::Campaign | MessageKind::Test => {
+                let campaign_id = match kind {
+                    MessageKind::Campaign => message.campaign_id,
+                    _ => message
+                        .payload
+                        .as_ref()
+                        .and_then(|p| serde_json::from_value::<TestPayload>(p.0.clone()).ok())
+                        .map(|p| p.campaign_id),
+                };
+                let Some(campaign_id) = campaign_id else {
+                    return Ok(Verdict::Fail("the campaign is unknown".into()));
+                };
+                let campaign = match preloaded
+                    .filter(|c| c.id == campaign_id)
+                    .map(Ok)
+                    .unwrap_or_else(|| Campaign::find_any(conn, campaign_id))
+                {
+                    Ok(c) => c,
+                    Err(Error::NotFound(_)) => {
+                        return Ok(Verdict::Skip("the campaign was deleted".into()));
+                    }
+                    Err(e) => return Err(e),
+                };
+                if kind == MessageKind::Campaign {
+                    let (Some(list_id), Some(contact_id)) = (message.list_id, message.contact_id)
+                    else {
+                        return Ok(Verdict::Skip("the contact was deleted".into()));
+                    };
+                    if !audience::is_subscribed(conn, list_id, contact_id)? {
+                        return Ok(Verdict::Skip("no longer subscribed".into()));
+                    }
+                    if !ConsentRecord::granted_contacts(
+                        conn,
+                        message.account_id,
+                        &[contact_id],
+                        MARKETING,
+                    )?
+                    .contains(&contact_id)
+                    {
+                        return Ok(Verdict::Skip("marketing consent withdrawn".into()));
+                    }
+                }
+                let list_id = message
+                    .list_id
+                    .or_else(|| campaign.list_ids().first().copied());
+                let list =
+                    list_id.and_then(|id| MailingList::find(conn, message.account_id, id).ok());
+                let mut template = campaign.template();
+                if kind == MessageKind::Test {
+                    template.subject = format!("[TEST] {}", template.subject);
+                }
+                let url = unsubscribe_url(settings, ctx, message);
+                (
+                    template,
+                    Address {
+                        email: campaign.from_email.clone(),
+                        name: campaign.from_name.clone(),
+                    },
+                    campaign
+                        .reply_to
+                        .clone()
+                        .map(|email| Address { email, name: None }),
+                    list.map(|l| ListVars { name: l.name }),
+                    Some(CampaignVars {
+                        name: campaign.name.clone(),
+                    }),
+                    Some(url),
+                    Map::new(),
+                    Vec::new(),
+                )
+            }
+            MessageKind::Transactional => {
+                let Some(payload) = message
                     .payload
                     .as_ref()
-                    .and_then(|p| serde_json::from_value::<TestPayload>(p.0.clone()).ok())
-                    .map(|p| p.campaign_id),
-            };
-            let Some(campaign_id) = campaign_id else {
-                return Ok(Verdict::Fail("the campaign is unknown".into()));
-            };
-            let campaign = match Campaign::find_any(conn, campaign_id) {
-                Ok(c) => c,
-                Err(Error::NotFound(_)) => {
-                    return Ok(Verdict::Skip("the campaign was deleted".into()));
-                }
-                Err(e) => return Err(e),
-            };
-            if kind == MessageKind::Campaign {
-                let (Some(list_id), Some(contact_id)) = (message.list_id, message.contact_id)
+                    .and_then(|p| serde_json::from_value::<TransactionalPayload>(p.0.clone()).ok())
                 else {
+                    return Ok(Verdict::Fail("the message content is unreadable".into()));
+                };
+                (
+                    TemplateSource {
+                        subject: payload.subject,
+                        html: payload.html.unwrap_or_default(),
+                        text: payload.text,
+                    },
+                    Address {
+                        email: payload.from_email,
+                        name: payload.from_name,
+                    },
+                    payload.reply_to.map(|email| Address { email, name: None }),
+                    None,
+                    None,
+                    None,
+                    payload.variables,
+                    payload.headers,
+                )
+            }
+            MessageKind::Confirmation => {
+                let Some(list) = message
+                    .list_id
+                    .and_then(|id| MailingList::find(conn, message.account_id, id).ok())
+                else {
+                    return Ok(Verdict::Skip("the list was deleted".into()));
+                };
+                let Some(url) = confirm_url(settings, ctx, message) else {
                     return Ok(Verdict::Skip("the contact was deleted".into()));
                 };
-                if !audience::is_subscribed(conn, list_id, contact_id)? {
-                    return Ok(Verdict::Skip("no longer subscribed".into()));
-                }
-                if !ConsentRecord::granted_contacts(
-                    conn,
-                    message.account_id,
-                    &[contact_id],
-                    MARKETING,
-                )?
-                .contains(&contact_id)
-                {
-                    return Ok(Verdict::Skip("marketing consent withdrawn".into()));
-                }
+                let mut variables = Map::new();
+                variables.insert("confirm_url".into(), Value::String(url));
+                (
+                    confirmation_template(),
+                    Address {
+                        email: settings.delivery.mail_from.clone(),
+                        name: Some(list.name.clone()),
+                    },
+                    None,
+                    Some(ListVars { name: list.name }),
+                    None,
+                    None,
+                    variables,
+                    Vec::new(),
+                )
             }
-            let list_id = message
-                .list_id
-                .or_else(|| campaign.list_ids().first().copied());
-            let list = list_id.and_then(|id| MailingList::find(conn, message.account_id, id).ok());
-            let mut template = campaign.template();
-            if kind == MessageKind::Test {
-                template.subject = format!("[TEST] {}", template.subject);
-            }
-            let url = unsubscribe_url(settings, ctx, message);
-            (
-                template,
-                if kind == MessageKind::Test {
-                    rendering::MessageKind::Test
-                } else {
-                    rendering::MessageKind::Campaign
-                },
-                Address {
-                    email: campaign.from_email.clone(),
-                    name: campaign.from_name.clone(),
-                },
-                campaign
-                    .reply_to
-                    .clone()
-                    .map(|email| Address { email, name: None }),
-                list.map(|l| ListVars { name: l.name }),
-                Some(CampaignVars {
-                    name: campaign.name.clone(),
-                }),
-                Some(url),
-                Map::new(),
-                Vec::new(),
-            )
-        }
-        MessageKind::Transactional => {
-            let Some(payload) = message
-                .payload
-                .as_ref()
-                .and_then(|p| serde_json::from_value::<TransactionalPayload>(p.0.clone()).ok())
-            else {
-                return Ok(Verdict::Fail("the message content is unreadable".into()));
-            };
-            (
-                TemplateSource {
-                    subject: payload.subject,
-                    html: payload.html.unwrap_or_default(),
-                    text: payload.text,
-                },
-                rendering::MessageKind::Transactional,
-                Address {
-                    email: payload.from_email,
-                    name: payload.from_name,
-                },
-                payload.reply_to.map(|email| Address { email, name: None }),
-                None,
-                None,
-                None,
-                payload.variables,
-                payload.headers,
-            )
-        }
-        MessageKind::Confirmation => {
-            let Some(list) = message
-                .list_id
-                .and_then(|id| MailingList::find(conn, message.account_id, id).ok())
-            else {
-                return Ok(Verdict::Skip("the list was deleted".into()));
-            };
-            let Some(url) = confirm_url(settings, ctx, message) else {
-                return Ok(Verdict::Skip("the contact was deleted".into()));
-            };
-            let mut variables = Map::new();
-            variables.insert("confirm_url".into(), Value::String(url));
-            (
-                confirmation_template(),
-                rendering::MessageKind::Confirmation,
-                Address {
-                    email: settings.delivery.mail_from.clone(),
-                    name: Some(list.name.clone()),
-                },
-                None,
-                Some(ListVars { name: list.name }),
-                None,
-                None,
-                variables,
-                Vec::new(),
-            )
-        }
-    };
+        };
     let context = RenderContext {
         contact: contact_vars(conn, message)?,
         list,
@@ -264,7 +256,7 @@ pub fn compose(
         unsubscribe_url: unsubscribe.clone(),
         variables,
     };
-    let rendered = match rendering::render(&template, &context, &ctx.render_limits, render_kind) {
+    let rendered = match rendering::render(&template, &context, &ctx.render_limits, kind) {
         Ok(r) => r,
         Err(e) => return Ok(Verdict::Fail(format!("template error: {e}"))),
     };

@@ -114,10 +114,15 @@ fn prepare(
     if message.status().is_final() {
         return Ok(Prepared::Finished(JobOutcome::Done));
     }
+    // A campaign message's campaign is read once, here, and handed to `compose`.
+    let mut campaign = None;
     if let (MessageKind::Campaign, Some(campaign_id)) = (message.kind(), message.campaign_id) {
-        match Campaign::find_any(conn, campaign_id).map(|c| c.status()) {
-            Ok(CampaignStatus::Paused) => return Ok(Prepared::Finished(JobOutcome::Hold)),
-            Ok(CampaignStatus::Cancelled) | Err(Error::NotFound(_)) => {
+        match Campaign::find_any(conn, campaign_id) {
+            Ok(c) if c.status() == CampaignStatus::Paused => {
+                return Ok(Prepared::Finished(JobOutcome::Hold));
+            }
+            Ok(c) if c.status() != CampaignStatus::Cancelled => campaign = Some(c),
+            Ok(_) | Err(Error::NotFound(_)) => {
                 conn.write_transaction(|conn| {
                     finish(
                         conn,
@@ -128,11 +133,10 @@ fn prepare(
                 })?;
                 return Ok(Prepared::Finished(JobOutcome::Done));
             }
-            Ok(_) => {}
             Err(e) => return Err(e),
         }
     }
-    match compose(conn, ctx, &message)? {
+    match compose(conn, ctx, &message, campaign)? {
         Verdict::Send(composed) => {
             Message::mark_sending(conn, message.id, &composed.rendered.subject)?;
             Ok(Prepared::Send(Box::new((*composed, message))))

@@ -12,8 +12,8 @@ use std::time::Duration;
 use mailroom_domain::campaigns::{Campaign, CampaignStatus, audience};
 use mailroom_domain::consent::ConsentRecord;
 use mailroom_domain::contacts::EmailAddress;
-use mailroom_domain::jobs::{Enqueue, Job, JobRow, Priority};
-use mailroom_domain::messages::{Message, MessageKind, NewMessage};
+use mailroom_domain::jobs::{Enqueue, Priority};
+use mailroom_domain::messages::{Message, MessageKind, NewMessage, outbox};
 use mailroom_domain::suppressions::{Suppression, email_hash};
 use mailroom_domain::{Error, Id};
 
@@ -99,7 +99,13 @@ fn dispatch_batch(
             if suppressed.contains(&email_hash(&ctx.hash_key, &email)) {
                 continue;
             }
-            let message = Message::create(
+            let options = Enqueue {
+                priority: Priority::BULK,
+                group: Some(campaign_id),
+                max_attempts: ctx.settings.delivery.max_attempts + 2,
+                ..Enqueue::default()
+            };
+            outbox::queue(
                 conn,
                 account,
                 MessageKind::Campaign,
@@ -110,18 +116,6 @@ fn dispatch_batch(
                     to_email: candidate.email,
                     to_name: candidate.name,
                     ..NewMessage::default()
-                },
-            )?;
-            let options = Enqueue {
-                priority: Priority::BULK,
-                group: Some(campaign_id),
-                max_attempts: ctx.settings.delivery.max_attempts + 2,
-                ..Enqueue::default()
-            };
-            JobRow::enqueue(
-                conn,
-                &Job::DeliverMessage {
-                    message_id: message.id,
                 },
                 options,
             )?;
