@@ -7,6 +7,7 @@ pub mod auth;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
+pub mod operator;
 pub mod pages;
 pub mod problem;
 pub mod routes;

@@ -1,13 +1,17 @@
-//! `mailroom-api`: serve the API (no arguments), `migrate`, or print `openapi`.
+//! `mailroom-api`: serve the API (no arguments), `migrate`, print `openapi`, or operate
+//! the RabbitMQ bus (`parking`, `broker`).
 
-use mailroom_api::{openapi, startup::Application, telemetry};
+use mailroom_api::{openapi, operator, startup::Application, telemetry};
 use mailroom_domain::config::Settings;
 use mailroom_domain::store::{build_pool, checkout, run_migrations};
 
-const USAGE: &str = "usage: mailroom-api [serve | migrate | openapi]
-  serve    run the HTTP API (the default)
-  migrate  apply pending database migrations and exit
-  openapi  print the OpenAPI document (YAML) to stdout";
+const USAGE: &str = "usage: mailroom-api [serve | migrate | openapi | parking ... | broker ...]
+  serve                          run the HTTP API (the default)
+  migrate                        apply pending database migrations and exit
+  openapi                        print the OpenAPI document (YAML) to stdout
+  parking list [--json]          list the jobs parked after their last attempt (RabbitMQ)
+  parking redrive --all|ID...    send parked jobs back to their queues
+  broker definitions [VHOST]     print the RabbitMQ topology as a definitions file";
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
@@ -46,6 +50,16 @@ async fn run() -> anyhow::Result<()> {
                 .run_until_stopped()
                 .await?;
             Ok(())
+        }
+        "parking" => {
+            let settings = Settings::from_env()?;
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            operator::parking(&settings, &args).await
+        }
+        "broker" => {
+            let settings = Settings::from_env()?;
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            operator::broker(&settings, &args)
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

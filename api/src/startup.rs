@@ -16,6 +16,7 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use mailroom_worker::embedded::EmbeddedWorkers;
+use mailroom_worker::relay_thread::RelayThread;
 
 use crate::auth::{KeyStatusCache, TokenKeys};
 use crate::extract::path_error;
@@ -27,7 +28,24 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: Pool,
-    workers: Option<EmbeddedWorkers>,
+    background: Option<Background>,
+}
+
+/// What the API runs beside its HTTP server: the embedded workers (job table), or the
+/// outbox relay to RabbitMQ (scale-out, where the workers are separate processes).
+pub enum Background {
+    Workers(EmbeddedWorkers),
+    Relay(RelayThread),
+}
+
+impl Background {
+    /// Stops taking work, lets what is under way finish, and waits for it.
+    pub fn stop(self) {
+        match self {
+            Background::Workers(workers) => workers.stop(),
+            Background::Relay(relay) => relay.stop(),
+        }
+    }
 }
 
 impl Application {
@@ -74,7 +92,9 @@ impl Application {
         tracing::info!(addr = %listener.local_addr()?, "Mailroom API listening on {scheme}://{}", listener.local_addr()?);
 
         let doc = openapi::document();
+        let relay = RelayThread::start(pool.clone(), &settings)?;
         let state = AppState {
+            broker: relay.as_ref().map(RelayThread::state),
             pool: pool.clone(),
             tokens: Arc::new(TokenKeys::new(
                 &settings.jwt_secret,
@@ -85,13 +105,12 @@ impl Application {
             hash_key: HashKey::new(&settings.hash_key),
             settings: Arc::new(settings.clone()),
         };
-        let workers = if settings.delivery.embedded_workers {
-            Some(EmbeddedWorkers::start(
-                pool.clone(),
-                state.settings.clone(),
-            )?)
-        } else {
-            None
+        let background = match relay {
+            Some(relay) => Some(Background::Relay(relay)),
+            None if settings.delivery.embedded_workers => Some(Background::Workers(
+                EmbeddedWorkers::start(pool.clone(), state.settings.clone())?,
+            )),
+            None => None,
         };
         let body_limit = settings.body_limit;
         let server = HttpServer::new(move || {
@@ -115,7 +134,7 @@ impl Application {
             port,
             server: server.run(),
             pool,
-            workers,
+            background,
         })
     }
 
@@ -127,18 +146,18 @@ impl Application {
         &self.pool
     }
 
-    /// Takes the embedded workers out of the application, so that a caller that does not
-    /// wait for the server (a test) can stop them itself before its process exits.
-    pub fn take_workers(&mut self) -> Option<EmbeddedWorkers> {
-        self.workers.take()
+    /// Takes the embedded workers (or the relay) out of the application, so that a caller
+    /// that does not wait for the server (a test) can stop them itself before it exits.
+    pub fn take_background(&mut self) -> Option<Background> {
+        self.background.take()
     }
 
     /// Serves until the server is stopped (SIGTERM/SIGINT), then lets the embedded workers
-    /// finish the jobs under way.
+    /// finish the jobs under way (or the relay its batch).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        if let Some(workers) = self.workers {
-            let _ = actix_web::web::block(move || workers.stop()).await;
+        if let Some(background) = self.background {
+            let _ = actix_web::web::block(move || background.stop()).await;
         }
         served
     }

@@ -6,6 +6,8 @@ use mailroom_domain::config::Settings;
 use mailroom_domain::store::{DbConnection, Pool, checkout};
 use mailroom_domain::suppressions::HashKey;
 use mailroom_domain::tokens::TokenSigner;
+use mailroom_worker::bus::amqp::broker::BrokerState;
+use tokio::sync::watch;
 
 use crate::auth::{KeyStatusCache, TokenKeys};
 use crate::problem::ApiError;
@@ -20,6 +22,8 @@ pub struct AppState {
     pub signer: TokenSigner,
     /// Keys the hashes suppressions are looked up by.
     pub hash_key: HashKey,
+    /// Scale-out: the broker as the outbox relay sees it (`/readyz` reports it).
+    pub broker: Option<watch::Receiver<BrokerState>>,
 }
 
 impl AppState {

@@ -9,6 +9,8 @@ pub mod bus;
 pub mod context;
 pub mod embedded;
 pub mod lifecycle;
+pub mod process;
+pub mod relay_thread;
 pub mod runner;
 pub mod sender;
 pub mod transport;

@@ -83,8 +83,9 @@ impl<B: Bus> Runner<B> {
         Ok(true)
     }
 
-    /// Runs until `shutdown` turns true: `slots` jobs at a time; a job under way finishes.
-    pub async fn run(self: Arc<Self>, slots: usize, shutdown: watch::Receiver<bool>) {
+    /// Runs until `shutdown` turns true: `slots` jobs at a time. Then the bus stops
+    /// receiving (jobs received but not started go back) and the jobs under way finish.
+    pub async fn run(self: Arc<Self>, slots: usize, mut shutdown: watch::Receiver<bool>) {
         let mut tasks = Vec::with_capacity(slots);
         for _ in 0..slots.max(1) {
             let runner = self.clone();
@@ -103,6 +104,12 @@ impl<B: Bus> Runner<B> {
                 }
             }));
         }
+        while !*shutdown.borrow() {
+            if shutdown.changed().await.is_err() {
+                break;
+            }
+        }
+        self.bus.close().await;
         for task in tasks {
             let _ = task.await;
         }

@@ -1,4 +1,5 @@
-//! Probes: `/healthz` (the process is up) and `/readyz` (it can reach its database).
+//! Probes: `/healthz` (the process is up) and `/readyz` (it can reach its database; a
+//! broker outage degrades the API but does not stop it taking requests).
 
 use std::time::Duration;
 
@@ -15,6 +16,10 @@ pub struct Health {
     /// Per dependency: `ok`, or why not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
+    /// Scale-out only: `ok`, or `degraded: <why>` while RabbitMQ is unreachable. Requests
+    /// are still accepted then; their jobs wait in the outbox until the broker is back.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<String>,
 }
 
 /// The process is up.
@@ -24,10 +29,12 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health {
         status: "ok".into(),
         database: None,
+        broker: None,
     })
 }
 
-/// Ready for traffic: 200 while the database answers, 503 when it does not.
+/// Ready for traffic: 200 while the database answers, 503 when it does not. An unreachable
+/// broker is reported as `degraded` but keeps the answer 200: jobs wait in the outbox.
 #[utoipa::path(
     tag = "operations",
     responses(
@@ -47,21 +54,25 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .map_err(|e| format!("error: {e}"))
     })
     .await;
+    let broker = state.broker.as_ref().map(|b| b.borrow().describe());
     match check {
         Ok(Ok(())) => HttpResponse::Ok().json(Health {
             status: "ready".into(),
             database: Some("ok".into()),
+            broker,
         }),
         Ok(Err(reason)) => {
             tracing::warn!(%reason, "readiness check failed");
             HttpResponse::ServiceUnavailable().json(Health {
                 status: "unavailable".into(),
                 database: Some(reason),
+                broker,
             })
         }
         Err(_) => HttpResponse::ServiceUnavailable().json(Health {
             status: "unavailable".into(),
             database: Some("check failed".into()),
+            broker,
         }),
     }
 }

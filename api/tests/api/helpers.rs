@@ -67,7 +67,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub data_dir: PathBuf,
     /// Stopped with the app, before its database goes: the embedded workers.
-    workers: Option<mailroom_worker::embedded::EmbeddedWorkers>,
+    workers: Option<mailroom_api::startup::Background>,
     /// Dropped with the app: the test's PostgreSQL database, if any.
     _database: Option<TestDatabase>,
 }
@@ -126,7 +126,7 @@ impl TestApp {
         adjust(&mut vars);
         let settings = Settings::from_vars(&vars).expect("test settings");
         let mut app = Application::build(settings).await.expect("app starts");
-        let workers = app.take_workers();
+        let workers = app.take_background();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
         TestApp {

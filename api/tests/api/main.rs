@@ -20,6 +20,8 @@ mod openapi;
 mod operations;
 mod properties;
 mod proxy;
+mod rabbitmq;
+mod scale_out;
 mod sending_rules;
 mod smoke;
 mod smtp_server;

@@ -1,6 +1,7 @@
 //! Jobs: typed work items and the table that queues them (and serves as the outbox).
 
 mod job;
+mod outbox;
 mod queue;
 
 pub use job::{Job, Priority};

@@ -53,6 +53,10 @@ pub mod status {
     pub const DONE: &str = "done";
     /// Failed its last attempt: parked for an operator.
     pub const DEAD: &str = "dead";
+    /// Scale-out: taken by the outbox relay, being published to the broker.
+    pub const RELAYING: &str = "relaying";
+    /// Scale-out: confirmed by the broker, which holds the job from now on.
+    pub const PUBLISHED: &str = "published";
 }
 
 /// Options of a new job.

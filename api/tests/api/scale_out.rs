@@ -1,0 +1,556 @@
+//! Scale-out mode end to end: PostgreSQL, the machine's RabbitMQ (a vhost per test), the
+//! API in this process publishing through its outbox relay, and `mailroom-sender` as real
+//! separate processes delivering to a real SMTP server. Each test counts what the SMTP
+//! server received.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::campaigns::{campaign_body, create_campaign, readers};
+use crate::helpers::*;
+use crate::proxy::Proxy;
+use crate::rabbitmq::{TestVhost, WorkerProcess, workspace_binary};
+use crate::smtp_server::{ReceivedMessage, SmtpServer};
+
+struct ScaleOut {
+    app: TestApp,
+    /// The environment every worker process gets: the API's own, as in production.
+    worker_vars: HashMap<String, String>,
+    vhost: TestVhost,
+}
+
+impl ScaleOut {
+    /// The API with `AMQP_URL` (so no workers of its own) delivering through `server`;
+    /// `broker_port` is RabbitMQ's port or a proxy's in front of it.
+    async fn start(
+        server: &SmtpServer,
+        broker_port: Option<u16>,
+        extra: &[(&str, &str)],
+    ) -> ScaleOut {
+        let vhost = TestVhost::create();
+        let amqp = vhost.url_via(broker_port.unwrap_or(5672));
+        let smtp = server.url();
+        let captured = Arc::new(Mutex::new(HashMap::new()));
+        let keep = captured.clone();
+        let extra: Vec<(String, String)> = extra
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let app = TestApp::spawn_with(Backend::Postgres, move |vars| {
+            vars.insert("AMQP_URL".into(), amqp);
+            vars.insert("SMTP_URL".into(), smtp);
+            vars.insert("MAILROOM_RETRY_BASE_MS".into(), "200".into());
+            vars.insert("MAILROOM_SEND_CONCURRENCY".into(), "4".into());
+            for (k, v) in extra {
+                vars.insert(k, v);
+            }
+            *keep.lock().unwrap() = vars.clone();
+        })
+        .await;
+        let mut worker_vars = captured.lock().unwrap().clone();
+        worker_vars.insert("MAILROOM_PUBLIC_URL".into(), app.address.clone());
+        worker_vars.insert(
+            "RUST_LOG".into(),
+            "info,mailroom_worker::sender=debug".into(),
+        );
+        ScaleOut {
+            app,
+            worker_vars,
+            vhost,
+        }
+    }
+
+    fn sender(&self) -> WorkerProcess {
+        WorkerProcess::start("mailroom-sender", &self.worker_vars)
+    }
+}
+
+async fn send_campaign(app: &TestApp, token: &str, list: &str) -> String {
+    let campaign = create_campaign(app, token, campaign_body(list)).await;
+    let (status, body) = app
+        .post(&format!("/v1/campaigns/{campaign}/send"), token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    campaign
+}
+
+/// Waits (up to `limit`) for the campaign to be `sent`.
+async fn wait_sent(app: &TestApp, token: &str, campaign: &str, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let (_, body) = app.get(&format!("/v1/campaigns/{campaign}"), token).await;
+        if body["status"] == "sent" {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "campaign never finished: {body}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// How many copies of each recipient's mail the SMTP server accepted.
+fn copies(received: &[ReceivedMessage]) -> HashMap<String, usize> {
+    let mut copies = HashMap::new();
+    for message in received {
+        for rcpt in &message.rcpt_tos {
+            *copies.entry(rcpt.clone()).or_insert(0) += 1;
+        }
+    }
+    copies
+}
+
+fn readers_set(n: usize) -> HashSet<String> {
+    (0..n).map(|i| format!("reader{i}@example.com")).collect()
+}
+
+fn delivered_lines(worker: &WorkerProcess) -> usize {
+    worker
+        .output()
+        .lines()
+        .filter(|line| line.contains("delivered"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn campaign_test_and_transactional_mail_flow_through_rabbitmq_to_a_sender_process() {
+    let server = SmtpServer::start();
+    let so = ScaleOut::start(&server, None, &[]).await;
+    let app = &so.app;
+    let (status, ready) = app
+        .request(reqwest::Method::GET, "/readyz", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut ready = ready;
+    while ready["broker"] != "ok" && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        ready = app
+            .request(reqwest::Method::GET, "/readyz", None, None)
+            .await
+            .1;
+    }
+    assert_eq!(ready["broker"], "ok", "{ready}");
+
+    let acct = app.create_account("Shop").await;
+    let list = app.list(&acct.token, "News").await;
+    readers(app, &acct.token, &list, 30).await;
+    let campaign = send_campaign(app, &acct.token, &list).await;
+    let (status, _) = app
+        .post(
+            &format!("/v1/campaigns/{campaign}/test"),
+            &acct.token,
+            json!({"emails": ["qa@shop.example"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &acct.token,
+            json!({"messages": [{
+                "from": {"email": "orders@shop.example"},
+                "to": [{"email": "buyer@example.com"}],
+                "subject": "Your order", "text": "Shipped."
+            }]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    // The API runs no workers with AMQP_URL: nothing moves until a sender runs.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        server.received().is_empty(),
+        "the API delivered mail itself"
+    );
+    let sender = so.sender();
+
+    let done = wait_sent(app, &acct.token, &campaign, Duration::from_secs(60)).await;
+    let received = server.wait_for_async(32, Duration::from_secs(30)).await;
+    let copies = copies(&received);
+    let mut expected = readers_set(30);
+    expected.insert("qa@shop.example".into());
+    expected.insert("buyer@example.com".into());
+    assert_eq!(copies.keys().cloned().collect::<HashSet<_>>(), expected);
+    assert!(
+        copies.values().all(|n| *n == 1),
+        "a recipient got two copies: {copies:?}"
+    );
+    let p = &done["progress"];
+    assert_eq!(
+        (p["recipients"].as_i64(), p["sent"].as_i64()),
+        (Some(30), Some(30)),
+        "{done}"
+    );
+    assert_eq!(delivered_lines(&sender), 32, "{}", sender.output());
+    assert_eq!(so.vhost.queue_depth("mailroom.message.deliver"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_senders_share_a_campaign_and_mail_each_recipient_once() {
+    let server = SmtpServer::start();
+    let so = ScaleOut::start(&server, None, &[]).await;
+    let acct = so.app.create_account("Shop").await;
+    let list = so.app.list(&acct.token, "News").await;
+    readers(&so.app, &acct.token, &list, 150).await;
+    let (a, b) = (so.sender(), so.sender());
+    let campaign = send_campaign(&so.app, &acct.token, &list).await;
+    let done = wait_sent(&so.app, &acct.token, &campaign, Duration::from_secs(120)).await;
+    let received = server.wait_for_async(150, Duration::from_secs(30)).await;
+    let copies = copies(&received);
+    assert_eq!(
+        copies.keys().cloned().collect::<HashSet<_>>(),
+        readers_set(150)
+    );
+    assert!(copies.values().all(|n| *n == 1), "duplicates: {copies:?}");
+    assert_eq!(done["progress"]["sent"], 150, "{done}");
+    let (by_a, by_b) = (delivered_lines(&a), delivered_lines(&b));
+    assert_eq!(by_a + by_b, 150);
+    assert!(
+        by_a > 0 && by_b > 0,
+        "one sender did all the work: {by_a} / {by_b}"
+    );
+    println!("sender A delivered {by_a}, sender B {by_b}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_every_sender_mid_campaign_loses_no_recipient() {
+    let server = SmtpServer::start();
+    let so = ScaleOut::start(&server, None, &[]).await;
+    let acct = so.app.create_account("Shop").await;
+    let list = so.app.list(&acct.token, "News").await;
+    readers(&so.app, &acct.token, &list, 200).await;
+    let mut first = [so.sender(), so.sender()];
+    let campaign = send_campaign(&so.app, &acct.token, &list).await;
+    let before = server
+        .wait_for_async(30, Duration::from_secs(60))
+        .await
+        .len();
+    for sender in &mut first {
+        sender.kill();
+    }
+    let at_kill = server.received().len();
+    assert!(
+        at_kill < 200,
+        "the campaign finished before the kill ({at_kill})"
+    );
+    let _second = [so.sender(), so.sender()];
+    let done = wait_sent(&so.app, &acct.token, &campaign, Duration::from_secs(120)).await;
+    let received = server.received();
+    let copies = copies(&received);
+    assert_eq!(
+        copies.keys().cloned().collect::<HashSet<_>>(),
+        readers_set(200),
+        "a recipient was lost"
+    );
+    let duplicates: usize = copies.values().map(|n| n - 1).sum();
+    println!(
+        "killed both senders after {before}..{at_kill} of 200 messages; duplicates: {duplicates}"
+    );
+    // At most the messages inside an SMTP transaction at the kill: 2 senders × concurrency 4.
+    assert!(duplicates <= 8, "{duplicates} duplicates");
+    let p = &done["progress"];
+    assert_eq!(
+        (p["recipients"].as_i64(), p["sent"].as_i64()),
+        (Some(200), Some(200)),
+        "{done}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_accepts_sends_while_the_broker_is_unreachable_and_every_job_arrives_after() {
+    let server = SmtpServer::start();
+    let proxy = Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let so = ScaleOut::start(&server, Some(proxy.port), &[]).await;
+    let app = &so.app;
+    let acct = app.create_account("Shop").await;
+    let list = app.list(&acct.token, "News").await;
+    readers(app, &acct.token, &list, 20).await;
+    let _sender = so.sender();
+
+    proxy.cut();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let ready = loop {
+        let (status, ready) = app
+            .request(reqwest::Method::GET, "/readyz", None, None)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "a broker outage must not fail readiness: {ready}"
+        );
+        if ready["broker"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("degraded"))
+        {
+            break ready;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outage was never noticed: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ready["database"], "ok");
+
+    let campaign = send_campaign(app, &acct.token, &list).await;
+    let (status, _) = app
+        .post(
+            &format!("/v1/campaigns/{campaign}/test"),
+            &acct.token,
+            json!({"emails": ["qa@shop.example"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &acct.token,
+            json!({"messages": [{
+                "from": {"email": "orders@shop.example"},
+                "to": [{"email": "buyer@example.com"}],
+                "subject": "Your order", "text": "Shipped."
+            }]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(server.received().is_empty(), "mail moved without a broker");
+
+    proxy.restore();
+    let done = wait_sent(app, &acct.token, &campaign, Duration::from_secs(60)).await;
+    let received = server.wait_for_async(22, Duration::from_secs(30)).await;
+    let copies = copies(&received);
+    let mut expected = readers_set(20);
+    expected.insert("qa@shop.example".into());
+    expected.insert("buyer@example.com".into());
+    assert_eq!(copies.keys().cloned().collect::<HashSet<_>>(), expected);
+    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+    assert_eq!(done["progress"]["sent"], 20);
+    let ready = app
+        .request(reqwest::Method::GET, "/readyz", None, None)
+        .await
+        .1;
+    assert_eq!(ready["broker"], "ok", "{ready}");
+}
+
+fn mailroom_api(vars: &HashMap<String, String>, args: &[&str]) -> String {
+    let out = std::process::Command::new(workspace_binary("mailroom-api"))
+        .env_clear()
+        .envs(vars)
+        .env("RUST_LOG", "warn")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "mailroom-api {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn parked(vars: &HashMap<String, String>) -> Vec<Value> {
+    mailroom_api(vars, &["parking", "list", "--json"])
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poisoned_job_is_parked_after_its_retries_listed_and_redriven() {
+    let server = SmtpServer::start();
+    let so = ScaleOut::start(&server, None, &[]).await;
+    let _sender = so.sender();
+    // A job no worker can read (as a bad deploy might leave behind), allowed 3 attempts.
+    let pool = mailroom_domain::store::build_pool(&so.app.database_url(), &Default::default());
+    let mut conn = mailroom_domain::store::checkout(&pool).unwrap();
+    let options = mailroom_domain::jobs::Enqueue {
+        max_attempts: 3,
+        ..Default::default()
+    };
+    let job = mailroom_domain::jobs::Job::DeliverMessage {
+        message_id: mailroom_domain::Id::new(),
+    };
+    let poisoned = mailroom_domain::jobs::JobRow::enqueue(&mut conn, &job, options).unwrap();
+    {
+        use diesel::prelude::*;
+        use mailroom_domain::schema::jobs;
+        diesel::update(jobs::table.find(poisoned))
+            .set(jobs::payload.eq(mailroom_domain::Json(json!({"message_id": 42}))))
+            .execute(&mut conn)
+            .unwrap();
+    }
+    let wait_parked = |what: &'static str| {
+        let vars = so.worker_vars.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let jobs = parked(&vars);
+                if !jobs.is_empty() {
+                    return jobs;
+                }
+                assert!(Instant::now() < deadline, "{what}: never parked");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+    let started = Instant::now();
+    let jobs = wait_parked("the poisoned job").await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let job = &jobs[0];
+    assert_eq!(job["id"], poisoned.to_string());
+    assert_eq!(job["kind"], "message.deliver");
+    assert_eq!(job["attempts"], 3, "{job}");
+    assert!(
+        job["reason"]
+            .as_str()
+            .unwrap()
+            .contains("unreadable payload"),
+        "{job}"
+    );
+    assert!(job["parked_at"].is_string());
+    // Retried after 1 s and 5 s (the backoff steps) before it was parked.
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "parked without its retries"
+    );
+    assert_eq!(so.vhost.queue_depth("mailroom.parking"), 1);
+    // Listing took nothing away; the job's row says it is parked.
+    assert_eq!(parked(&so.worker_vars).len(), 1);
+    let row = mailroom_domain::jobs::JobRow::find(&mut conn, poisoned).unwrap();
+    assert_eq!(row.status, "dead");
+    let table = mailroom_api(&so.worker_vars, &["parking", "list"]);
+    assert!(
+        table.contains(&poisoned.to_string()) && table.contains("1 parked job"),
+        "{table}"
+    );
+
+    // Redriven by id, it starts afresh from attempt 1 — and, still unreadable, is parked again.
+    let redriven_at = Instant::now();
+    let out = mailroom_api(
+        &so.worker_vars,
+        &["parking", "redrive", &poisoned.to_string()],
+    );
+    assert!(out.contains("redriven 1 job"), "{out}");
+    assert_eq!(so.vhost.queue_depth("mailroom.parking"), 0);
+    let jobs = wait_parked("the redriven job").await;
+    assert_eq!(jobs[0]["attempts"], 3);
+    assert!(redriven_at.elapsed() >= Duration::from_secs(5));
+    assert!(server.received().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_a_sender_finish_its_jobs_and_leaves_the_rest_to_others() {
+    let server = SmtpServer::start();
+    let so = ScaleOut::start(&server, None, &[]).await;
+    let acct = so.app.create_account("Shop").await;
+    let list = so.app.list(&acct.token, "News").await;
+    readers(&so.app, &acct.token, &list, 24).await;
+    server.slow(true);
+    let mut sender = so.sender();
+    let campaign = send_campaign(&so.app, &acct.token, &list).await;
+    // Wait until deliveries are inside the (slow) SMTP transactions, then ask it to stop.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.log().contains("DATA") && server.mail_commands().is_empty() {
+        assert!(Instant::now() < deadline, "nothing reached the relay");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let drained_in = sender.terminate(Duration::from_secs(20));
+    let finished = server.received().len();
+    assert!(
+        finished >= 1,
+        "jobs under way were not finished: {}",
+        sender.output()
+    );
+    assert!(finished < 24, "the whole campaign went out before SIGTERM");
+    println!("SIGTERM drained in {drained_in:?} with {finished} messages finished");
+    // Nothing it had started is left half-done: the next sender completes the campaign and
+    // nobody gets a second copy.
+    server.slow(false);
+    let _next = so.sender();
+    wait_sent(&so.app, &acct.token, &campaign, Duration::from_secs(60)).await;
+    let copies = copies(&server.received());
+    assert_eq!(
+        copies.keys().cloned().collect::<HashSet<_>>(),
+        readers_set(24)
+    );
+    assert!(copies.values().all(|n| *n == 1), "{copies:?}");
+}
+
+/// The topology part of a definitions file (users and their password hashes vary).
+fn topology_of(definitions: &Value) -> Value {
+    json!({
+        "exchanges": definitions["exchanges"],
+        "queues": definitions["queues"],
+        "bindings": definitions["bindings"],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_definitions_are_the_topology_every_process_declares() {
+    let no_vars = HashMap::from([(
+        "MAILROOM_DATA_DIR".to_owned(),
+        std::env::temp_dir().display().to_string(),
+    )]);
+    let generated: Value =
+        serde_json::from_str(&mailroom_api(&no_vars, &["broker", "definitions", "/"])).unwrap();
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/rabbitmq/definitions.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        topology_of(&committed),
+        topology_of(&generated),
+        "deploy/rabbitmq/definitions.json is stale; regenerate it with: \
+         mailroom-api broker definitions / --user mailroom:mailroom > deploy/rabbitmq/definitions.json"
+    );
+    assert_eq!(committed["users"][0]["name"], "mailroom");
+
+    // Loaded into a fresh vhost, the definitions agree with what the processes declare:
+    // the API connects without a PRECONDITION_FAILED.
+    let vhost = TestVhost::create();
+    let mut for_vhost = topology_of(&committed);
+    for section in ["exchanges", "queues", "bindings"] {
+        for item in for_vhost[section].as_array_mut().unwrap() {
+            item["vhost"] = json!(vhost.name);
+        }
+    }
+    let file = std::env::temp_dir().join(format!("{}.json", vhost.name));
+    std::fs::write(&file, for_vhost.to_string()).unwrap();
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(["import_definitions", &file.display().to_string()])
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(vhost.queue_depth("mailroom.parking"), 0);
+    let url = vhost.url_via(5672);
+    let app = TestApp::spawn_with(Backend::Postgres, move |vars| {
+        vars.insert("AMQP_URL".into(), url);
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = app
+            .request(reqwest::Method::GET, "/readyz", None, None)
+            .await
+            .1;
+        if ready["broker"] == "ok" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{ready}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

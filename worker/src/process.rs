@@ -1,0 +1,66 @@
+//! What every worker binary does: read the settings, connect the bus they name (RabbitMQ
+//! with `AMQP_URL`, else the database's job table), relay the outbox, run the job loop,
+//! and on SIGTERM stop taking jobs, finish the ones under way, and exit.
+
+use std::sync::Arc;
+
+use mailroom_domain::store::{build_pool, checkout, run_migrations};
+use secrecy::ExposeSecret;
+use tokio::sync::watch;
+
+use crate::bus::amqp::AmqpBus;
+use crate::bus::amqp::broker::{Broker, BrokerOptions};
+use crate::bus::amqp::relay::OutboxRelay;
+use crate::bus::amqp::topology::work_queue;
+use crate::bus::{Bus, JobTable};
+use crate::context::WorkerContext;
+use crate::lifecycle;
+use crate::runner::Runner;
+
+/// Runs the worker `role` (e.g. `sender`) over the job kinds it handles, until SIGTERM.
+pub async fn run(role: &str, kinds: &[&str]) -> anyhow::Result<()> {
+    let settings = Arc::new(lifecycle::start(role)?);
+    let pool = build_pool(&settings.database_url, &settings.pool);
+    let migrate_pool = pool.clone();
+    tokio::task::spawn_blocking(move || run_migrations(&mut *checkout(&migrate_pool)?)).await??;
+    let slots = settings.delivery.concurrency;
+    let ctx = Arc::new(WorkerContext::new(pool.clone(), settings.clone())?);
+    let (stop_jobs, jobs_stopped) = watch::channel(false);
+    let (stop_link, link_stopped) = watch::channel(false);
+    let job_loop = match &settings.bus.amqp_url {
+        None => tokio::spawn(run_loop(ctx, JobTable::new(pool), slots, jobs_stopped)),
+        Some(url) => {
+            let (broker, deliveries) = Broker::start(
+                BrokerOptions {
+                    url: url.expose_secret().to_owned(),
+                    quorum: settings.bus.quorum,
+                    prefetch: settings.bus.prefetch,
+                    consume: kinds.iter().map(|kind| work_queue(kind)).collect(),
+                    connection_name: format!("mailroom-{role}"),
+                },
+                link_stopped.clone(),
+            );
+            tokio::spawn(OutboxRelay::new(pool.clone(), broker.clone()).run(link_stopped));
+            let bus = AmqpBus::new(broker, deliveries, pool);
+            tokio::spawn(run_loop(ctx, bus, slots, jobs_stopped))
+        }
+    };
+    let signal = lifecycle::shutdown_signal().await?;
+    tracing::info!(signal, "worker stopping: finishing the jobs under way");
+    let _ = stop_jobs.send(true);
+    job_loop.await?;
+    // The broker link closes last, after every job under way has been acknowledged.
+    let _ = stop_link.send(true);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    tracing::info!("worker stopped");
+    Ok(())
+}
+
+async fn run_loop<B: Bus>(
+    ctx: Arc<WorkerContext>,
+    bus: B,
+    slots: usize,
+    stopped: watch::Receiver<bool>,
+) {
+    Arc::new(Runner::new(ctx, bus)).run(slots, stopped).await;
+}
