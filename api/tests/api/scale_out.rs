@@ -435,7 +435,6 @@ async fn a_poisoned_job_is_parked_after_its_retries_listed_and_redriven() {
         &["parking", "redrive", &poisoned.to_string()],
     );
     assert!(out.contains("redriven 1 job"), "{out}");
-    assert_eq!(so.vhost.queue_depth("mailroom.parking"), 0);
     let jobs = wait_parked("the redriven job").await;
     assert_eq!(jobs[0]["attempts"], 3);
     assert!(redriven_at.elapsed() >= Duration::from_secs(5));
