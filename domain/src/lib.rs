@@ -11,6 +11,7 @@ pub mod consent;
 pub mod contacts;
 pub mod error;
 pub mod idempotency;
+pub mod inbound;
 pub mod jobs;
 pub mod lists;
 pub mod messages;
