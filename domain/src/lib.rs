@@ -21,6 +21,8 @@ pub mod schema;
 pub mod store;
 pub mod suppressions;
 pub mod tokens;
+pub mod tracking;
+pub mod webhooks;
 
 pub use error::{Error, FieldError, Result};
 pub use store::sql_types::{Id, Json, Timestamp};
