@@ -11,6 +11,7 @@ pub mod consent;
 pub mod contacts;
 pub mod error;
 pub mod idempotency;
+pub mod inbound;
 pub mod jobs;
 pub mod lists;
 pub mod messages;
@@ -20,6 +21,8 @@ pub mod schema;
 pub mod store;
 pub mod suppressions;
 pub mod tokens;
+pub mod tracking;
+pub mod webhooks;
 
 pub use error::{Error, FieldError, Result};
 pub use store::sql_types::{Id, Json, Timestamp};

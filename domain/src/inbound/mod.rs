@@ -1,0 +1,28 @@
+//! Asynchronous bounces and complaints: the reports remote servers send back to the
+//! envelope sender (Mailroom's VERP bounce address) hours or days after a message left.
+//!
+//! [`parse_report`] reads a raw RFC 5322 message into an [`InboundReport`]:
+//! - a delivery status notification (RFC 3464) lists, per recipient, the action the
+//!   server took and a status code that [`BounceClass`] turns into a hard or soft bounce;
+//! - a feedback report (RFC 5965, "ARF") is a recipient's spam complaint;
+//! - anything else is [`InboundReport::Unrecognized`], with the reason, and is not an
+//!   error: auto-replies and junk reach a bounce address every day.
+//!
+//! Both reports carry the headers of the message they are about, when quoted, and the
+//! addresses they were sent to, which hold the message id
+//! ([`message_id_from_verp`](crate::rendering::message_id_from_verp)).
+
+mod dsn;
+mod feedback;
+mod fields;
+mod parse;
+mod report;
+mod returned;
+
+#[cfg(test)]
+mod tests;
+
+pub use dsn::{BounceClass, DeliveryStatusReport, DsnAction, RecipientStatus};
+pub use feedback::FeedbackReport;
+pub use parse::parse_report;
+pub use report::{InboundReport, ReturnedHeaders, UnrecognizedReason};
