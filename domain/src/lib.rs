@@ -10,6 +10,7 @@ pub mod config;
 pub mod consent;
 pub mod contacts;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod inbound;
 pub mod jobs;

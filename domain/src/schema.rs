@@ -10,6 +10,9 @@ diesel::table! {
         name -> Text,
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
+        tracking_enabled -> Bool,
+        unsubscribe_scope -> Text,
+        truncate_ips -> Bool,
     }
 }
 
@@ -147,6 +150,7 @@ diesel::table! {
         consecutive_failures -> Integer,
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
+        tracking -> Bool,
     }
 }
 
@@ -172,6 +176,10 @@ diesel::table! {
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
         sent_at -> Nullable<PortableTimestamp>,
+        tracking -> Bool,
+        tracked -> Bool,
+        opened_at -> Nullable<PortableTimestamp>,
+        clicked_at -> Nullable<PortableTimestamp>,
     }
 }
 
@@ -229,6 +237,110 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    events (id) {
+        id -> PortableUuid,
+        account_id -> PortableUuid,
+        #[sql_name = "type"]
+        event_type -> Text,
+        message_id -> Nullable<PortableUuid>,
+        campaign_id -> Nullable<PortableUuid>,
+        contact_id -> Nullable<PortableUuid>,
+        email -> Nullable<Text>,
+        custom_id -> Nullable<Text>,
+        url -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        bounce_class -> Nullable<Text>,
+        diagnostic -> Nullable<Text>,
+        source -> Nullable<Text>,
+        occurred_at -> PortableTimestamp,
+        created_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    campaign_stats (campaign_id) {
+        campaign_id -> PortableUuid,
+        account_id -> PortableUuid,
+        sent -> Integer,
+        deferred -> Integer,
+        bounced_hard -> Integer,
+        bounced_soft -> Integer,
+        blocked -> Integer,
+        opened_unique -> Integer,
+        opened_total -> Integer,
+        clicked_unique -> Integer,
+        clicked_total -> Integer,
+        unsubscribed -> Integer,
+        complained -> Integer,
+        failed -> Integer,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    webhooks (id) {
+        id -> PortableUuid,
+        account_id -> PortableUuid,
+        url -> Text,
+        event_types -> PortableJson,
+        enabled -> Bool,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<PortableTimestamp>,
+        disabled_reason -> Nullable<Text>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    webhook_deliveries (id) {
+        id -> PortableUuid,
+        account_id -> PortableUuid,
+        webhook_id -> PortableUuid,
+        event_id -> PortableUuid,
+        event_type -> Text,
+        payload -> PortableJson,
+        status -> Text,
+        attempts -> Integer,
+        response_code -> Nullable<Integer>,
+        latency_ms -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        next_attempt_at -> Nullable<PortableTimestamp>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    inbound_reports (id) {
+        id -> PortableUuid,
+        account_id -> PortableUuid,
+        kind -> Text,
+        message_id -> Nullable<PortableUuid>,
+        matched -> Bool,
+        summary -> PortableJson,
+        created_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> accounts (account_id));
 diesel::joinable!(contacts -> accounts (account_id));
 diesel::joinable!(lists -> accounts (account_id));
@@ -236,6 +348,7 @@ diesel::joinable!(list_members -> contacts (contact_id));
 diesel::joinable!(list_members -> lists (list_id));
 diesel::joinable!(consents -> contacts (contact_id));
 diesel::joinable!(messages -> campaigns (campaign_id));
+diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -251,4 +364,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     jobs,
     sandbox_messages,
     idempotency_keys,
+    events,
+    campaign_stats,
+    webhooks,
+    webhook_deliveries,
+    inbound_reports,
 );

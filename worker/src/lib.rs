@@ -8,9 +8,11 @@
 pub mod bus;
 pub mod context;
 pub mod embedded;
+pub mod events;
 pub mod lifecycle;
 pub mod process;
 pub mod relay_thread;
 pub mod runner;
 pub mod sender;
 pub mod transport;
+pub mod webhooks;

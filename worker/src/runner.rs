@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::bus::{Bus, Delivery};
 use crate::context::WorkerContext;
-use crate::sender;
+use crate::{events, sender, webhooks};
 
 /// What a handler asks the queue to do with its job.
 #[derive(Debug)]
@@ -120,5 +120,7 @@ async fn execute(ctx: &Arc<WorkerContext>, claimed: &Delivery) -> JobOutcome {
     match &claimed.job {
         Job::DispatchCampaign { campaign_id } => sender::dispatch::run(ctx, *campaign_id).await,
         Job::DeliverMessage { message_id } => sender::deliver::run(ctx, *message_id, claimed).await,
+        Job::RecordEvents { events } => events::run(ctx, events, claimed).await,
+        Job::DeliverWebhook { delivery_id } => webhooks::run(ctx, *delivery_id, claimed).await,
     }
 }

@@ -25,6 +25,9 @@ pub struct CampaignView {
     pub reply_to: Option<String>,
     pub html: String,
     pub text: Option<String>,
+    /// Opens and clicks are tracked (where the account enables tracking and the
+    /// recipient consents to it).
+    pub tracking: bool,
     pub status: CampaignStatus,
     pub send_at: Option<Timestamp>,
     pub started_at: Option<Timestamp>,
@@ -49,6 +52,7 @@ impl CampaignView {
             reply_to: campaign.reply_to,
             html: campaign.html,
             text: campaign.text_body,
+            tracking: campaign.tracking,
             send_at: campaign.send_at,
             started_at: campaign.started_at,
             completed_at: campaign.completed_at,
@@ -95,6 +99,9 @@ pub struct CampaignBody {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub text: Option<Option<String>>,
+    /// Track opens and clicks (default `true`): only where the account enables tracking
+    /// and the recipient consents to it.
+    pub tracking: Option<bool>,
 }
 
 impl From<CampaignBody> for CampaignDraft {
@@ -108,6 +115,7 @@ impl From<CampaignBody> for CampaignDraft {
             reply_to: b.reply_to,
             html: b.html,
             text: b.text,
+            tracking: b.tracking,
         }
     }
 }

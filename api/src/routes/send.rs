@@ -58,6 +58,9 @@ pub struct OutgoingMessage {
     /// Extra headers (not Mailroom's own: From, To, Subject, Message-ID, List-*, X-Mailroom-*).
     #[schema(value_type = Option<Object>)]
     pub headers: Option<Map<String, Value>>,
+    /// Track opens and clicks (default `true`; happens only when the account enables
+    /// tracking and the recipient consents to it).
+    pub tracking: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -105,6 +108,7 @@ struct Valid {
     payload: TransactionalPayload,
     recipients: Vec<(EmailAddress, Option<String>)>,
     custom_id: Option<String>,
+    tracking: bool,
 }
 
 fn validate(index: usize, m: OutgoingMessage) -> Result<Valid, Vec<FieldError>> {
@@ -211,6 +215,7 @@ fn validate(index: usize, m: OutgoingMessage) -> Result<Valid, Vec<FieldError>> 
         },
         recipients,
         custom_id: m.custom_id,
+        tracking: m.tracking.unwrap_or(true),
     })
 }
 
@@ -331,6 +336,7 @@ pub async fn send_messages(
                                         serde_json::to_value(&valid.payload).unwrap_or_default(),
                                     ),
                                     custom_id: valid.custom_id.clone(),
+                                    tracking: valid.tracking,
                                     ..NewMessage::default()
                                 },
                             )?;

@@ -17,6 +17,13 @@ pub struct Account {
     pub name: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Opens and clicks are tracked only when this is on (and the contact consents).
+    pub tracking_enabled: bool,
+    /// `list` (an unsubscribe leaves the list) or `account` (it also suppresses the
+    /// address account-wide).
+    pub unsubscribe_scope: String,
+    /// Store tracking IPs truncated (IPv4 /24, IPv6 /48).
+    pub truncate_ips: bool,
 }
 
 impl Account {
@@ -37,6 +44,9 @@ impl Account {
             name,
             created_at: now,
             updated_at: now,
+            tracking_enabled: false,
+            unsubscribe_scope: UnsubscribeScope::List.as_str().to_owned(),
+            truncate_ips: false,
         };
         let issued = ApiKey::prepare(account.id, "default", ScopeSet::all())?;
         conn.write_transaction(|conn| {
@@ -58,7 +68,82 @@ impl Account {
             .ok_or(Error::NotFound("account"))
     }
 
+    pub fn unsubscribe_scope(&self) -> UnsubscribeScope {
+        UnsubscribeScope::parse(&self.unsubscribe_scope).unwrap_or(UnsubscribeScope::List)
+    }
+
+    /// Applies a settings change (`None` leaves a setting as it is).
+    pub fn update_settings(
+        conn: &mut DbConnection,
+        id: Id,
+        change: &AccountSettings,
+    ) -> Result<Account> {
+        conn.write_transaction(|conn| {
+            let mut account = Self::find(conn, id)?;
+            if let Some(name) = &change.name {
+                account.name = Self::validate_name(name)?;
+            }
+            if let Some(on) = change.tracking_enabled {
+                account.tracking_enabled = on;
+            }
+            if let Some(scope) = change.unsubscribe_scope {
+                account.unsubscribe_scope = scope.as_str().to_owned();
+            }
+            if let Some(on) = change.truncate_ips {
+                account.truncate_ips = on;
+            }
+            account.updated_at = clock::now();
+            diesel::update(accounts::table.find(id))
+                .set((
+                    accounts::name.eq(&account.name),
+                    accounts::tracking_enabled.eq(account.tracking_enabled),
+                    accounts::unsubscribe_scope.eq(&account.unsubscribe_scope),
+                    accounts::truncate_ips.eq(account.truncate_ips),
+                    accounts::updated_at.eq(account.updated_at),
+                ))
+                .execute(conn)?;
+            Ok(account)
+        })
+    }
+
     pub fn count(conn: &mut DbConnection) -> Result<i64> {
         Ok(accounts::table.count().get_result(conn)?)
     }
+}
+
+/// Where an unsubscribe reaches.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsubscribeScope {
+    /// The recipient leaves the list the message was sent for.
+    List,
+    /// The recipient also goes on the account's suppression list: no more marketing mail
+    /// from any list.
+    Account,
+}
+
+impl UnsubscribeScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnsubscribeScope::List => "list",
+            UnsubscribeScope::Account => "account",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [UnsubscribeScope::List, UnsubscribeScope::Account]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// A change to an account's settings.
+#[derive(Debug, Clone, Default)]
+pub struct AccountSettings {
+    pub name: Option<String>,
+    pub tracking_enabled: Option<bool>,
+    pub unsubscribe_scope: Option<UnsubscribeScope>,
+    pub truncate_ips: Option<bool>,
 }

@@ -5,7 +5,7 @@ mod api_key;
 mod bootstrap;
 mod scope;
 
-pub use account::Account;
+pub use account::{Account, AccountSettings, UnsubscribeScope};
 pub use api_key::{ApiKey, IssuedApiKey, VerifiedKey};
 pub use bootstrap::ensure_default_account;
 pub use scope::{Scope, ScopeSet};

@@ -76,6 +76,9 @@ pub struct Campaign {
     pub consecutive_failures: i32,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Track opens and clicks of this campaign's mail (where the account and the contact
+    /// allow it).
+    pub tracking: bool,
 }
 
 /// The editable content of a campaign.
@@ -89,6 +92,7 @@ pub struct CampaignDraft {
     pub reply_to: Option<Option<String>>,
     pub html: Option<String>,
     pub text: Option<Option<String>>,
+    pub tracking: Option<bool>,
 }
 
 /// Delivery progress, from the campaign's messages.
@@ -152,6 +156,7 @@ impl Campaign {
             consecutive_failures: 0,
             created_at: now,
             updated_at: now,
+            tracking: true,
         };
         let mut missing = Vec::new();
         for (field, present) in [
@@ -242,6 +247,9 @@ impl Campaign {
         }
         if let Some(text) = draft.text {
             self.text_body = text.filter(|t| !t.trim().is_empty());
+        }
+        if let Some(tracking) = draft.tracking {
+            self.tracking = tracking;
         }
         if let Err(template_errors) = check_templates(&self.template()) {
             errors.extend(template_errors.into_iter().map(|e| {
@@ -342,6 +350,7 @@ impl Campaign {
                 campaigns::reply_to.eq(&self.reply_to),
                 campaigns::html.eq(&self.html),
                 campaigns::text_body.eq(&self.text_body),
+                campaigns::tracking.eq(self.tracking),
                 campaigns::list_ids.eq(&self.list_ids),
                 campaigns::status.eq(&self.status),
                 campaigns::send_at.eq(self.send_at),

@@ -3,10 +3,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::events::NewEvent;
 use crate::store::sql_types::{Id, Json};
 
 /// Work that leaves the request. Each kind has a name (its queue, in RabbitMQ terms) and
-/// a payload of ids only: no personal data travels through the bus.
+/// a payload of ids — except events, which carry what they record (a click's URL, a
+/// tracking hit's IP and user agent, a bounce's diagnostic), never the recipient's address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "payload")]
 pub enum Job {
@@ -16,6 +18,12 @@ pub enum Job {
     /// Render and deliver one message.
     #[serde(rename = "message.deliver")]
     DeliverMessage { message_id: Id },
+    /// Record events (deduplicated by id), count them, and fan them out to webhooks.
+    #[serde(rename = "events.record")]
+    RecordEvents { events: Vec<NewEvent> },
+    /// Deliver one event to one webhook endpoint.
+    #[serde(rename = "webhook.deliver")]
+    DeliverWebhook { delivery_id: Id },
 }
 
 /// How urgent a job is; higher runs first. Test and transactional messages jump ahead of
@@ -34,6 +42,8 @@ impl Job {
         match self {
             Job::DispatchCampaign { .. } => "campaign.dispatch",
             Job::DeliverMessage { .. } => "message.deliver",
+            Job::RecordEvents { .. } => "events.record",
+            Job::DeliverWebhook { .. } => "webhook.deliver",
         }
     }
 
@@ -48,7 +58,12 @@ impl Job {
     }
 
     /// All kinds, for declaring queues.
-    pub const KINDS: [&'static str; 2] = ["campaign.dispatch", "message.deliver"];
+    pub const KINDS: [&'static str; 4] = [
+        "campaign.dispatch",
+        "message.deliver",
+        "events.record",
+        "webhook.deliver",
+    ];
 }
 
 #[cfg(test)]

@@ -129,6 +129,12 @@ pub struct Message {
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub sent_at: Option<Timestamp>,
+    /// The sender asked for tracking (the account and the contact must allow it too).
+    pub tracking: bool,
+    /// The mail went out with a pixel and tracked links.
+    pub tracked: bool,
+    pub opened_at: Option<Timestamp>,
+    pub clicked_at: Option<Timestamp>,
 }
 
 /// What a new message is about.
@@ -142,6 +148,8 @@ pub struct NewMessage {
     pub subject: Option<String>,
     pub payload: Option<serde_json::Value>,
     pub custom_id: Option<String>,
+    /// Track opens and clicks, where the account and the contact allow it.
+    pub tracking: bool,
 }
 
 impl Message {
@@ -188,6 +196,10 @@ impl Message {
             created_at: now,
             updated_at: now,
             sent_at: (status == MessageStatus::Sent).then_some(now),
+            tracking: new.tracking,
+            tracked: false,
+            opened_at: None,
+            clicked_at: None,
         };
         diesel::insert_into(messages::table)
             .values(&message)

@@ -4,8 +4,11 @@
 //!   can verify it with an off-the-shelf library, and supports secret rotation;
 //! - `target` keeps endpoints pointed at the public internet.
 
+mod fan_out;
 mod signature;
 mod target;
+
+pub use fan_out::fan_out;
 
 pub use signature::{
     SecretError, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,

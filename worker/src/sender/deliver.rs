@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use mailroom_domain::campaigns::{Campaign, CampaignStatus};
 use mailroom_domain::contacts::EmailAddress;
+use mailroom_domain::contacts::email::mask_emails_in;
+use mailroom_domain::events::{self, EventData, EventType, NewEvent};
 use mailroom_domain::jobs::backoff;
 use mailroom_domain::messages::{Message, MessageKind, MessageStatus, SandboxMessage};
 use mailroom_domain::rendering;
@@ -156,13 +158,59 @@ fn prepare(
     }
 }
 
-/// Puts a message in a final state and completes its campaign when it was the last.
+/// The event a final state reports: `sent`, a hard `bounce`, or `blocked` (not sent:
+/// skipped, or failed for good — `source: failed`).
+fn final_event(status: MessageStatus, reason: Option<&str>) -> (EventType, EventData) {
+    let diagnostic = reason.map(mask_emails_in);
+    match status {
+        MessageStatus::Sent => (EventType::Sent, EventData::default()),
+        MessageStatus::Bounced => (
+            EventType::Bounce,
+            EventData {
+                bounce_class: Some("hard".into()),
+                diagnostic,
+                ..EventData::default()
+            },
+        ),
+        MessageStatus::Failed => (
+            EventType::Blocked,
+            EventData {
+                diagnostic,
+                source: Some("failed".into()),
+                ..EventData::default()
+            },
+        ),
+        _ => (
+            EventType::Blocked,
+            EventData {
+                diagnostic,
+                ..EventData::default()
+            },
+        ),
+    }
+}
+
+/// Puts a message in a final state, reports its event, and completes its campaign when it
+/// was the last.
 fn finish(
     conn: &mut DbConnection,
     message: &Message,
     status: MessageStatus,
     reason: Option<&str>,
 ) -> mailroom_domain::Result<()> {
+    let (event_type, data) = final_event(status, reason);
+    finish_reporting(conn, message, status, reason, event_type, data)
+}
+
+fn finish_reporting(
+    conn: &mut DbConnection,
+    message: &Message,
+    status: MessageStatus,
+    reason: Option<&str>,
+    event_type: EventType,
+    data: EventData,
+) -> mailroom_domain::Result<()> {
+    events::enqueue(conn, vec![NewEvent::new(event_type, message.id, data)])?;
     if let Some(campaign_id) = message
         .campaign_id
         .filter(|_| message.kind() == MessageKind::Campaign)
@@ -203,7 +251,7 @@ fn record(
                     rendering::with_return_path(&composed.built),
                 )?;
             }
-            tracing::debug!(message_id = %message.id, response = %mailroom_domain::contacts::email::mask_emails_in(&response), "delivered");
+            tracing::debug!(message_id = %message.id, response = %mask_emails_in(&response), "delivered");
             if let Some(campaign_id) = campaign {
                 Campaign::record_relay_success(conn, campaign_id)?;
             }
@@ -238,11 +286,33 @@ fn record(
                 )?,
                 None => false,
             };
+            let diagnostic = Some(mask_emails_in(&reason));
             if attempt >= delivery.max_attempts {
-                finish(conn, message, MessageStatus::Failed, Some(&reason))?;
+                // Temporary failures until the last attempt: a soft bounce.
+                let data = EventData {
+                    bounce_class: Some("soft".into()),
+                    diagnostic,
+                    ..EventData::default()
+                };
+                finish_reporting(
+                    conn,
+                    message,
+                    MessageStatus::Failed,
+                    Some(&reason),
+                    EventType::Bounce,
+                    data,
+                )?;
                 return Ok(JobOutcome::Done);
             }
             Message::mark(conn, message.id, MessageStatus::Deferred, Some(&reason))?;
+            let data = EventData {
+                diagnostic,
+                ..EventData::default()
+            };
+            events::enqueue(
+                conn,
+                vec![NewEvent::new(EventType::Deferred, message.id, data)],
+            )?;
             // Paused by this failure or by another one meanwhile: wait for resume, not for
             // the backoff.
             let paused = paused_now

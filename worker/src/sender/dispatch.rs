@@ -68,6 +68,7 @@ fn dispatch_batch(
             _ => return Ok(Batch::Stopped),
         }
         let account = campaign.account_id;
+        let campaign_tracking = campaign.tracking;
         let candidates =
             audience::subscribed_batch(conn, account, &campaign.list_ids(), after, BATCH)?;
         let Some(last) = candidates.last().map(|c| c.contact_id) else {
@@ -115,6 +116,7 @@ fn dispatch_batch(
                     list_id: Some(candidate.list_id),
                     to_email: candidate.email,
                     to_name: candidate.name,
+                    tracking: campaign_tracking,
                     ..NewMessage::default()
                 },
                 options,

@@ -1,0 +1,42 @@
+//! Events: everything that happens to a message after it leaves — sent, deferred,
+//! bounced, blocked, opened, clicked, unsubscribed, complained — recorded once, counted in
+//! campaign statistics, and fanned out to the account's webhooks.
+//!
+//! Events are born where they happen (the sender, the tracking and unsubscribe endpoints,
+//! inbound reports) with an id of their own, travel through the bus as `events.record`
+//! jobs, and are written by the events worker in batches ([`record_batch`]). The id makes
+//! recording idempotent: a redelivered job records nothing twice.
+
+mod event;
+mod ip;
+mod query;
+mod record;
+mod stats;
+
+pub use event::{Event, EventData, EventType, NewEvent};
+pub use ip::truncate_ip;
+pub use query::EventQuery;
+pub use record::record_batch;
+pub use stats::{CampaignStats, LinkClicks};
+
+use crate::error::Result;
+use crate::jobs::{Enqueue, Job, JobRow, Priority};
+use crate::store::DbConnection;
+
+/// Hands events to the events worker through the outbox (inside the caller's transaction,
+/// so an event exists exactly when what it reports does).
+pub fn enqueue(conn: &mut DbConnection, events: Vec<NewEvent>) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    JobRow::enqueue(
+        conn,
+        &Job::RecordEvents { events },
+        Enqueue {
+            priority: Priority::DISPATCH,
+            max_attempts: 20,
+            ..Enqueue::default()
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,253 @@
+//! Recording a batch of events in one transaction: each event once (by id), with the
+//! recipient's details from its message, counted in its campaign's statistics, and handed
+//! to the account's webhooks.
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::prelude::*;
+
+use super::event::{Event, EventType, NewEvent};
+use super::ip::truncate_ip;
+use super::stats::CounterRow;
+use crate::clock;
+use crate::error::Result;
+use crate::messages::MessageKind;
+use crate::schema::{accounts, campaign_stats, events, messages};
+use crate::store::DbConnection;
+use crate::store::sql_types::{Id, Timestamp};
+
+/// The columns of a message an event needs.
+#[derive(Queryable)]
+struct Recipient {
+    id: Id,
+    account_id: Id,
+    campaign_id: Option<Id>,
+    contact_id: Option<Id>,
+    to_email: String,
+    custom_id: Option<String>,
+    kind: String,
+}
+
+const CHUNK: usize = 500;
+
+/// Records the events that are new; answers those recorded now (a replayed batch answers
+/// none). Events of messages that no longer exist (erased) are dropped.
+pub fn record_batch(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event>> {
+    if batch.is_empty() {
+        return Ok(Vec::new());
+    }
+    conn.write_transaction(|conn| {
+        let mut recorded = Vec::new();
+        for chunk in batch.chunks(CHUNK) {
+            recorded.extend(record_chunk(conn, chunk)?);
+        }
+        crate::webhooks::fan_out(conn, &recorded)?;
+        Ok(recorded)
+    })
+}
+
+fn record_chunk(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event>> {
+    let message_ids: Vec<Id> = unique(batch.iter().map(|e| e.message_id));
+    let recipients: HashMap<Id, Recipient> = messages::table
+        .filter(messages::id.eq_any(&message_ids))
+        .select((
+            messages::id,
+            messages::account_id,
+            messages::campaign_id,
+            messages::contact_id,
+            messages::to_email,
+            messages::custom_id,
+            messages::kind,
+        ))
+        .load::<Recipient>(conn)?
+        .into_iter()
+        .map(|r| (r.id, r))
+        .collect();
+    let account_ids: Vec<Id> = unique(recipients.values().map(|r| r.account_id));
+    let truncating: HashSet<Id> = accounts::table
+        .filter(accounts::id.eq_any(&account_ids))
+        .filter(accounts::truncate_ips.eq(true))
+        .select(accounts::id)
+        .load::<Id>(conn)?
+        .into_iter()
+        .collect();
+    let now = clock::now();
+    let mut seen = HashSet::new();
+    let rows: Vec<Event> = batch
+        .iter()
+        .filter(|e| seen.insert(e.id))
+        .filter_map(|e| {
+            let r = recipients.get(&e.message_id)?;
+            let ip = match &e.data.ip {
+                Some(ip) if truncating.contains(&r.account_id) => truncate_ip(ip),
+                other => other.clone(),
+            };
+            Some(Event {
+                id: e.id,
+                account_id: r.account_id,
+                event_type: e.event_type.as_str().to_owned(),
+                message_id: Some(r.id),
+                campaign_id: r
+                    .campaign_id
+                    .filter(|_| MessageKind::parse(&r.kind) == Some(MessageKind::Campaign)),
+                contact_id: r.contact_id,
+                email: Some(r.to_email.clone()),
+                custom_id: r.custom_id.clone(),
+                url: e.data.url.clone(),
+                ip,
+                user_agent: e.data.user_agent.clone(),
+                bounce_class: e.data.bounce_class.clone(),
+                diagnostic: e.data.diagnostic.clone(),
+                source: e.data.source.clone(),
+                occurred_at: e.occurred_at,
+                created_at: now,
+            })
+        })
+        .collect();
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let inserted: HashSet<Id> = insert_new(conn, &rows)?.into_iter().collect();
+    let rows: Vec<Event> = rows
+        .into_iter()
+        .filter(|e| inserted.contains(&e.id))
+        .collect();
+    count(conn, &rows, now)?;
+    Ok(rows)
+}
+
+fn unique<I: Iterator<Item = Id>>(ids: I) -> Vec<Id> {
+    let mut seen = HashSet::new();
+    ids.filter(|id| seen.insert(*id)).collect()
+}
+
+/// Inserts the rows whose id is new; answers the ids inserted.
+fn insert_new(conn: &mut DbConnection, rows: &[Event]) -> Result<Vec<Id>> {
+    Ok(match conn {
+        DbConnection::Postgres(pg) => diesel::insert_into(events::table)
+            .values(rows)
+            .on_conflict_do_nothing()
+            .returning(events::id)
+            .get_results(pg)?,
+        DbConnection::Sqlite(lite) => diesel::insert_or_ignore_into(events::table)
+            .values(rows)
+            .returning(events::id)
+            .get_results(lite)?,
+    })
+}
+
+/// Marks first opens and clicks on their messages; answers the messages whose first it
+/// was (so a unique count cannot be taken twice, even by two workers at once).
+fn mark_first(
+    conn: &mut DbConnection,
+    ids: &[Id],
+    event_type: EventType,
+    at: Timestamp,
+) -> Result<HashSet<Id>> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    macro_rules! first {
+        ($column:expr, $db:expr) => {
+            diesel::update(
+                messages::table
+                    .filter(messages::id.eq_any(ids))
+                    .filter($column.is_null()),
+            )
+            .set($column.eq(Some(at)))
+            .returning(messages::id)
+            .get_results::<Id>($db)?
+        };
+    }
+    let firsts = match (conn, event_type) {
+        (DbConnection::Postgres(pg), EventType::Open) => first!(messages::opened_at, pg),
+        (DbConnection::Postgres(pg), _) => first!(messages::clicked_at, pg),
+        (DbConnection::Sqlite(lite), EventType::Open) => first!(messages::opened_at, lite),
+        (DbConnection::Sqlite(lite), _) => first!(messages::clicked_at, lite),
+    };
+    Ok(firsts.into_iter().collect())
+}
+
+/// Adds the recorded events to their campaigns' counters.
+fn count(conn: &mut DbConnection, rows: &[Event], now: Timestamp) -> Result<()> {
+    let mut opens = Vec::new();
+    let mut clicks = Vec::new();
+    for e in rows {
+        match (e.event_type(), e.message_id) {
+            (Some(EventType::Open), Some(m)) => opens.push(m),
+            (Some(EventType::Click), Some(m)) => clicks.push(m),
+            _ => {}
+        }
+    }
+    let first_opens = mark_first(conn, &unique(opens.into_iter()), EventType::Open, now)?;
+    let first_clicks = mark_first(conn, &unique(clicks.into_iter()), EventType::Click, now)?;
+    let mut deltas: HashMap<Id, CounterRow> = HashMap::new();
+    let (mut opened, mut clicked) = (HashSet::new(), HashSet::new());
+    for e in rows {
+        let (Some(campaign_id), Some(kind)) = (e.campaign_id, e.event_type()) else {
+            continue;
+        };
+        let d = deltas
+            .entry(campaign_id)
+            .or_insert_with(|| CounterRow::zero(campaign_id, e.account_id, now));
+        let message = e.message_id.unwrap_or_default();
+        match kind {
+            EventType::Sent => d.sent += 1,
+            EventType::Deferred => d.deferred += 1,
+            EventType::Bounce if e.bounce_class.as_deref() == Some("soft") => d.bounced_soft += 1,
+            EventType::Bounce => d.bounced_hard += 1,
+            EventType::Blocked if e.source.as_deref() == Some("failed") => d.failed += 1,
+            EventType::Blocked => d.blocked += 1,
+            EventType::Open => {
+                d.opened_total += 1;
+                if first_opens.contains(&message) && opened.insert(message) {
+                    d.opened_unique += 1;
+                }
+            }
+            EventType::Click => {
+                d.clicked_total += 1;
+                if first_clicks.contains(&message) && clicked.insert(message) {
+                    d.clicked_unique += 1;
+                }
+            }
+            EventType::Unsub => d.unsubscribed += 1,
+            EventType::Spam => d.complained += 1,
+        }
+    }
+    for d in deltas.into_values() {
+        ensure_row(conn, &d)?;
+        diesel::update(campaign_stats::table.find(d.campaign_id))
+            .set((
+                campaign_stats::sent.eq(campaign_stats::sent + d.sent),
+                campaign_stats::deferred.eq(campaign_stats::deferred + d.deferred),
+                campaign_stats::bounced_hard.eq(campaign_stats::bounced_hard + d.bounced_hard),
+                campaign_stats::bounced_soft.eq(campaign_stats::bounced_soft + d.bounced_soft),
+                campaign_stats::blocked.eq(campaign_stats::blocked + d.blocked),
+                campaign_stats::opened_unique.eq(campaign_stats::opened_unique + d.opened_unique),
+                campaign_stats::opened_total.eq(campaign_stats::opened_total + d.opened_total),
+                campaign_stats::clicked_unique
+                    .eq(campaign_stats::clicked_unique + d.clicked_unique),
+                campaign_stats::clicked_total.eq(campaign_stats::clicked_total + d.clicked_total),
+                campaign_stats::unsubscribed.eq(campaign_stats::unsubscribed + d.unsubscribed),
+                campaign_stats::complained.eq(campaign_stats::complained + d.complained),
+                campaign_stats::failed.eq(campaign_stats::failed + d.failed),
+                campaign_stats::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+fn ensure_row(conn: &mut DbConnection, d: &CounterRow) -> Result<()> {
+    let empty = CounterRow::zero(d.campaign_id, d.account_id, d.updated_at);
+    match conn {
+        DbConnection::Postgres(pg) => diesel::insert_into(campaign_stats::table)
+            .values(&empty)
+            .on_conflict_do_nothing()
+            .execute(pg)?,
+        DbConnection::Sqlite(lite) => diesel::insert_or_ignore_into(campaign_stats::table)
+            .values(&empty)
+            .execute(lite)?,
+    };
+    Ok(())
+}

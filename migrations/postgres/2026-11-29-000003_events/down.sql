@@ -1,0 +1,13 @@
+DROP TABLE inbound_reports;
+DROP TABLE webhook_deliveries;
+DROP TABLE webhooks;
+DROP TABLE campaign_stats;
+DROP TABLE events;
+ALTER TABLE messages DROP COLUMN clicked_at;
+ALTER TABLE messages DROP COLUMN opened_at;
+ALTER TABLE messages DROP COLUMN tracked;
+ALTER TABLE messages DROP COLUMN tracking;
+ALTER TABLE campaigns DROP COLUMN tracking;
+ALTER TABLE accounts DROP COLUMN truncate_ips;
+ALTER TABLE accounts DROP COLUMN unsubscribe_scope;
+ALTER TABLE accounts DROP COLUMN tracking_enabled;
