@@ -24,6 +24,7 @@ use crate::problem::{PROBLEM_JSON, Problem};
         (name = "operations", description = "Health and readiness probes"),
         (name = "admin", description = "Operator endpoints (the admin token)"),
         (name = "auth", description = "Exchanging API keys for access tokens"),
+        (name = "account", description = "The calling account and its settings (tracking, unsubscribe scope, IP truncation)"),
         (name = "api_keys", description = "An account's API keys"),
         (name = "contacts", description = "People an account may mail"),
         (name = "contact_properties", description = "Typed fields on contacts"),
@@ -32,7 +33,8 @@ use crate::problem::{PROBLEM_JSON, Problem};
         (name = "suppressions", description = "Addresses the account never mails again"),
         (name = "campaigns", description = "Campaigns: content, lifecycle, preview, test sends and progress"),
         (name = "send", description = "Transactional email, and the sandbox mailbox"),
-        (name = "public", description = "Pages for recipients: double opt-in confirmation and unsubscribe (no authentication; signed links)"),
+        (name = "events", description = "What happened to messages after they left: sent, deferred, bounce, blocked, open, click, unsub, spam"),
+        (name = "public", description = "Endpoints for recipients: double opt-in confirmation, unsubscribe, open and click tracking (no authentication; signed links)"),
     )
 )]
 struct ApiDoc;

@@ -19,6 +19,7 @@ use mailroom_worker::embedded::EmbeddedWorkers;
 use mailroom_worker::relay_thread::RelayThread;
 
 use crate::auth::{KeyStatusCache, TokenKeys};
+use crate::event_sink::EventSink;
 use crate::extract::path_error;
 use crate::problem::unknown_route;
 use crate::state::AppState;
@@ -29,6 +30,7 @@ pub struct Application {
     server: Server,
     pool: Pool,
     background: Option<Background>,
+    event_writer: tokio::task::JoinHandle<()>,
 }
 
 /// What the API runs beside its HTTP server: the embedded workers (job table), or the
@@ -93,7 +95,9 @@ impl Application {
 
         let doc = openapi::document();
         let relay = RelayThread::start(pool.clone(), &settings)?;
+        let (events, event_writer) = EventSink::start(pool.clone());
         let state = AppState {
+            events,
             broker: relay.as_ref().map(RelayThread::state),
             pool: pool.clone(),
             tokens: Arc::new(TokenKeys::new(
@@ -135,6 +139,7 @@ impl Application {
             server: server.run(),
             pool,
             background,
+            event_writer,
         })
     }
 
@@ -156,6 +161,8 @@ impl Application {
     /// finish the jobs under way (or the relay its batch).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        // The server's handlers (and their event sinks) are gone: the writer drains.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.event_writer).await;
         if let Some(background) = self.background {
             let _ = actix_web::web::block(move || background.stop()).await;
         }

@@ -10,6 +10,7 @@ use mailroom_worker::bus::amqp::broker::BrokerState;
 use tokio::sync::watch;
 
 use crate::auth::{KeyStatusCache, TokenKeys};
+use crate::event_sink::EventSink;
 use crate::problem::ApiError;
 
 #[derive(Clone)]
@@ -24,6 +25,8 @@ pub struct AppState {
     pub hash_key: HashKey,
     /// Scale-out: the broker as the outbox relay sees it (`/readyz` reports it).
     pub broker: Option<watch::Receiver<BrokerState>>,
+    /// Where tracking hits hand their events to the bus.
+    pub events: EventSink,
 }
 
 impl AppState {

@@ -13,7 +13,7 @@ use crate::store::sql_types::{Id, Timestamp};
 const TAG_LEN: usize = 16;
 
 /// What a token stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublicToken {
     /// Confirms a pending membership (double opt-in), until `expires_at`.
     Confirm {
@@ -23,6 +23,11 @@ pub enum PublicToken {
     },
     /// Unsubscribes the recipient of a message from the list it was sent for.
     Unsubscribe { message_id: Id },
+    /// The open pixel of a message.
+    Open { message_id: Id },
+    /// A tracked link of a message: the target is inside the signed token, so a click
+    /// redirects to exactly the URL the token was minted for and nothing else.
+    Click { message_id: Id, url: String },
 }
 
 #[derive(Clone)]
@@ -69,6 +74,15 @@ impl TokenSigner {
                 payload.push(2u8);
                 payload.extend_from_slice(message_id.as_uuid().as_bytes());
             }
+            PublicToken::Open { message_id } => {
+                payload.push(3u8);
+                payload.extend_from_slice(message_id.as_uuid().as_bytes());
+            }
+            PublicToken::Click { message_id, url } => {
+                payload.push(4u8);
+                payload.extend_from_slice(message_id.as_uuid().as_bytes());
+                payload.extend_from_slice(url.as_bytes());
+            }
         }
         let tag = self.tag(&payload);
         payload.extend_from_slice(&tag);
@@ -105,6 +119,13 @@ impl TokenSigner {
             (2, 17) => Some(PublicToken::Unsubscribe {
                 message_id: id(1..17)?,
             }),
+            (3, 17) => Some(PublicToken::Open {
+                message_id: id(1..17)?,
+            }),
+            (4, n) if n > 17 => Some(PublicToken::Click {
+                message_id: id(1..17)?,
+                url: String::from_utf8(payload.get(17..)?.to_vec()).ok()?,
+            }),
             _ => None,
         }
     }
@@ -138,6 +159,34 @@ mod tests {
         assert_eq!(signer("k").verify(&tampered), None);
         assert_eq!(signer("k").verify("garbage!"), None);
         assert_eq!(signer("k").verify(""), None);
+    }
+
+    #[test]
+    fn click_tokens_carry_exactly_their_url() {
+        let message_id = Id::new();
+        let url = "https://shop.example/sale?utm=news&x=ü".to_owned();
+        let signed = signer("k").sign(&PublicToken::Click {
+            message_id,
+            url: url.clone(),
+        });
+        assert_eq!(
+            signer("k").verify(&signed),
+            Some(PublicToken::Click { message_id, url })
+        );
+        // Another URL cannot be swapped in without the key.
+        let mut bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(&signed)
+            .unwrap();
+        let at = 17 + 8;
+        bytes[at] = b'X';
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        assert_eq!(signer("k").verify(&forged), None);
+        let open = signer("k").sign(&PublicToken::Open { message_id });
+        assert!(open.len() < 50);
+        assert_eq!(
+            signer("k").verify(&open),
+            Some(PublicToken::Open { message_id })
+        );
     }
 
     #[test]

@@ -1,15 +1,18 @@
 //! The router: every endpoint, one file per resource. Registering a handler here also puts
 //! it in the OpenAPI document.
 
+pub mod account;
 pub mod admin;
 pub mod api_keys;
 pub mod auth;
 pub mod campaign_actions;
+pub mod campaign_stats;
 pub mod campaigns;
 pub mod confirm;
 pub mod consents;
 pub mod contact_properties;
 pub mod contacts;
+pub mod events;
 pub mod health;
 pub mod list_export;
 pub mod list_members;
@@ -17,6 +20,7 @@ pub mod lists;
 pub mod sandbox;
 pub mod send;
 pub mod suppressions;
+pub mod tracking;
 pub mod unsubscribe;
 
 use utoipa_actix_web::scope;
@@ -29,10 +33,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(confirm::confirm_subscription)
         .service(unsubscribe::show_unsubscribe)
         .service(unsubscribe::unsubscribe)
+        .service(tracking::open_pixel)
+        .service(tracking::click)
         .service(
             scope::scope("/v1")
                 .service(admin::create_account)
                 .service(auth::issue_token)
+                .service(account::get_account)
+                .service(account::update_account)
                 .service(api_keys::list_api_keys)
                 .service(api_keys::create_api_key)
                 .service(api_keys::get_api_key)
@@ -72,6 +80,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(campaign_actions::cancel_campaign)
                 .service(campaign_actions::pause_campaign)
                 .service(campaign_actions::resume_campaign)
+                .service(campaign_stats::get_campaign_stats)
+                .service(events::list_events)
                 .service(send::send_messages)
                 .service(sandbox::list_sandbox_messages),
         );

@@ -1,12 +1,14 @@
 //! Unsubscribe pages. `GET /u/{token}` shows a confirm button; `POST /u/{token}` — the
 //! button, or a mail client's RFC 8058 one-click request (`List-Unsubscribe=One-Click`, no
 //! cookies, no auth) — unsubscribes from the list the message was sent for, records the
-//! withdrawal, and answers 200 without a redirect. Repeating it changes nothing.
+//! withdrawal (and, where the account unsubscribes account-wide, a suppression) before it
+//! answers 200 without a redirect; the `unsub` event follows through the events worker.
+//! Repeating it changes nothing.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use mailroom_domain::Id;
-use mailroom_domain::lists::{UnsubscribeOutcome, unsubscribe_by_message};
+use mailroom_domain::lists::{UnsubscribeOutcome, UnsubscribeVia, unsubscribe_by_message};
 use mailroom_domain::tokens::PublicToken;
 
 use crate::pages::{client_ip, escape, page, user_agent};
@@ -58,6 +60,7 @@ pub async fn show_unsubscribe(
 #[utoipa::path(
     tag = "public",
     params(("token" = String, Path, description = "From the email's unsubscribe link")),
+    request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "Empty (the page's button) or `List-Unsubscribe=One-Click` (RFC 8058)"),
     responses(
         (status = 200, description = "Unsubscribed (or already)", content_type = "text/html", body = String),
         (status = 404, description = "Unknown or tampered link, or the subscription no longer exists", content_type = "text/html", body = String),
@@ -69,13 +72,23 @@ pub async fn unsubscribe(
     req: HttpRequest,
     state: web::Data<AppState>,
     token: web::Path<String>,
+    body: String,
 ) -> Result<HttpResponse, ApiError> {
     let Some(message_id) = message_of(&state, &token) else {
         return Ok(invalid());
     };
     let (ip, agent) = (client_ip(&req), user_agent(&req));
+    let via = if body.split('&').any(|pair| {
+        pair.trim()
+            .eq_ignore_ascii_case("List-Unsubscribe=One-Click")
+    }) {
+        UnsubscribeVia::OneClick
+    } else {
+        UnsubscribeVia::Link
+    };
+    let hash_key = state.hash_key.clone();
     let outcome = state
-        .db(move |conn| unsubscribe_by_message(conn, message_id, ip, agent))
+        .db(move |conn| unsubscribe_by_message(conn, &hash_key, message_id, via, ip, agent))
         .await?;
     Ok(match outcome {
         UnsubscribeOutcome::Unsubscribed { list_name }

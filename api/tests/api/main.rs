@@ -26,4 +26,5 @@ mod sending_rules;
 mod smoke;
 mod smtp_server;
 mod suppressions;
+mod tracking;
 mod unsubscribe;

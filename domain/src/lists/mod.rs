@@ -10,4 +10,4 @@ pub use list::{ListChanges, MailingList};
 pub use member::{
     AddedMember, Member, MemberStatus, MemberSubject, MembershipRow, parse_member_email,
 };
-pub use unsubscribe::{UnsubscribeOutcome, unsubscribe_by_message};
+pub use unsubscribe::{UnsubscribeOutcome, UnsubscribeVia, unsubscribe_by_message};

@@ -1,18 +1,24 @@
 //! Unsubscribing through the link (or the RFC 8058 one-click POST) of a message: the
-//! recipient leaves the list the message was sent for, and the consent ledger records a
-//! list-scoped withdrawal. Doing it twice changes nothing more.
+//! recipient leaves the list the message was sent for, the consent ledger records a
+//! list-scoped withdrawal, the address is suppressed account-wide where the account's
+//! `unsubscribe_scope` is `account`, and an `unsub` event is queued — all in one
+//! transaction, before the answer. Doing it twice changes nothing more.
 
 use diesel::prelude::*;
 use serde_json::{Map, Value};
 
 use super::member::{MemberStatus, MembershipRow};
+use crate::accounts::{Account, UnsubscribeScope};
 use crate::clock;
 use crate::consent::{ConsentRecord, ConsentStatus, NewConsent};
+use crate::contacts::EmailAddress;
 use crate::error::{Error, Result};
+use crate::events::{self, EventData, EventType, NewEvent};
 use crate::messages::Message;
 use crate::schema::{list_members, lists};
 use crate::store::DbConnection;
 use crate::store::sql_types::Id;
+use crate::suppressions::{HashKey, Suppression, SuppressionReason};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UnsubscribeOutcome {
@@ -28,9 +34,18 @@ pub enum UnsubscribeOutcome {
     Gone,
 }
 
+/// How the recipient unsubscribed: the page's button, or a mail client's RFC 8058 POST.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnsubscribeVia {
+    Link,
+    OneClick,
+}
+
 pub fn unsubscribe_by_message(
     conn: &mut DbConnection,
+    hash_key: &HashKey,
     message_id: Id,
+    via: UnsubscribeVia,
     ip: Option<String>,
     user_agent: Option<String>,
 ) -> Result<UnsubscribeOutcome> {
@@ -59,6 +74,19 @@ pub fn unsubscribe_by_message(
         else {
             return Ok(UnsubscribeOutcome::Gone);
         };
+        let account_wide = Account::find(conn, message.account_id)?.unsubscribe_scope()
+            == UnsubscribeScope::Account;
+        if account_wide && let Ok(email) = EmailAddress::parse(&message.to_email) {
+            // Idempotent: an address already suppressed stays as it is.
+            Suppression::add(
+                conn,
+                message.account_id,
+                hash_key,
+                &email,
+                SuppressionReason::Unsubscribe,
+                Some("unsubscribed through an email's link".into()),
+            )?;
+        }
         if MemberStatus::parse(&membership.status) == Some(MemberStatus::Unsubscribed) {
             return Ok(UnsubscribeOutcome::AlreadyUnsubscribed { list_name });
         }
@@ -82,11 +110,27 @@ pub fn unsubscribe_by_message(
                 status: ConsentStatus::Withdrawn,
                 method: "unsubscribe_link".into(),
                 source: "unsubscribe link in an email".into(),
-                ip,
-                user_agent: user_agent.map(|ua| ua.chars().take(1000).collect()),
+                ip: ip.clone(),
+                user_agent: user_agent.clone().map(|ua| ua.chars().take(1000).collect()),
                 policy_version: None,
                 evidence: Some(evidence),
             },
+        )?;
+        let data = EventData {
+            ip,
+            user_agent,
+            source: Some(
+                match via {
+                    UnsubscribeVia::Link => "link",
+                    UnsubscribeVia::OneClick => "one_click",
+                }
+                .into(),
+            ),
+            ..EventData::default()
+        };
+        events::enqueue(
+            conn,
+            vec![NewEvent::new(EventType::Unsub, message_id, data)],
         )?;
         Ok(UnsubscribeOutcome::Unsubscribed { list_name })
     })

@@ -225,11 +225,17 @@ impl Message {
     }
 
     /// Marks the start of a delivery attempt (committed before the SMTP transaction).
-    pub fn mark_sending(conn: &mut DbConnection, id: Id, subject: &str) -> Result<()> {
+    pub fn mark_sending(
+        conn: &mut DbConnection,
+        id: Id,
+        subject: &str,
+        tracked: bool,
+    ) -> Result<()> {
         diesel::update(messages::table.find(id))
             .set((
                 messages::status.eq(MessageStatus::Sending.as_str()),
                 messages::subject.eq(Some(subject)),
+                messages::tracked.eq(tracked),
                 messages::attempts.eq(messages::attempts + 1),
                 messages::updated_at.eq(clock::now()),
             ))

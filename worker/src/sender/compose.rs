@@ -1,9 +1,10 @@
 //! Composing a message: its content by kind (campaign, test, transactional, double opt-in
 //! confirmation), rendered for its recipient and built into MIME with Mailroom's headers.
 
+use mailroom_domain::accounts::Account;
 use mailroom_domain::campaigns::{Campaign, audience};
 use mailroom_domain::config::Settings;
-use mailroom_domain::consent::ConsentRecord;
+use mailroom_domain::consent::{ConsentRecord, purposes};
 use mailroom_domain::contacts::{Contact, EmailAddress};
 use mailroom_domain::lists::MailingList;
 use mailroom_domain::messages::{Message, MessageKind};
@@ -14,6 +15,7 @@ use mailroom_domain::rendering::{
 use mailroom_domain::store::DbConnection;
 use mailroom_domain::suppressions::Suppression;
 use mailroom_domain::tokens::PublicToken;
+use mailroom_domain::tracking;
 use mailroom_domain::{Error, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -25,6 +27,8 @@ use crate::context::WorkerContext;
 pub struct Composed {
     pub built: BuiltMessage,
     pub rendered: Rendered,
+    /// It carries an open pixel and tracked links.
+    pub tracked: bool,
 }
 
 /// Why a message is not sent after all.
@@ -256,10 +260,14 @@ pub fn compose(
         unsubscribe_url: unsubscribe.clone(),
         variables,
     };
-    let rendered = match rendering::render(&template, &context, &ctx.render_limits, kind) {
+    let mut rendered = match rendering::render(&template, &context, &ctx.render_limits, kind) {
         Ok(r) => r,
         Err(e) => return Ok(Verdict::Fail(format!("template error: {e}"))),
     };
+    let tracked = rendered.html.is_some() && tracking_allowed(conn, message, kind)?;
+    if tracked && let Some(html) = rendered.html.take() {
+        rendered.html = Some(add_tracking(ctx, message, &html));
+    }
     let envelope_from = rendering::verp_address(message.id, &settings.delivery.bounce_domain);
     let list_unsubscribe = unsubscribe.map(|https_url| ListUnsubscribe {
         https_url,
@@ -280,11 +288,72 @@ pub fn compose(
         message_id_domain: settings.delivery.bounce_domain.clone(),
     });
     match built {
-        Ok(built) => Ok(Verdict::Send(Box::new(Composed { built, rendered }))),
+        Ok(built) => Ok(Verdict::Send(Box::new(Composed {
+            built,
+            rendered,
+            tracked,
+        }))),
         Err(e) => Ok(Verdict::Fail(format!(
             "the message could not be built: {e}"
         ))),
     }
+}
+
+/// Opens and clicks are tracked only when the sender asked for it (the campaign's or the
+/// message's `tracking`), the account enables tracking, and the recipient is a contact whose
+/// `tracking` consent is granted. Tests and confirmations are never tracked.
+fn tracking_allowed(
+    conn: &mut DbConnection,
+    message: &Message,
+    kind: MessageKind,
+) -> mailroom_domain::Result<bool> {
+    if !message.tracking || !matches!(kind, MessageKind::Campaign | MessageKind::Transactional) {
+        return Ok(false);
+    }
+    if !Account::find(conn, message.account_id)?.tracking_enabled {
+        return Ok(false);
+    }
+    let contact_id = match message.contact_id {
+        Some(id) => Some(id),
+        None => EmailAddress::parse(&message.to_email)
+            .ok()
+            .and_then(|e| {
+                Contact::find_by_email(conn, message.account_id, &e)
+                    .ok()
+                    .flatten()
+            })
+            .map(|c| c.id),
+    };
+    let Some(contact_id) = contact_id else {
+        return Ok(false);
+    };
+    Ok(ConsentRecord::granted_contacts(
+        conn,
+        message.account_id,
+        &[contact_id],
+        purposes::TRACKING,
+    )?
+    .contains(&contact_id))
+}
+
+/// Rewrites the HTML's links to signed click links (Mailroom's own links — unsubscribe,
+/// confirm — stay as they are) and adds the open pixel.
+fn add_tracking(ctx: &WorkerContext, message: &Message, html: &str) -> String {
+    let base = ctx.settings.public_url.as_str();
+    let (rewritten, _) = tracking::rewrite_links(html, |url| {
+        if url.starts_with(base) {
+            return None;
+        }
+        let token = ctx.signer.sign(&PublicToken::Click {
+            message_id: message.id,
+            url: url.to_owned(),
+        });
+        Some(format!("{base}/t/c/{token}"))
+    });
+    let pixel = ctx.signer.sign(&PublicToken::Open {
+        message_id: message.id,
+    });
+    tracking::insert_open_pixel(&rewritten, &format!("{base}/t/o/{pixel}"))
 }
 
 fn confirmation_template() -> TemplateSource {

@@ -140,7 +140,12 @@ fn prepare(
     }
     match compose(conn, ctx, &message, campaign)? {
         Verdict::Send(composed) => {
-            Message::mark_sending(conn, message.id, &composed.rendered.subject)?;
+            Message::mark_sending(
+                conn,
+                message.id,
+                &composed.rendered.subject,
+                composed.tracked,
+            )?;
             Ok(Prepared::Send(Box::new((*composed, message))))
         }
         Verdict::Skip(reason) => {

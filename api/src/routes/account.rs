@@ -1,0 +1,96 @@
+//! The calling account and its settings: tracking (off by default), where an unsubscribe
+//! reaches (the list, or the whole account), and whether tracking IPs are truncated.
+
+use actix_web::{HttpResponse, get, patch, web};
+use mailroom_domain::accounts::{Account, AccountSettings, Scope, UnsubscribeScope};
+use mailroom_domain::{Id, Timestamp};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::extract::ApiJson;
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: Id,
+    pub name: String,
+    /// Opens and clicks are tracked (only for contacts whose `tracking` consent is granted,
+    /// and only in mail that asks for it). Default `false`.
+    pub tracking_enabled: bool,
+    /// `list`: an unsubscribe leaves the list the email was sent for (default). `account`:
+    /// it also suppresses the address for all of the account's marketing mail.
+    pub unsubscribe_scope: UnsubscribeScope,
+    /// Tracking events keep IPs truncated (IPv4 /24, IPv6 /48).
+    pub truncate_ips: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl From<Account> for AccountView {
+    fn from(a: Account) -> Self {
+        AccountView {
+            unsubscribe_scope: a.unsubscribe_scope(),
+            id: a.id,
+            name: a.name,
+            tracking_enabled: a.tracking_enabled,
+            truncate_ips: a.truncate_ips,
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
+}
+
+/// Settings to change; absent fields stay as they are.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountUpdate {
+    pub name: Option<String>,
+    pub tracking_enabled: Option<bool>,
+    pub unsubscribe_scope: Option<UnsubscribeScope>,
+    pub truncate_ips: Option<bool>,
+}
+
+/// The calling account and its settings.
+#[utoipa::path(
+    tag = "account",
+    responses((status = 200, description = "The account", body = AccountView))
+)]
+#[get("/account")]
+pub async fn get_account(
+    principal: Principal,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::AccountRead)?;
+    let id = principal.account_id;
+    let account = state.db(move |conn| Account::find(conn, id)).await?;
+    Ok(HttpResponse::Ok().json(AccountView::from(account)))
+}
+
+/// Changes the account's settings.
+#[utoipa::path(
+    tag = "account",
+    request_body = AccountUpdate,
+    responses((status = 200, description = "The account as it is now", body = AccountView))
+)]
+#[patch("/account")]
+pub async fn update_account(
+    principal: Principal,
+    state: web::Data<AppState>,
+    body: ApiJson<AccountUpdate>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::AccountWrite)?;
+    let body = body.0;
+    let change = AccountSettings {
+        name: body.name,
+        tracking_enabled: body.tracking_enabled,
+        unsubscribe_scope: body.unsubscribe_scope,
+        truncate_ips: body.truncate_ips,
+    };
+    let id = principal.account_id;
+    let account = state
+        .db(move |conn| Account::update_settings(conn, id, &change))
+        .await?;
+    Ok(HttpResponse::Ok().json(AccountView::from(account)))
+}

@@ -1,0 +1,107 @@
+//! Open and click tracking: `GET /t/o/{token}` answers a 1×1 GIF, `GET /t/c/{token}` a
+//! 302 to exactly the URL inside the signed token (never one from the query string, so
+//! there is no open redirect). A tampered or unknown token answers 404 and records nothing.
+//! Neither touches the database: the token is verified, the answer sent, and the event
+//! handed to the bus (see `event_sink`). Tracked links only exist in mail of accounts that
+//! enable tracking, to contacts who consent to it.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use mailroom_domain::events::{EventData, EventType, NewEvent};
+use mailroom_domain::tokens::PublicToken;
+
+use crate::pages::{client_ip, user_agent};
+use crate::state::AppState;
+
+/// A transparent 1×1 GIF.
+const PIXEL: &[u8] = &[
+    0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0xff, 0xff, 0xff, 0x21, 0xf9, 0x04, 0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x01, 0x44, 0x00, 0x3b,
+];
+
+const NO_STORE: &str = "no-store, no-cache, must-revalidate, private, max-age=0";
+
+fn not_found() -> HttpResponse {
+    HttpResponse::NotFound()
+        .insert_header((header::CACHE_CONTROL, NO_STORE))
+        .content_type("text/plain; charset=utf-8")
+        .body("not found")
+}
+
+fn hit(req: &HttpRequest, url: Option<String>) -> EventData {
+    EventData {
+        url,
+        ip: client_ip(req),
+        user_agent: user_agent(req).map(|ua| ua.chars().take(512).collect()),
+        ..EventData::default()
+    }
+}
+
+/// The open pixel of a tracked email.
+#[utoipa::path(
+    tag = "public",
+    params(("token" = String, Path, description = "From the email's open pixel")),
+    responses(
+        (status = 200, description = "A 1×1 transparent GIF, never cached", content_type = "image/gif", body = Vec<u8>),
+        (status = 404, description = "Unknown or tampered token: nothing recorded"),
+    ),
+    security(())
+)]
+#[get("/t/o/{token}")]
+pub async fn open_pixel(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> HttpResponse {
+    let Some(PublicToken::Open { message_id }) = state.signer.verify(&token) else {
+        return not_found();
+    };
+    state
+        .events
+        .submit(NewEvent::new(EventType::Open, message_id, hit(&req, None)))
+        .await;
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, NO_STORE))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .insert_header((header::EXPIRES, "0"))
+        .content_type("image/gif")
+        .body(PIXEL)
+}
+
+/// A tracked link: redirects to the link's original URL.
+#[utoipa::path(
+    tag = "public",
+    params(("token" = String, Path, description = "From a tracked link of the email")),
+    responses(
+        (status = 302, description = "To the URL the link was created for (`Location`)"),
+        (status = 404, description = "Unknown or tampered token: nothing recorded"),
+    ),
+    security(())
+)]
+#[get("/t/c/{token}")]
+pub async fn click(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    token: web::Path<String>,
+) -> HttpResponse {
+    let Some(PublicToken::Click { message_id, url }) = state.signer.verify(&token) else {
+        return not_found();
+    };
+    let Ok(location) = header::HeaderValue::from_str(&url) else {
+        return not_found();
+    };
+    state
+        .events
+        .submit(NewEvent::new(
+            EventType::Click,
+            message_id,
+            hit(&req, Some(url.clone())),
+        ))
+        .await;
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, NO_STORE))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .finish()
+}
