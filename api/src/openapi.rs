@@ -33,6 +33,7 @@ use crate::problem::{PROBLEM_JSON, Problem};
         (name = "suppressions", description = "Addresses the account never mails again"),
         (name = "campaigns", description = "Campaigns: content, lifecycle, preview, test sends and progress"),
         (name = "send", description = "Transactional email, and the sandbox mailbox"),
+        (name = "audit", description = "The append-only audit log: every change to personal data, every export, every support read"),
         (name = "events", description = "What happened to messages after they left: sent, deferred, bounce, blocked, open, click, unsub, spam"),
         (name = "public", description = "Endpoints for recipients: double opt-in confirmation, unsubscribe, open and click tracking (no authentication; signed links)"),
     )

@@ -9,9 +9,10 @@ use mailroom_domain::tokens::TokenSigner;
 use mailroom_worker::bus::amqp::broker::BrokerState;
 use tokio::sync::watch;
 
-use crate::auth::{KeyStatusCache, TokenKeys};
+use crate::auth::{KeyStatusCache, Principal, TokenKeys};
 use crate::event_sink::EventSink;
 use crate::problem::ApiError;
+use mailroom_domain::audit::{self, AuditRecord};
 
 #[derive(Clone)]
 pub struct AppState {
@@ -30,6 +31,45 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// Runs a change and its audit entry in one transaction: the entry says who (the
+    /// principal, from which IP) did `what` — computed from the change's result.
+    pub async fn db_audited<T, F, W>(
+        &self,
+        principal: &Principal,
+        what: W,
+        work: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut DbConnection) -> mailroom_domain::Result<T> + Send + 'static,
+        W: FnOnce(&T) -> AuditRecord + Send + 'static,
+        T: Send + 'static,
+    {
+        let (account, actor) = (principal.account_id, principal.actor.clone());
+        self.db(move |conn| {
+            conn.write_transaction(|conn| {
+                let out = work(conn)?;
+                audit::record(conn, account, &actor, what(&out))?;
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    /// Records a support read (a support principal's every read is audited); other
+    /// principals' reads are not.
+    pub async fn audit_support_read(
+        &self,
+        principal: &Principal,
+        what: AuditRecord,
+    ) -> Result<(), ApiError> {
+        if !principal.is_support() {
+            return Ok(());
+        }
+        let (account, actor) = (principal.account_id, principal.actor.clone());
+        self.db(move |conn| audit::record(conn, account, &actor, what))
+            .await
+    }
+
     /// Runs blocking database work on actix's blocking pool, inside the request's span.
     pub async fn db<T, F>(&self, work: F) -> Result<T, ApiError>
     where

@@ -27,6 +27,9 @@ pub struct Settings {
     /// it actually listens on (which matters with port 0).
     pub public_url_derived: bool,
     pub admin_token: Option<SecretString>,
+    /// `MAILROOM_SUPPORT_TOKEN`: the operator's support credential; unset → no support
+    /// access to any account.
+    pub support_token: Option<SecretString>,
     pub jwt_secret: SecretString,
     pub signing_key: SecretString,
     pub hash_key: SecretString,
@@ -209,6 +212,7 @@ impl Settings {
             public_url_derived: get("MAILROOM_PUBLIC_URL").is_none(),
             public_url,
             admin_token: admin_token.map(SecretString::from),
+            support_token: get("MAILROOM_SUPPORT_TOKEN").map(SecretString::from),
             jwt_secret: pick(jwt, |g| &g.jwt_secret).into(),
             signing_key: pick(signing, |g| &g.signing_key).into(),
             hash_key: pick(hash, |g| &g.hash_key).into(),
@@ -293,6 +297,12 @@ impl Settings {
                 "job-table"
             },
         )
+    }
+
+    pub fn support_token_matches(&self, presented: &str) -> bool {
+        self.support_token
+            .as_ref()
+            .is_some_and(|t| constant_time_eq(t.expose_secret().as_bytes(), presented.as_bytes()))
     }
 
     pub fn admin_token_matches(&self, presented: &str) -> bool {

@@ -4,6 +4,7 @@
 //! `store` owns connections, portable column types and migrations.
 
 pub mod accounts;
+pub mod audit;
 pub mod campaigns;
 pub mod clock;
 pub mod config;

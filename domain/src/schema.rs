@@ -13,6 +13,7 @@ diesel::table! {
         tracking_enabled -> Bool,
         unsubscribe_scope -> Text,
         truncate_ips -> Bool,
+        support_access_until -> Nullable<PortableTimestamp>,
     }
 }
 
@@ -341,6 +342,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    audit_events (id) {
+        id -> PortableUuid,
+        account_id -> PortableUuid,
+        actor_type -> Text,
+        actor_id -> Nullable<Text>,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        details -> Nullable<PortableJson>,
+        created_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> accounts (account_id));
 diesel::joinable!(contacts -> accounts (account_id));
 diesel::joinable!(lists -> accounts (account_id));
@@ -369,4 +388,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhooks,
     webhook_deliveries,
     inbound_reports,
+    audit_events,
 );

@@ -9,7 +9,10 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use mailroom_domain::Id;
-use mailroom_domain::accounts::{ApiKey, Scope, ScopeSet};
+use mailroom_domain::accounts::{Account, ApiKey, Scope, ScopeSet};
+use mailroom_domain::audit::{Actor, ActorKind};
+
+use crate::pages::client_ip;
 
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -18,15 +21,26 @@ use crate::state::AppState;
 /// tokens stop working within this time (documented in the README).
 pub const KEY_STATUS_TTL: Duration = Duration::from_secs(10);
 
-/// An authenticated API caller.
+/// An authenticated API caller: a token of one of the account's API keys, or the
+/// operator's support staff under the account's grant.
 #[derive(Debug, Clone)]
 pub struct Principal {
     pub account_id: Id,
     pub key_id: Id,
     pub scopes: ScopeSet,
+    /// Who this is in the audit log (with the request's IP).
+    pub actor: Actor,
 }
 
+/// The account a support request names.
+pub const ACCOUNT_HEADER: &str = "x-mailroom-account";
+
 impl Principal {
+    /// The operator's support staff (read-only: lists and contacts).
+    pub fn is_support(&self) -> bool {
+        self.actor.kind == ActorKind::Support
+    }
+
     /// 403 unless the token carries `scope` (or `*`).
     pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
         if self.scopes.allows(scope) {
@@ -87,12 +101,20 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer_token(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
+        let ip = client_ip(req);
+        let named_account = req
+            .headers()
+            .get(ACCOUNT_HEADER)
+            .map(|v| v.to_str().unwrap_or_default().trim().to_owned());
         Box::pin(async move {
             let state =
                 state.ok_or_else(|| ApiError::Internal("application state missing".into()))?;
             let token = token.ok_or_else(|| {
                 ApiError::Unauthorized("send an access token: Authorization: Bearer <token>".into())
             })?;
+            if state.settings.support_token_matches(&token) {
+                return support(&state, named_account, ip).await;
+            }
             let subject = state.tokens.verify(&token).ok_or_else(|| {
                 ApiError::Unauthorized("the access token is invalid or expired".into())
             })?;
@@ -118,7 +140,54 @@ impl FromRequest for Principal {
                 account_id: subject.account_id,
                 key_id: subject.key_id,
                 scopes: subject.scopes,
+                actor: Actor {
+                    kind: ActorKind::ApiKey,
+                    id: Some(subject.key_id.to_string()),
+                    ip,
+                },
             })
         })
+    }
+}
+
+/// The support credential: it reads the lists and contacts of the account named by the
+/// `X-Mailroom-Account` header while that account's grant lasts, and nothing else.
+async fn support(
+    state: &AppState,
+    named_account: Option<String>,
+    ip: Option<String>,
+) -> Result<Principal, ApiError> {
+    let account_id: Id = named_account
+        .as_deref()
+        .and_then(|raw| raw.parse().ok())
+        .ok_or_else(|| {
+            ApiError::Forbidden(format!(
+                "support access names the account in the {ACCOUNT_HEADER} header"
+            ))
+        })?;
+    let account = state
+        .db(move |conn| match Account::find(conn, account_id) {
+            Ok(account) => Ok(Some(account)),
+            Err(mailroom_domain::Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await?;
+    match account {
+        Some(account) if account.grants_support_access() => {
+            tracing::Span::current().record("account_id", tracing::field::display(account_id));
+            Ok(Principal {
+                account_id,
+                key_id: Id::default(),
+                scopes: ScopeSet::support(),
+                actor: Actor {
+                    kind: ActorKind::Support,
+                    id: None,
+                    ip,
+                },
+            })
+        }
+        _ => Err(ApiError::Forbidden(
+            "this account grants no support access (or the grant has expired)".into(),
+        )),
     }
 }

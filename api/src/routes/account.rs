@@ -3,6 +3,7 @@
 
 use actix_web::{HttpResponse, get, patch, web};
 use mailroom_domain::accounts::{Account, AccountSettings, Scope, UnsubscribeScope};
+use mailroom_domain::audit::AuditRecord;
 use mailroom_domain::{Id, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -24,6 +25,9 @@ pub struct AccountView {
     pub unsubscribe_scope: UnsubscribeScope,
     /// Tracking events keep IPs truncated (IPv4 /24, IPv6 /48).
     pub truncate_ips: bool,
+    /// Until when the operator's support staff may read this account's lists and
+    /// contacts (`null`: no access). Every support read is in the audit log.
+    pub support_access_until: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -36,6 +40,7 @@ impl From<Account> for AccountView {
             name: a.name,
             tracking_enabled: a.tracking_enabled,
             truncate_ips: a.truncate_ips,
+            support_access_until: a.support_access_until,
             created_at: a.created_at,
             updated_at: a.updated_at,
         }
@@ -50,6 +55,17 @@ pub struct AccountUpdate {
     pub tracking_enabled: Option<bool>,
     pub unsubscribe_scope: Option<UnsubscribeScope>,
     pub truncate_ips: Option<bool>,
+    /// Grants the operator's support staff read access to lists and contacts until this
+    /// time (at most 30 days ahead); `null` withdraws the grant.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub support_access_until: Option<Option<Timestamp>>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Timestamp>>, D::Error> {
+    Option::<Timestamp>::deserialize(d).map(Some)
 }
 
 /// The calling account and its settings.
@@ -87,10 +103,38 @@ pub async fn update_account(
         tracking_enabled: body.tracking_enabled,
         unsubscribe_scope: body.unsubscribe_scope,
         truncate_ips: body.truncate_ips,
+        support_access_until: body.support_access_until,
     };
+    let mut fields = Vec::new();
+    for (name, set) in [
+        ("name", change.name.is_some()),
+        ("tracking_enabled", change.tracking_enabled.is_some()),
+        ("unsubscribe_scope", change.unsubscribe_scope.is_some()),
+        ("truncate_ips", change.truncate_ips.is_some()),
+        (
+            "support_access_until",
+            change.support_access_until.is_some(),
+        ),
+    ] {
+        if set {
+            fields.push(name);
+        }
+    }
     let id = principal.account_id;
+    let action = if change.support_access_until.is_some() {
+        "account.support_access_changed"
+    } else {
+        "account.updated"
+    };
     let account = state
-        .db(move |conn| Account::update_settings(conn, id, &change))
+        .db_audited(
+            &principal,
+            move |_: &Account| {
+                AuditRecord::new(action, "account", Some(id))
+                    .with_details(serde_json::json!({ "fields": fields }))
+            },
+            move |conn| Account::update_settings(conn, id, &change),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(AccountView::from(account)))
 }

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use mailroom_domain::accounts::{ApiKey, IssuedApiKey, Scope, ScopeSet};
+use mailroom_domain::audit::AuditRecord;
 use mailroom_domain::pagination::{Page, PageRequest};
 use mailroom_domain::{Id, Timestamp};
 use secrecy::ExposeSecret;
@@ -133,11 +134,15 @@ pub async fn create_api_key(
     }
     let account = principal.account_id;
     let issued = state
-        .db(move |conn| {
-            let issued = ApiKey::prepare(account, &name, scopes)?;
-            issued.key.insert(conn)?;
-            Ok(issued)
-        })
+        .db_audited(
+            &principal,
+            |i: &IssuedApiKey| AuditRecord::new("api_key.created", "api_key", Some(i.key.id)),
+            move |conn| {
+                let issued = ApiKey::prepare(account, &name, scopes)?;
+                issued.key.insert(conn)?;
+                Ok(issued)
+            },
+        )
         .await?;
     Ok(HttpResponse::Created().json(NewApiKeyView::from(issued)))
 }
@@ -154,7 +159,11 @@ pub async fn revoke_api_key(
     principal.require(Scope::ApiKeysWrite)?;
     let (account, id) = (principal.account_id, id.into_inner());
     state
-        .db(move |conn| ApiKey::revoke(conn, account, id))
+        .db_audited(
+            &principal,
+            move |_: &()| AuditRecord::new("api_key.revoked", "api_key", Some(id)),
+            move |conn| ApiKey::revoke(conn, account, id),
+        )
         .await?;
     state.key_status.forget(id);
     Ok(HttpResponse::NoContent().finish())

@@ -3,6 +3,7 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use mailroom_domain::accounts::Scope;
+use mailroom_domain::audit::AuditRecord;
 use mailroom_domain::consent::{ConsentRecord, ConsentStatus, NewConsent};
 use mailroom_domain::pagination::Page;
 use mailroom_domain::{Id, Timestamp};
@@ -179,7 +180,15 @@ pub async fn append_consent(
     let new = body.0.into_new_consent();
     let (account, contact_id) = (principal.account_id, id.into_inner());
     let record = state
-        .db(move |conn| ConsentRecord::append(conn, account, contact_id, new))
+        .db_audited(
+            &principal,
+            move |r: &ConsentRecord| {
+                AuditRecord::new("consent.recorded", "contact", Some(contact_id)).with_details(
+                    serde_json::json!({"consent_id": r.id, "purpose": r.purpose, "status": r.status}),
+                )
+            },
+            move |conn| ConsentRecord::append(conn, account, contact_id, new),
+        )
         .await?;
     Ok(HttpResponse::Created().json(ConsentView::from(record)))
 }
@@ -209,6 +218,12 @@ pub async fn list_consents(
         .db(move |conn| {
             ConsentRecord::history(conn, account, contact_id, purpose.as_deref(), &page)
         })
+        .await?;
+    state
+        .audit_support_read(
+            &principal,
+            AuditRecord::new("consent.listed", "contact", Some(contact_id)),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(history.map(ConsentView::from)))
 }

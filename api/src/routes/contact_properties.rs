@@ -2,6 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use mailroom_domain::accounts::Scope;
+use mailroom_domain::audit::AuditRecord;
 use mailroom_domain::contacts::{PropertyDefinition, PropertyType};
 use mailroom_domain::pagination::Page;
 use serde::Deserialize;
@@ -80,8 +81,16 @@ pub async fn delete_contact_property(
         return Err(ApiError::NotFound("contact property not found".into()));
     }
     let (account, name) = (principal.account_id, name.into_inner());
+    let property = name.clone();
     state
-        .db(move |conn| PropertyDefinition::delete(conn, account, &name))
+        .db_audited(
+            &principal,
+            move |_: &()| {
+                AuditRecord::new("contact_property.deleted", "contact_property", None)
+                    .with_details(serde_json::json!({ "name": property }))
+            },
+            move |conn| PropertyDefinition::delete(conn, account, &name),
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

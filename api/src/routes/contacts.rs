@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use mailroom_domain::accounts::Scope;
+use mailroom_domain::audit::AuditRecord;
 use mailroom_domain::consent::{ConsentRecord, ConsentState};
 use mailroom_domain::contacts::{Contact, ContactChanges, ContactFilter, EmailAddress, NewContact};
 use mailroom_domain::pagination::Page;
@@ -125,7 +126,11 @@ pub async fn create_contact(
     let new = body.0.into_new_contact()?;
     let account = principal.account_id;
     let contact = state
-        .db(move |conn| Contact::create(conn, account, new))
+        .db_audited(
+            &principal,
+            |c: &Contact| AuditRecord::new("contact.created", "contact", Some(c.id)),
+            move |conn| Contact::create(conn, account, new),
+        )
         .await?;
     Ok(HttpResponse::Created().json(ContactView::new(contact, BTreeMap::new())))
 }
@@ -148,6 +153,12 @@ pub async fn get_contact(
                 ConsentRecord::current_states(conn, account, id)?,
             ))
         })
+        .await?;
+    state
+        .audit_support_read(
+            &principal,
+            AuditRecord::new("contact.read", "contact", Some(id)),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(contact))
 }
@@ -187,6 +198,13 @@ pub async fn list_contacts(
             }))
         })
         .await?;
+    state
+        .audit_support_read(
+            &principal,
+            AuditRecord::new("contact.listed", "contact", None)
+                .with_details(serde_json::json!({ "returned": contacts.data.len() })),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(contacts))
 }
 
@@ -218,15 +236,32 @@ pub async fn update_contact(
         name: body.name,
         properties: body.properties,
     };
+    let mut fields: Vec<String> = Vec::new();
+    if changes.email.is_some() {
+        fields.push("email".into());
+    }
+    if changes.name.is_some() {
+        fields.push("name".into());
+    }
+    if let Some(properties) = &changes.properties {
+        fields.extend(properties.keys().map(|k| format!("properties.{k}")));
+    }
     let (account, id) = (principal.account_id, id.into_inner());
     let contact = state
-        .db(move |conn| {
-            let contact = Contact::update(conn, account, id, changes)?;
-            Ok(ContactView::new(
-                contact,
-                ConsentRecord::current_states(conn, account, id)?,
-            ))
-        })
+        .db_audited(
+            &principal,
+            move |_: &ContactView| {
+                AuditRecord::new("contact.updated", "contact", Some(id))
+                    .with_details(serde_json::json!({ "fields": fields }))
+            },
+            move |conn| {
+                let contact = Contact::update(conn, account, id, changes)?;
+                Ok(ContactView::new(
+                    contact,
+                    ConsentRecord::current_states(conn, account, id)?,
+                ))
+            },
+        )
         .await?;
     Ok(HttpResponse::Ok().json(contact))
 }
@@ -242,7 +277,11 @@ pub async fn delete_contact(
     principal.require(Scope::ContactsWrite)?;
     let (account, id) = (principal.account_id, id.into_inner());
     state
-        .db(move |conn| Contact::delete(conn, account, id))
+        .db_audited(
+            &principal,
+            move |_: &()| AuditRecord::new("contact.deleted", "contact", Some(id)),
+            move |conn| Contact::delete(conn, account, id),
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

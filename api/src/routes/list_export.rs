@@ -6,6 +6,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, get, web};
 use mailroom_domain::Id;
 use mailroom_domain::accounts::Scope;
+use mailroom_domain::audit::AuditRecord;
 use mailroom_domain::contacts::PropertyDefinition;
 use mailroom_domain::lists::{MailingList, Member};
 use serde::Deserialize;
@@ -60,13 +61,20 @@ pub async fn export_list(
     let format = query.format.unwrap_or_default();
     let (account, list_id) = (principal.account_id, id.into_inner());
     let columns: Vec<String> = state
-        .db(move |conn| {
-            MailingList::find(conn, account, list_id)?;
-            Ok(PropertyDefinition::list(conn, account)?
-                .into_iter()
-                .map(|d| d.name)
-                .collect())
-        })
+        .db_audited(
+            &principal,
+            move |_: &Vec<String>| {
+                AuditRecord::new("list.exported", "list", Some(list_id))
+                    .with_details(serde_json::json!({ "format": match format { ExportFormat::Csv => "csv", ExportFormat::Ndjson => "ndjson" } }))
+            },
+            move |conn| {
+                MailingList::find(conn, account, list_id)?;
+                Ok(PropertyDefinition::list(conn, account)?
+                    .into_iter()
+                    .map(|d| d.name)
+                    .collect())
+            },
+        )
         .await?;
     tracing::info!(%list_id, ?format, "list export started");
 

@@ -2,7 +2,8 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use mailroom_domain::accounts::Scope;
-use mailroom_domain::lists::{Member, MemberStatus, MemberSubject};
+use mailroom_domain::audit::AuditRecord;
+use mailroom_domain::lists::{AddedMember, Member, MemberStatus, MemberSubject};
 use mailroom_domain::pagination::Page;
 use mailroom_domain::{Id, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -132,7 +133,25 @@ pub async fn add_list_member(
     let (account, list_id) = (principal.account_id, id.into_inner());
     let consent = consent.map(|c| c.into_new_consent(list_id));
     let added = state
-        .db(move |conn| Member::add(conn, account, list_id, subject, consent))
+        .db_audited(
+            &principal,
+            move |a: &AddedMember| {
+                AuditRecord::new(
+                    if a.created {
+                        "member.added"
+                    } else {
+                        "member.add_repeated"
+                    },
+                    "list_member",
+                    Some(a.member.contact.id),
+                )
+                .with_details(serde_json::json!({
+                    "list_id": list_id,
+                    "status": a.member.status().as_str(),
+                }))
+            },
+            move |conn| Member::add(conn, account, list_id, subject, consent),
+        )
         .await?;
     let mut response = if added.created {
         HttpResponse::Created()
@@ -167,6 +186,13 @@ pub async fn list_list_members(
     let members = state
         .db(move |conn| Member::list(conn, account, list_id, status, &page))
         .await?;
+    state
+        .audit_support_read(
+            &principal,
+            AuditRecord::new("list_member.listed", "list", Some(list_id))
+                .with_details(serde_json::json!({ "returned": members.data.len() })),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(members.map(MemberView::from)))
 }
 
@@ -189,6 +215,13 @@ pub async fn get_list_member(
     let member = state
         .db(move |conn| Member::find(conn, account, list_id, contact_id))
         .await?;
+    state
+        .audit_support_read(
+            &principal,
+            AuditRecord::new("list_member.read", "list_member", Some(contact_id))
+                .with_details(serde_json::json!({ "list_id": list_id })),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(MemberView::from(member)))
 }
 
@@ -208,7 +241,14 @@ pub async fn remove_list_member(
     let (list_id, contact_id) = path.into_inner();
     let account = principal.account_id;
     state
-        .db(move |conn| Member::remove(conn, account, list_id, contact_id))
+        .db_audited(
+            &principal,
+            move |_: &()| {
+                AuditRecord::new("member.removed", "list_member", Some(contact_id))
+                    .with_details(serde_json::json!({ "list_id": list_id }))
+            },
+            move |conn| Member::remove(conn, account, list_id, contact_id),
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,6 +3,7 @@
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use mailroom_domain::Id;
 use mailroom_domain::accounts::Scope;
+use mailroom_domain::audit::AuditRecord;
 use mailroom_domain::lists::{ListChanges, MailingList};
 use mailroom_domain::pagination::Page;
 use serde::{Deserialize, Deserializer};
@@ -55,7 +56,11 @@ pub async fn create_list(
     } = body.0;
     let account = principal.account_id;
     let list = state
-        .db(move |conn| MailingList::create(conn, account, &name, description, double_opt_in))
+        .db_audited(
+            &principal,
+            |l: &MailingList| AuditRecord::new("list.created", "list", Some(l.id)),
+            move |conn| MailingList::create(conn, account, &name, description, double_opt_in),
+        )
         .await?;
     Ok(HttpResponse::Created().json(list))
 }
@@ -74,6 +79,9 @@ pub async fn list_lists(
     let lists = state
         .db(move |conn| MailingList::list(conn, account, &page))
         .await?;
+    state
+        .audit_support_read(&principal, AuditRecord::new("list.listed", "list", None))
+        .await?;
     Ok(HttpResponse::Ok().json(lists))
 }
 
@@ -89,6 +97,9 @@ pub async fn get_list(
     let (account, id) = (principal.account_id, id.into_inner());
     let list = state
         .db(move |conn| MailingList::find(conn, account, id))
+        .await?;
+    state
+        .audit_support_read(&principal, AuditRecord::new("list.read", "list", Some(id)))
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -115,7 +126,11 @@ pub async fn update_list(
     };
     let (account, id) = (principal.account_id, id.into_inner());
     let list = state
-        .db(move |conn| MailingList::update(conn, account, id, changes))
+        .db_audited(
+            &principal,
+            move |_: &MailingList| AuditRecord::new("list.updated", "list", Some(id)),
+            move |conn| MailingList::update(conn, account, id, changes),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -131,7 +146,11 @@ pub async fn delete_list(
     principal.require(Scope::ListsWrite)?;
     let (account, id) = (principal.account_id, id.into_inner());
     state
-        .db(move |conn| MailingList::delete(conn, account, id))
+        .db_audited(
+            &principal,
+            move |_: &()| AuditRecord::new("list.deleted", "list", Some(id)),
+            move |conn| MailingList::delete(conn, account, id),
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

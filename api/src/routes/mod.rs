@@ -4,6 +4,7 @@
 pub mod account;
 pub mod admin;
 pub mod api_keys;
+pub mod audit;
 pub mod auth;
 pub mod campaign_actions;
 pub mod campaign_stats;
@@ -82,6 +83,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(campaign_actions::resume_campaign)
                 .service(campaign_stats::get_campaign_stats)
                 .service(events::list_events)
+                .service(audit::list_audit_events)
                 .service(send::send_messages)
                 .service(sandbox::list_sandbox_messages),
         );

@@ -4,8 +4,9 @@ use actix_web::{HttpResponse, delete, get, post, web};
 use mailroom_domain::Id;
 use mailroom_domain::Timestamp;
 use mailroom_domain::accounts::Scope;
+use mailroom_domain::audit::AuditRecord;
 use mailroom_domain::pagination::Page;
-use mailroom_domain::suppressions::{Suppression, SuppressionReason};
+use mailroom_domain::suppressions::{AddedSuppression, Suppression, SuppressionReason};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -133,7 +134,16 @@ pub async fn add_suppression(
         .map_or(SuppressionReason::Manual, SuppressionReason::from);
     let (account, key, note) = (principal.account_id, state.hash_key.clone(), body.note);
     let added = state
-        .db(move |conn| Suppression::add(conn, account, &key, &email, reason, note))
+        .db_audited(
+            &principal,
+            move |a: &AddedSuppression| {
+                AuditRecord::new("suppression.added", "suppression", Some(a.suppression.id))
+                    .with_details(
+                        serde_json::json!({ "reason": reason.as_str(), "new": a.created }),
+                    )
+            },
+            move |conn| Suppression::add(conn, account, &key, &email, reason, note),
+        )
         .await?;
     let mut response = if added.created {
         HttpResponse::Created()
@@ -163,7 +173,11 @@ pub async fn remove_suppression(
     let email = parse_email("email", &email.into_inner())?;
     let (account, key) = (principal.account_id, state.hash_key.clone());
     state
-        .db(move |conn| Suppression::remove(conn, account, &key, &email))
+        .db_audited(
+            &principal,
+            |_: &()| AuditRecord::new("suppression.removed", "suppression", None),
+            move |conn| Suppression::remove(conn, account, &key, &email),
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -560,17 +560,26 @@ async fn tracking_hits_become_events_recorded_by_the_events_worker_process() {
     let so = ScaleOut::start(&server, None, &[]).await;
     let app = &so.app;
     let acct = app.create_account("Shop").await;
-    app.patch("/v1/account", &acct.token, json!({"tracking_enabled": true}))
-        .await;
+    app.patch(
+        "/v1/account",
+        &acct.token,
+        json!({"tracking_enabled": true}),
+    )
+    .await;
     let list = app.list(&acct.token, "News").await;
     let ada = crate::campaigns::subscriber(app, &acct.token, &list, "ada@example.com", "Ada").await;
     crate::campaigns::grant(app, &acct.token, &ada, "tracking").await;
     let _sender = so.sender();
     let mut body = campaign_body(&list);
-    body["html"] = json!("<html><body><p><a href=\"https://shop.example/sale\">Sale</a></p></body></html>");
+    body["html"] =
+        json!("<html><body><p><a href=\"https://shop.example/sale\">Sale</a></p></body></html>");
     let campaign = create_campaign(app, &acct.token, body).await;
-    app.post(&format!("/v1/campaigns/{campaign}/send"), &acct.token, json!({}))
-        .await;
+    app.post(
+        &format!("/v1/campaigns/{campaign}/send"),
+        &acct.token,
+        json!({}),
+    )
+    .await;
     wait_sent(app, &acct.token, &campaign, Duration::from_secs(60)).await;
     let received = server.wait_for_async(1, Duration::from_secs(30)).await;
     let parsed = mail_parser::MessageParser::default()
@@ -588,20 +597,33 @@ async fn tracking_hits_become_events_recorded_by_the_events_worker_process() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    assert_eq!(client.get(&pixel).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        client.get(&pixel).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     let res = client.get(&click).send().await.unwrap();
     assert_eq!(res.headers()["location"], "https://shop.example/sale");
 
     // No events worker yet: the API and the sender record no events themselves.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(app.all_pages(&acct.token, "/v1/events", 50).await.is_empty());
+    assert!(
+        app.all_pages(&acct.token, "/v1/events", 50)
+            .await
+            .is_empty()
+    );
     let _events = WorkerProcess::start("mailroom-events", &so.worker_vars);
     let events = crate::tracking::wait_for_events(app, &acct.token, "", 3).await;
     let types: HashSet<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(types, HashSet::from(["sent", "open", "click"]), "{events:?}");
+    assert_eq!(
+        types,
+        HashSet::from(["sent", "open", "click"]),
+        "{events:?}"
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let (_, s) = app.get(&format!("/v1/campaigns/{campaign}/stats"), &acct.token).await;
+        let (_, s) = app
+            .get(&format!("/v1/campaigns/{campaign}/stats"), &acct.token)
+            .await;
         if s["clicked"]["unique"] == 1 && s["opened"]["unique"] == 1 && s["sent"] == 1 {
             break;
         }

@@ -312,6 +312,10 @@ on_both_backends! {
         assert_eq!(unsubs[0]["source"], "one_click");
         let s = wait_for_stats(&app, &acct.token, &campaign, |s| s["unsubscribed"] == 1).await;
         assert_eq!(s["unsubscribed"], 1);
+        // The audit log names the recipient as the actor, once.
+        let audit = app.all_pages(&acct.token, "/v1/audit-events?actor=recipient", 50).await;
+        assert_eq!(audit.len(), 1, "{audit:?}");
+        assert_eq!(audit[0]["action"], "member.unsubscribed");
         // The other list's campaign skips Ada: the suppression is account-wide.
         let offers = create_campaign(&app, &acct.token, tracked_body(&other_list, true)).await;
         app.post(&format!("/v1/campaigns/{offers}/send"), &acct.token, json!({})).await;

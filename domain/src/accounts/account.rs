@@ -24,6 +24,8 @@ pub struct Account {
     pub unsubscribe_scope: String,
     /// Store tracking IPs truncated (IPv4 /24, IPv6 /48).
     pub truncate_ips: bool,
+    /// Until when the operator's support staff may read the account's lists and contacts.
+    pub support_access_until: Option<Timestamp>,
 }
 
 impl Account {
@@ -47,6 +49,7 @@ impl Account {
             tracking_enabled: false,
             unsubscribe_scope: UnsubscribeScope::List.as_str().to_owned(),
             truncate_ips: false,
+            support_access_until: None,
         };
         let issued = ApiKey::prepare(account.id, "default", ScopeSet::all())?;
         conn.write_transaction(|conn| {
@@ -66,6 +69,12 @@ impl Account {
             .first(conn)
             .optional()?
             .ok_or(Error::NotFound("account"))
+    }
+
+    /// Support staff may read the account now.
+    pub fn grants_support_access(&self) -> bool {
+        self.support_access_until
+            .is_some_and(|until| until.0 > clock::now().0)
     }
 
     pub fn unsubscribe_scope(&self) -> UnsubscribeScope {
@@ -92,6 +101,18 @@ impl Account {
             if let Some(on) = change.truncate_ips {
                 account.truncate_ips = on;
             }
+            if let Some(until) = change.support_access_until {
+                if let Some(at) = until {
+                    let now = clock::now();
+                    if at.0 <= now.0 || at.0 > now.0 + chrono::Duration::days(MAX_SUPPORT_GRANT_DAYS) {
+                        return Err(Error::invalid(
+                            "support_access_until",
+                            format!("must be in the future and at most {MAX_SUPPORT_GRANT_DAYS} days ahead"),
+                        ));
+                    }
+                }
+                account.support_access_until = until;
+            }
             account.updated_at = clock::now();
             diesel::update(accounts::table.find(id))
                 .set((
@@ -99,6 +120,7 @@ impl Account {
                     accounts::tracking_enabled.eq(account.tracking_enabled),
                     accounts::unsubscribe_scope.eq(&account.unsubscribe_scope),
                     accounts::truncate_ips.eq(account.truncate_ips),
+                    accounts::support_access_until.eq(account.support_access_until),
                     accounts::updated_at.eq(account.updated_at),
                 ))
                 .execute(conn)?;
@@ -110,6 +132,9 @@ impl Account {
         Ok(accounts::table.count().get_result(conn)?)
     }
 }
+
+/// The longest support grant an account can give at once.
+pub const MAX_SUPPORT_GRANT_DAYS: i64 = 30;
 
 /// Where an unsubscribe reaches.
 #[derive(
@@ -143,6 +168,8 @@ impl UnsubscribeScope {
 #[derive(Debug, Clone, Default)]
 pub struct AccountSettings {
     pub name: Option<String>,
+    /// `Some(None)` withdraws the grant.
+    pub support_access_until: Option<Option<Timestamp>>,
     pub tracking_enabled: Option<bool>,
     pub unsubscribe_scope: Option<UnsubscribeScope>,
     pub truncate_ips: Option<bool>,

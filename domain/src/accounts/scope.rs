@@ -100,6 +100,12 @@ impl ScopeSet {
         ScopeSet(vec![Scope::All])
     }
 
+    /// What the operator's support staff may do under an account's grant: read its lists
+    /// and contacts.
+    pub fn support() -> Self {
+        ScopeSet::new(vec![Scope::ListsRead, Scope::ContactsRead])
+    }
+
     pub fn allows(&self, needed: Scope) -> bool {
         self.0.iter().any(|s| *s == Scope::All || *s == needed)
     }

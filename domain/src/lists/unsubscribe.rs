@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 
 use super::member::{MemberStatus, MembershipRow};
 use crate::accounts::{Account, UnsubscribeScope};
+use crate::audit::{self, Actor, ActorKind, AuditRecord};
 use crate::clock;
 use crate::consent::{ConsentRecord, ConsentStatus, NewConsent};
 use crate::contacts::EmailAddress;
@@ -116,6 +117,7 @@ pub fn unsubscribe_by_message(
                 evidence: Some(evidence),
             },
         )?;
+        let ip_for_audit = ip.clone();
         let data = EventData {
             ip,
             user_agent,
@@ -131,6 +133,17 @@ pub fn unsubscribe_by_message(
         events::enqueue(
             conn,
             vec![NewEvent::new(EventType::Unsub, message_id, data)],
+        )?;
+        audit::record(
+            conn,
+            message.account_id,
+            &Actor {
+                kind: ActorKind::Recipient,
+                id: None,
+                ip: ip_for_audit,
+            },
+            AuditRecord::new("member.unsubscribed", "list_member", Some(contact_id))
+                .with_details(serde_json::json!({ "list_id": list_id, "message_id": message_id })),
         )?;
         Ok(UnsubscribeOutcome::Unsubscribed { list_name })
     })

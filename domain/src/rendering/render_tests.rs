@@ -164,6 +164,8 @@ fn compile_errors_report_field_and_line() {
     assert!(check_templates(&source("{{ 1 }}", "<p>{{ 2 }}</p>", None)).is_ok());
 }
 
+/// The limits stop the template (a fuel or size error, not a hang); how fast is for
+/// `bench/render` to measure (`runaway_stopped_ms`), not for a test on a busy machine.
 fn assert_stops_quickly(src: &TemplateSource, field: &str, expected: &str) {
     let started = Instant::now();
     let err = render(
@@ -174,7 +176,7 @@ fn assert_stops_quickly(src: &TemplateSource, field: &str, expected: &str) {
     )
     .unwrap_err();
     let elapsed = started.elapsed();
-    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    assert!(elapsed < Duration::from_secs(120), "took {elapsed:?}");
     assert_eq!(err.field, field);
     assert!(err.message.contains(expected), "{err}");
 }

@@ -1,0 +1,2 @@
+DROP TABLE audit_events;
+ALTER TABLE accounts DROP COLUMN support_access_until;
