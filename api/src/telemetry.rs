@@ -62,7 +62,10 @@ pub async fn request_context(
         Err(e) => return Err(e),
     };
     let status = response.status();
-    if let Some(pattern) = response.request().match_pattern() {
+    // Matching the pattern again costs a walk of the router: only when it is logged.
+    if !span.is_disabled()
+        && let Some(pattern) = response.request().match_pattern()
+    {
         span.record("route", pattern.as_str());
     }
     if status == StatusCode::INTERNAL_SERVER_ERROR {

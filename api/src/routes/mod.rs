@@ -28,14 +28,15 @@ use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(health::healthz)
+    // The tracking endpoints take the most traffic: they are matched first.
+    cfg.service(tracking::open_pixel)
+        .service(tracking::click)
+        .service(health::healthz)
         .service(health::readyz)
         .service(confirm::show_confirmation)
         .service(confirm::confirm_subscription)
         .service(unsubscribe::show_unsubscribe)
         .service(unsubscribe::unsubscribe)
-        .service(tracking::open_pixel)
-        .service(tracking::click)
         .service(
             scope::scope("/v1")
                 .service(admin::create_account)

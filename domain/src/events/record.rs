@@ -136,6 +136,22 @@ fn insert_new(conn: &mut DbConnection, rows: &[Event]) -> Result<Vec<Id>> {
     })
 }
 
+/// Locks the messages of a batch's opens and clicks in id order before marking them, so
+/// that concurrent batches touching the same messages queue up instead of deadlocking.
+fn lock_in_order(conn: &mut DbConnection, ids: &[Id]) -> Result<()> {
+    if let DbConnection::Postgres(pg) = conn
+        && !ids.is_empty()
+    {
+        messages::table
+            .filter(messages::id.eq_any(ids))
+            .order(messages::id.asc())
+            .select(messages::id)
+            .for_update()
+            .load::<Id>(pg)?;
+    }
+    Ok(())
+}
+
 /// Marks first opens and clicks on their messages; answers the messages whose first it
 /// was (so a unique count cannot be taken twice, even by two workers at once).
 fn mark_first(
@@ -179,6 +195,9 @@ fn count(conn: &mut DbConnection, rows: &[Event], now: Timestamp) -> Result<()> 
             _ => {}
         }
     }
+    let mut touched = unique(opens.iter().chain(clicks.iter()).copied());
+    touched.sort();
+    lock_in_order(conn, &touched)?;
     let first_opens = mark_first(conn, &unique(opens.into_iter()), EventType::Open, now)?;
     let first_clicks = mark_first(conn, &unique(clicks.into_iter()), EventType::Click, now)?;
     let mut deltas: HashMap<Id, CounterRow> = HashMap::new();
@@ -214,7 +233,10 @@ fn count(conn: &mut DbConnection, rows: &[Event], now: Timestamp) -> Result<()> 
             EventType::Spam => d.complained += 1,
         }
     }
-    for d in deltas.into_values() {
+    // Counter rows are taken in campaign order too.
+    let mut deltas: Vec<CounterRow> = deltas.into_values().collect();
+    deltas.sort_by_key(|d| d.campaign_id);
+    for d in deltas {
         ensure_row(conn, &d)?;
         diesel::update(campaign_stats::table.find(d.campaign_id))
             .set((
