@@ -10,6 +10,7 @@ pub mod context;
 pub mod embedded;
 pub mod events;
 pub mod lifecycle;
+pub mod probes;
 pub mod process;
 pub mod relay_thread;
 pub mod runner;

@@ -1,6 +1,7 @@
 //! What every worker binary does: read the settings, connect the bus they name (RabbitMQ
 //! with `AMQP_URL`, else the database's job table), relay the outbox, run the job loop,
-//! and on SIGTERM stop taking jobs, finish the ones under way, and exit.
+//! serve probes where `MAILROOM_WORKER_ADDR` says (never on the API's address), and on
+//! SIGTERM stop taking jobs, finish the ones under way, and exit.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use crate::bus::amqp::topology::work_queue;
 use crate::bus::{Bus, JobTable};
 use crate::context::WorkerContext;
 use crate::lifecycle;
+use crate::probes::Probes;
 use crate::runner::Runner;
 
 /// Runs the worker `role` (e.g. `sender`) over the job kinds it handles, until SIGTERM.
@@ -27,8 +29,14 @@ pub async fn run(role: &str, kinds: &[&str]) -> anyhow::Result<()> {
     let ctx = Arc::new(WorkerContext::new(pool.clone(), settings.clone())?);
     let (stop_jobs, jobs_stopped) = watch::channel(false);
     let (stop_link, link_stopped) = watch::channel(false);
+    let mut broker_link = None;
     let job_loop = match &settings.bus.amqp_url {
-        None => tokio::spawn(run_loop(ctx, JobTable::new(pool), slots, jobs_stopped)),
+        None => tokio::spawn(run_loop(
+            ctx,
+            JobTable::new(pool.clone()),
+            slots,
+            jobs_stopped,
+        )),
         Some(url) => {
             let (broker, deliveries) = Broker::start(
                 BrokerOptions {
@@ -40,11 +48,20 @@ pub async fn run(role: &str, kinds: &[&str]) -> anyhow::Result<()> {
                 },
                 link_stopped.clone(),
             );
-            tokio::spawn(OutboxRelay::new(pool.clone(), broker.clone()).run(link_stopped));
-            let bus = AmqpBus::new(broker, deliveries, pool);
+            tokio::spawn(OutboxRelay::new(pool.clone(), broker.clone()).run(link_stopped.clone()));
+            broker_link = Some(broker.clone());
+            let bus = AmqpBus::new(broker, deliveries, pool.clone());
             tokio::spawn(run_loop(ctx, bus, slots, jobs_stopped))
         }
     };
+    if let Some(addr) = &settings.worker_addr {
+        Probes {
+            pool,
+            broker: broker_link,
+        }
+        .serve(addr, link_stopped)
+        .await?;
+    }
     let signal = lifecycle::shutdown_signal().await?;
     tracing::info!(signal, "worker stopping: finishing the jobs under way");
     let _ = stop_jobs.send(true);

@@ -165,7 +165,42 @@ async fn campaign_test_and_transactional_mail_flow_through_rabbitmq_to_a_sender_
         server.received().is_empty(),
         "the API delivered mail itself"
     );
-    let sender = so.sender();
+    // The sender serves its probes only where MAILROOM_WORKER_ADDR says.
+    let probe_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut vars = so.worker_vars.clone();
+    vars.insert(
+        "MAILROOM_WORKER_ADDR".into(),
+        format!("127.0.0.1:{probe_port}"),
+    );
+    let sender = WorkerProcess::start("mailroom-sender", &vars);
+    let probe = |path: &'static str| {
+        let url = format!("http://127.0.0.1:{probe_port}{path}");
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(15);
+            loop {
+                if let Ok(res) = reqwest::get(&url).await {
+                    let status = res.status();
+                    let body: Value = res.json().await.unwrap_or(Value::Null);
+                    if status == StatusCode::OK || Instant::now() > deadline {
+                        return (status, body);
+                    }
+                }
+                assert!(Instant::now() < deadline, "no probe answered at {url}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(probe("/healthz").await.0, StatusCode::OK);
+    let (status, ready) = probe("/readyz").await;
+    assert_eq!(status, StatusCode::OK, "{ready}");
+    assert_eq!(
+        (ready["database"].as_str(), ready["broker"].as_str()),
+        (Some("ok"), Some("ok"))
+    );
 
     let done = wait_sent(app, &acct.token, &campaign, Duration::from_secs(60)).await;
     let received = server.wait_for_async(32, Duration::from_secs(30)).await;
