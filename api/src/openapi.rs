@@ -32,6 +32,7 @@ use crate::problem::{PROBLEM_JSON, Problem};
         (name = "suppressions", description = "Addresses the account never mails again"),
         (name = "campaigns", description = "Campaigns: content, lifecycle, preview, test sends and progress"),
         (name = "send", description = "Transactional email, and the sandbox mailbox"),
+        (name = "inbound", description = "Bounces (RFC 3464 DSNs) and complaints (RFC 5965 ARF reports) received at the bounce address"),
         (name = "public", description = "Pages for recipients: double opt-in confirmation and unsubscribe (no authentication; signed links)"),
     )
 )]
@@ -106,7 +107,7 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     (
         "UnsupportedMediaType",
         "415",
-        "The body is not application/json (`unsupported_media_type`)",
+        "The body is not of a content type the operation accepts (`unsupported_media_type`)",
     ),
     (
         "ValidationFailed",

@@ -11,6 +11,7 @@ pub mod consents;
 pub mod contact_properties;
 pub mod contacts;
 pub mod health;
+pub mod inbound;
 pub mod list_export;
 pub mod list_members;
 pub mod lists;
@@ -73,6 +74,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(campaign_actions::pause_campaign)
                 .service(campaign_actions::resume_campaign)
                 .service(send::send_messages)
-                .service(sandbox::list_sandbox_messages),
+                .service(sandbox::list_sandbox_messages)
+                .service(inbound::receive_inbound_message)
+                .service(inbound::list_inbound_reports),
         );
 }
