@@ -35,6 +35,7 @@ use crate::problem::{PROBLEM_JSON, Problem};
         (name = "send", description = "Transactional email, and the sandbox mailbox"),
         (name = "audit", description = "The append-only audit log: every change to personal data, every export, every support read"),
         (name = "events", description = "What happened to messages after they left: sent, deferred, bounce, blocked, open, click, unsub, spam"),
+        (name = "inbound", description = "Bounces (RFC 3464 DSNs) and complaints (RFC 5965 ARF reports) received at the bounce address"),
         (name = "public", description = "Endpoints for recipients: double opt-in confirmation, unsubscribe, open and click tracking (no authentication; signed links)"),
     )
 )]
@@ -109,7 +110,7 @@ const PROBLEMS: &[(&str, &str, &str)] = &[
     (
         "UnsupportedMediaType",
         "415",
-        "The body is not application/json (`unsupported_media_type`)",
+        "The body is not of a content type the operation accepts (`unsupported_media_type`)",
     ),
     (
         "ValidationFailed",

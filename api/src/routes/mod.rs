@@ -15,6 +15,7 @@ pub mod contact_properties;
 pub mod contacts;
 pub mod events;
 pub mod health;
+pub mod inbound;
 pub mod list_export;
 pub mod list_members;
 pub mod lists;
@@ -86,6 +87,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(events::list_events)
                 .service(audit::list_audit_events)
                 .service(send::send_messages)
-                .service(sandbox::list_sandbox_messages),
+                .service(sandbox::list_sandbox_messages)
+                .service(inbound::receive_inbound_message)
+                .service(inbound::list_inbound_reports),
         );
 }

@@ -46,6 +46,9 @@ pub enum Scope {
     SuppressionsWrite,
     #[serde(rename = "events:read")]
     EventsRead,
+    /// Submitting inbound reports (bounces and complaints) for the account's messages.
+    #[serde(rename = "inbound:write")]
+    InboundWrite,
     #[serde(rename = "webhooks:read")]
     WebhooksRead,
     #[serde(rename = "webhooks:write")]
@@ -76,6 +79,7 @@ impl Scope {
             Scope::SuppressionsRead => "suppressions:read",
             Scope::SuppressionsWrite => "suppressions:write",
             Scope::EventsRead => "events:read",
+            Scope::InboundWrite => "inbound:write",
             Scope::WebhooksRead => "webhooks:read",
             Scope::WebhooksWrite => "webhooks:write",
             Scope::DataSubjectRequestsRead => "data_subject_requests:read",

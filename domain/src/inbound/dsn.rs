@@ -53,6 +53,16 @@ pub enum DsnAction {
 }
 
 impl DsnAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Failed => "failed",
+            Self::Delayed => "delayed",
+            Self::Delivered => "delivered",
+            Self::Relayed => "relayed",
+            Self::Expanded => "expanded",
+        }
+    }
+
     /// Reads an `Action` value, ignoring case and a trailing comment.
     fn parse(value: &str) -> Option<Self> {
         let word = value.split_whitespace().next()?;
@@ -98,6 +108,14 @@ pub enum BounceClass {
 }
 
 impl BounceClass {
+    /// The name events and reports use: `hard` or `soft`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hard => "hard",
+            Self::Soft => "soft",
+        }
+    }
+
     /// A delay is soft whatever its code; a failure is hard only with a permanent code
     /// (a `failed` 4.x.x is a server that gave up retrying a temporary problem).
     fn of(action: DsnAction, status: &str) -> Option<Self> {

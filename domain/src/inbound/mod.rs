@@ -11,13 +11,19 @@
 //! Both reports carry the headers of the message they are about, when quoted, and the
 //! addresses they were sent to, which hold the message id
 //! ([`message_id_from_verp`](crate::rendering::message_id_from_verp)).
+//!
+//! [`process_report`] acts on a parsed report for one account — a hard bounce or a
+//! complaint suppresses the address, every bounce and complaint becomes an event — and
+//! keeps it as a [`StoredReport`] (its findings, never the raw message).
 
 mod dsn;
 mod feedback;
 mod fields;
 mod parse;
+mod process;
 mod report;
 mod returned;
+mod stored;
 
 #[cfg(test)]
 mod tests;
@@ -25,4 +31,9 @@ mod tests;
 pub use dsn::{BounceClass, DeliveryStatusReport, DsnAction, RecipientStatus};
 pub use feedback::FeedbackReport;
 pub use parse::parse_report;
+pub use process::process_report;
 pub use report::{InboundReport, ReturnedHeaders, UnrecognizedReason};
+pub use stored::{
+    MatchedBy, RecipientSummary, ReportCounts, ReportFilter, ReportKind, ReportOutcome,
+    ReportSummary, StoredReport,
+};

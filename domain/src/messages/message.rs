@@ -262,6 +262,28 @@ impl Message {
         Ok(())
     }
 
+    /// A message the relay accepted that the recipient's server bounced later (an
+    /// asynchronous DSN): `sent` becomes `bounced`, keeping its `sent_at`. A message in any
+    /// other state is left as it is; answers whether this one changed.
+    pub fn mark_bounced_after_delivery(
+        conn: &mut DbConnection,
+        id: Id,
+        reason: &str,
+    ) -> Result<bool> {
+        let changed = diesel::update(
+            messages::table
+                .find(id)
+                .filter(messages::status.eq(MessageStatus::Sent.as_str())),
+        )
+        .set((
+            messages::status.eq(MessageStatus::Bounced.as_str()),
+            messages::last_error.eq(Some(reason.chars().take(2000).collect::<String>())),
+            messages::updated_at.eq(clock::now()),
+        ))
+        .execute(conn)?;
+        Ok(changed > 0)
+    }
+
     /// Message counts of a campaign by status.
     pub fn campaign_counts(conn: &mut DbConnection, campaign_id: Id) -> Result<Vec<(String, i64)>> {
         Ok(messages::table
