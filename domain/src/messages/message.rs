@@ -295,6 +295,18 @@ impl Message {
     }
 
     /// Campaign messages not yet in a final state.
+    /// Whether any message of the campaign is still open (cheap: stops at the first).
+    pub fn any_open_in_campaign(conn: &mut DbConnection, campaign_id: Id) -> Result<bool> {
+        Ok(messages::table
+            .filter(messages::campaign_id.eq(campaign_id))
+            .filter(messages::kind.eq(MessageKind::Campaign.as_str()))
+            .filter(messages::status.eq_any(MessageStatus::OPEN))
+            .select(messages::id)
+            .first::<Id>(conn)
+            .optional()?
+            .is_some())
+    }
+
     pub fn open_in_campaign(conn: &mut DbConnection, campaign_id: Id) -> Result<i64> {
         Ok(messages::table
             .filter(messages::campaign_id.eq(campaign_id))

@@ -33,6 +33,42 @@ enum Prepared {
 }
 
 pub async fn run(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> JobOutcome {
+    let outcome = deliver(ctx, message_id, job).await;
+    settle_campaign(ctx, message_id).await;
+    outcome
+}
+
+/// After a message's outcome is committed: completes its campaign when nothing of it is
+/// left open. Checked after the commit (not under a lock inside every delivery's
+/// transaction), so that deliveries of one campaign do not queue up on its row: of two
+/// last messages finishing together, the one committing second sees the first committed.
+async fn settle_campaign(ctx: &Arc<WorkerContext>, message_id: Id) {
+    let settled = ctx
+        .db(move |conn| {
+            let message = match Message::find(conn, message_id) {
+                Ok(m) => m,
+                Err(Error::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let Some(campaign_id) = message
+                .campaign_id
+                .filter(|_| message.kind() == MessageKind::Campaign && message.status().is_final())
+            else {
+                return Ok(());
+            };
+            if Message::any_open_in_campaign(conn, campaign_id)? {
+                return Ok(());
+            }
+            conn.write_transaction(|conn| Campaign::complete_if_done(conn, campaign_id))
+                .map(|_| ())
+        })
+        .await;
+    if let Err(e) = settled {
+        tracing::warn!(error = %e, %message_id, "checking whether the campaign is done failed");
+    }
+}
+
+async fn deliver(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> JobOutcome {
     let worker = ctx.clone();
     let prepared = ctx.db(move |conn| prepare(conn, &worker, message_id)).await;
     let (composed, message) = match prepared {
@@ -100,7 +136,9 @@ pub async fn give_up(
             finish(conn, &message, MessageStatus::Failed, Some(&reason))
         })
     })
-    .await
+    .await?;
+    settle_campaign(ctx, message_id).await;
+    Ok(())
 }
 
 fn prepare(
@@ -195,8 +233,8 @@ fn final_event(status: MessageStatus, reason: Option<&str>) -> (EventType, Event
     }
 }
 
-/// Puts a message in a final state, reports its event, and completes its campaign when it
-/// was the last.
+/// Puts a message in a final state and reports its event (its campaign is settled after
+/// the commit: see `settle_campaign`).
 fn finish(
     conn: &mut DbConnection,
     message: &Message,
@@ -216,17 +254,8 @@ fn finish_reporting(
     data: EventData,
 ) -> mailroom_domain::Result<()> {
     events::enqueue(conn, vec![NewEvent::new(event_type, message.id, data)])?;
-    if let Some(campaign_id) = message
-        .campaign_id
-        .filter(|_| message.kind() == MessageKind::Campaign)
-    {
-        Campaign::lock(conn, campaign_id).ok();
-        Message::mark(conn, message.id, status, reason)?;
-        Campaign::complete_if_done(conn, campaign_id)?;
-    } else {
-        Message::mark(conn, message.id, status, reason)?;
-    }
-    Ok(())
+    Message::mark(conn, message.id, status, reason)
+
 }
 
 fn record(
