@@ -32,6 +32,7 @@ use crate::problem::{PROBLEM_JSON, Problem};
         (name = "suppressions", description = "Addresses the account never mails again"),
         (name = "campaigns", description = "Campaigns: content, lifecycle, preview, test sends and progress"),
         (name = "send", description = "Transactional email, and the sandbox mailbox"),
+        (name = "webhooks", description = "Webhook endpoints (Standard Webhooks signatures), their secrets and delivery log"),
         (name = "public", description = "Pages for recipients: double opt-in confirmation and unsubscribe (no authentication; signed links)"),
     )
 )]

@@ -18,6 +18,7 @@ pub mod sandbox;
 pub mod send;
 pub mod suppressions;
 pub mod unsubscribe;
+pub mod webhooks;
 
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -73,6 +74,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(campaign_actions::pause_campaign)
                 .service(campaign_actions::resume_campaign)
                 .service(send::send_messages)
-                .service(sandbox::list_sandbox_messages),
+                .service(sandbox::list_sandbox_messages)
+                .service(webhooks::create_webhook)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::get_webhook)
+                .service(webhooks::update_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::rotate_webhook_secret)
+                .service(webhooks::list_webhook_deliveries)
+                .service(webhooks::test_webhook),
         );
 }
