@@ -168,7 +168,8 @@ async fn attempt(
         Err(e) if e.is_timeout() => Answer::TimedOut,
         Err(e) => match client::refusal_in(&e) {
             Some(refused) => Answer::Refused(refused.to_string()),
-            None => Answer::Failed(describe(&e)),
+            // The URL may carry the receiver's own token: it stays out of logs and errors.
+            None => Answer::Failed(describe(&e.without_url())),
         },
     }
 }
