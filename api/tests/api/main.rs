@@ -27,3 +27,5 @@ mod smoke;
 mod smtp_server;
 mod suppressions;
 mod unsubscribe;
+mod webhook_receiver;
+mod webhooks;
