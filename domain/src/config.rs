@@ -44,6 +44,44 @@ pub struct Settings {
     pub bus: BusSettings,
     /// `MAILROOM_WORKER_ADDR`: where a worker binary serves its probes; unset → nowhere.
     pub worker_addr: Option<String>,
+    pub webhooks: WebhookSettings,
+}
+
+/// How webhook deliveries go out: where to, how long to wait, how often to retry.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// `MAILROOM_WEBHOOK_ALLOW_PRIVATE`: accept endpoints on private and loopback addresses
+    /// (tests, or a trusted internal network). Off, both saving an endpoint and every
+    /// delivery refuse them.
+    pub allow_private: bool,
+    /// `MAILROOM_WEBHOOK_TIMEOUT_MS`: the whole request, connecting included.
+    pub timeout: Duration,
+    /// `MAILROOM_WEBHOOK_RETRY_BASE_MS`: the first retry delay; it doubles per attempt,
+    /// each delay at most [`WebhookSettings::MAX_RETRY_DELAY`].
+    pub retry_base: Duration,
+    /// `MAILROOM_WEBHOOK_MAX_ATTEMPTS`: attempts of one delivery before it is `failed`.
+    pub max_attempts: i32,
+    /// `MAILROOM_WEBHOOK_SECRET_GRACE_SECS`: how long a rotated-out secret still signs.
+    pub secret_grace: Duration,
+}
+
+impl WebhookSettings {
+    /// The longest wait between two attempts: RabbitMQ's longest retry step, so both
+    /// buses follow the same schedule.
+    pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(3 * 3600);
+    /// Attempts a delivery job may take in any case (the workers give up sooner, after
+    /// `max_attempts`; the margin covers workers killed mid-attempt).
+    pub const JOB_MAX_ATTEMPTS: i32 = 60;
+
+    /// The wait after failed attempt `attempt` (1 = the first).
+    pub fn retry_delay(&self, attempt: i32) -> Duration {
+        crate::jobs::backoff(self.retry_base, attempt, Self::MAX_RETRY_DELAY)
+    }
+
+    /// From the first attempt to the last, if every one fails.
+    pub fn retry_span(&self) -> Duration {
+        (1..self.max_attempts).map(|a| self.retry_delay(a)).sum()
+    }
 }
 
 /// The job bus: the database's job table (embedded) or RabbitMQ (`AMQP_URL`).
@@ -264,6 +302,25 @@ impl Settings {
                 prefetch: number(&get, "MAILROOM_AMQP_PREFETCH", 32)?.clamp(1, 10_000) as u16,
             },
             worker_addr: get("MAILROOM_WORKER_ADDR"),
+            webhooks: WebhookSettings {
+                allow_private: flag(&get, "MAILROOM_WEBHOOK_ALLOW_PRIVATE")?,
+                timeout: Duration::from_millis(
+                    number(&get, "MAILROOM_WEBHOOK_TIMEOUT_MS", 15_000)?.max(1),
+                ),
+                retry_base: Duration::from_millis(number(
+                    &get,
+                    "MAILROOM_WEBHOOK_RETRY_BASE_MS",
+                    30_000,
+                )?),
+                max_attempts: number(&get, "MAILROOM_WEBHOOK_MAX_ATTEMPTS", 16)?
+                    .clamp(1, (WebhookSettings::JOB_MAX_ATTEMPTS - 10) as u64)
+                    as i32,
+                secret_grace: Duration::from_secs(number(
+                    &get,
+                    "MAILROOM_WEBHOOK_SECRET_GRACE_SECS",
+                    24 * 3600,
+                )?),
+            },
         })
     }
 
@@ -318,6 +375,16 @@ fn number(get: &impl Fn(&str) -> Option<String>, key: &str, default: u64) -> Res
         Some(v) => v
             .parse()
             .map_err(|_| Error::Config(format!("{key} must be a whole number, not {v:?}"))),
+    }
+}
+
+fn flag(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<bool> {
+    match get(key).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None | Some("false" | "0" | "no") => Ok(false),
+        Some("true" | "1" | "yes") => Ok(true),
+        Some(other) => Err(Error::Config(format!(
+            "{key} must be true or false, not {other:?}"
+        ))),
     }
 }
 
@@ -404,6 +471,44 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("MAILROOM_JWT_SECRET"));
         assert!(!err.to_string().contains("pw"));
+    }
+
+    #[test]
+    fn webhook_retries_span_about_a_day_by_default_and_private_endpoints_are_off() {
+        let dir = std::env::temp_dir().join(format!("mailroom-config-{}", uuid::Uuid::now_v7()));
+        let s = Settings::from_vars(&vars(&[
+            ("MAILROOM_DATA_DIR", dir.to_str().unwrap()),
+            ("MAILROOM_ADMIN_TOKEN", "a"),
+            ("MAILROOM_JWT_SECRET", "j"),
+            ("MAILROOM_SIGNING_KEY", "s"),
+            ("MAILROOM_HASH_KEY", "h"),
+        ]))
+        .unwrap();
+        let w = &s.webhooks;
+        assert!(!w.allow_private);
+        assert_eq!(w.timeout, Duration::from_secs(15));
+        assert_eq!(w.retry_delay(1), Duration::from_secs(30));
+        assert_eq!(w.retry_delay(2), Duration::from_secs(60));
+        assert_eq!(w.retry_delay(15), WebhookSettings::MAX_RETRY_DELAY);
+        // A receiver down for an hour still gets every event: seven attempts fall
+        // inside the first hour, and the rest spread over about a day.
+        let first_hour: Duration = (1..7).map(|a| w.retry_delay(a)).sum();
+        assert!(first_hour < Duration::from_secs(3600), "{first_hour:?}");
+        let span = w.retry_span();
+        assert!(
+            span > Duration::from_secs(20 * 3600) && span < Duration::from_secs(30 * 3600),
+            "{span:?}"
+        );
+        assert!(w.max_attempts < WebhookSettings::JOB_MAX_ATTEMPTS);
+        let bad = Settings::from_vars(&vars(&[
+            ("MAILROOM_DATA_DIR", dir.to_str().unwrap()),
+            ("MAILROOM_ADMIN_TOKEN", "a"),
+            ("MAILROOM_JWT_SECRET", "j"),
+            ("MAILROOM_SIGNING_KEY", "s"),
+            ("MAILROOM_HASH_KEY", "h"),
+            ("MAILROOM_WEBHOOK_ALLOW_PRIVATE", "maybe"),
+        ]));
+        assert!(bad.is_err());
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! What every job handler needs: the pool, the settings, the signing and hashing keys, and
-//! the outlet mail leaves through.
+//! What every job handler needs: the pool, the settings, the signing and hashing keys, the
+//! outlet mail leaves through, and the client webhooks go out through.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,6 +13,7 @@ use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 
 use crate::transport::{SmtpSettings, SmtpTransport};
+use crate::webhooks::WebhookClient;
 
 /// Where delivered mail goes.
 pub enum Outlet {
@@ -30,6 +31,8 @@ pub struct WorkerContext {
     pub outlet: Outlet,
     pub render_limits: RenderLimits,
     pub rate: Option<RateLimiter>,
+    /// Where webhook deliveries go out (its HTTP client is built on first use).
+    pub webhook_client: WebhookClient,
 }
 
 impl WorkerContext {
@@ -50,6 +53,7 @@ impl WorkerContext {
             signer: TokenSigner::new(&settings.signing_key),
             hash_key: HashKey::new(&settings.hash_key),
             render_limits: RenderLimits::default(),
+            webhook_client: WebhookClient::new(settings.webhooks.allow_private),
             pool,
             settings,
             outlet,

@@ -24,6 +24,7 @@ pub mod send;
 pub mod suppressions;
 pub mod tracking;
 pub mod unsubscribe;
+pub mod webhooks;
 
 use utoipa_actix_web::scope;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -89,6 +90,14 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(send::send_messages)
                 .service(sandbox::list_sandbox_messages)
                 .service(inbound::receive_inbound_message)
-                .service(inbound::list_inbound_reports),
+                .service(inbound::list_inbound_reports)
+                .service(webhooks::create_webhook)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::get_webhook)
+                .service(webhooks::update_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::rotate_webhook_secret)
+                .service(webhooks::list_webhook_deliveries)
+                .service(webhooks::test_webhook),
         );
 }

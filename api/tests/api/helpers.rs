@@ -138,6 +138,20 @@ impl TestApp {
         }
     }
 
+    /// Another app on this app's database, with its own settings (other workers, say).
+    pub async fn spawn_beside(&self, adjust: impl FnOnce(&mut HashMap<String, String>)) -> TestApp {
+        let (key, value) = match &self._database {
+            Some(db) => ("DATABASE_URL", db.url.clone()),
+            None => ("MAILROOM_DATA_DIR", self.data_dir.display().to_string()),
+        };
+        // `Sqlite` creates no database of its own; the variable says which one to use.
+        TestApp::spawn_with(Backend::Sqlite, move |vars| {
+            vars.insert(key.into(), value);
+            adjust(vars);
+        })
+        .await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

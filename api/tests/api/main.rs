@@ -30,3 +30,5 @@ mod smtp_server;
 mod suppressions;
 mod tracking;
 mod unsubscribe;
+mod webhook_receiver;
+mod webhooks;

@@ -1,7 +1,7 @@
 //! Scale-out mode end to end: PostgreSQL, the machine's RabbitMQ (a vhost per test), the
 //! API in this process publishing through its outbox relay, and `mailroom-sender` as real
 //! separate processes delivering to a real SMTP server. Each test counts what the SMTP
-//! server received.
+//! server received (and the webhook test what a webhook receiver received).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -15,6 +15,7 @@ use crate::helpers::*;
 use crate::proxy::Proxy;
 use crate::rabbitmq::{TestVhost, WorkerProcess, workspace_binary};
 use crate::smtp_server::{ReceivedMessage, SmtpServer};
+use crate::webhook_receiver::WebhookReceiver;
 
 struct ScaleOut {
     app: TestApp,
@@ -65,7 +66,11 @@ impl ScaleOut {
     }
 
     fn sender(&self) -> WorkerProcess {
-        WorkerProcess::start("mailroom-sender", &self.worker_vars)
+        self.worker("mailroom-sender")
+    }
+
+    fn worker(&self, binary: &str) -> WorkerProcess {
+        WorkerProcess::start(binary, &self.worker_vars)
     }
 }
 
@@ -663,6 +668,71 @@ async fn tracking_hits_become_events_recorded_by_the_events_worker_process() {
             break;
         }
         assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_webhook_worker_mid_delivery_loses_no_event() {
+    let server = SmtpServer::start();
+    let receiver = WebhookReceiver::start();
+    // The first attempt hangs inside the receiver until the worker making it is killed.
+    receiver.sleep(Some(Duration::from_secs(5)));
+    let so = ScaleOut::start(
+        &server,
+        None,
+        &[
+            ("MAILROOM_WEBHOOK_ALLOW_PRIVATE", "true"),
+            ("MAILROOM_WEBHOOK_RETRY_BASE_MS", "200"),
+        ],
+    )
+    .await;
+    let app = &so.app;
+    let acct = app.create_account("Shop").await;
+    let (status, hook) = app
+        .post(
+            "/v1/webhooks",
+            &acct.token,
+            json!({"url": receiver.url("/hook"), "event_types": ["sent"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    receiver.set_secrets(&[hook["secret"].as_str().unwrap()]);
+    let (_sender, _events) = (so.sender(), so.worker("mailroom-events"));
+    let mut first = so.worker("mailroom-webhooks");
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &acct.token,
+            json!({"messages": [{
+                "from": {"email": "orders@shop.example"},
+                "to": [{"email": "buyer@example.com"}],
+                "subject": "Your order", "text": "Shipped."
+            }]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    receiver.wait_for(1, Duration::from_secs(60)).await;
+    first.kill();
+    receiver.sleep(None);
+
+    let _second = so.worker("mailroom-webhooks");
+    let requests = receiver.wait_for(2, Duration::from_secs(60)).await;
+    assert_eq!(
+        requests[0].header("webhook-id"),
+        requests[1].header("webhook-id")
+    );
+    assert_eq!(requests[1].verified, [true]);
+    assert_eq!(requests[1].json()["type"], "sent");
+    let path = format!("/v1/webhooks/{}/deliveries", hook["id"].as_str().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, log) = app.get(&path, &acct.token).await;
+        if log["data"][0]["status"] == "delivered" {
+            assert_eq!(log["data"].as_array().unwrap().len(), 1, "{log}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never delivered: {log}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

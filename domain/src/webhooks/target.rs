@@ -37,6 +37,12 @@ pub enum EndpointError {
 /// `localhost` and its subdomains are refused outright (RFC 6761). Other names are
 /// checked when resolved, with [`is_public_address`].
 pub fn check_endpoint_url(raw: &str) -> Result<Url, EndpointError> {
+    check_endpoint_url_with(raw, false)
+}
+
+/// [`check_endpoint_url`], except that with `allow_private` (the operator's
+/// `MAILROOM_WEBHOOK_ALLOW_PRIVATE`) private, loopback and `localhost` hosts are accepted.
+pub fn check_endpoint_url_with(raw: &str, allow_private: bool) -> Result<Url, EndpointError> {
     let raw = raw.trim();
     if raw.len() > MAX_ENDPOINT_URL_LEN {
         return Err(EndpointError::TooLong);
@@ -61,7 +67,7 @@ pub fn check_endpoint_url(raw: &str) -> Result<Url, EndpointError> {
                 || domain.to_ascii_lowercase().ends_with(".localhost"))
         }
     };
-    if !public {
+    if !public && !allow_private {
         return Err(EndpointError::NonPublicHost);
     }
     Ok(url)
@@ -227,6 +233,29 @@ mod tests {
         assert!(check_endpoint_url("http://8.8.8.8:8080/hook").is_ok());
         assert!(check_endpoint_url("https://[2606:4700:4700::1111]/").is_ok());
         assert!(check_endpoint_url("HTTPS://Hooks.Acme.Example/").is_ok());
+    }
+
+    #[test]
+    fn the_operator_can_allow_private_hosts_but_nothing_else() {
+        for url in [
+            "http://127.0.0.1:9000/hook",
+            "http://localhost:3000/",
+            "http://[::1]/",
+        ] {
+            assert!(check_endpoint_url_with(url, true).is_ok(), "{url}");
+            assert_eq!(
+                check_endpoint_url_with(url, false),
+                Err(EndpointError::NonPublicHost)
+            );
+        }
+        assert_eq!(
+            check_endpoint_url_with("ftp://127.0.0.1/", true),
+            Err(EndpointError::UnsupportedScheme)
+        );
+        assert_eq!(
+            check_endpoint_url_with("http://u:p@127.0.0.1/", true),
+            Err(EndpointError::Credentials)
+        );
     }
 
     #[test]

@@ -255,7 +255,6 @@ fn finish_reporting(
 ) -> mailroom_domain::Result<()> {
     events::enqueue(conn, vec![NewEvent::new(event_type, message.id, data)])?;
     Message::mark(conn, message.id, status, reason)
-
 }
 
 fn record(
