@@ -11,6 +11,7 @@ use mailroom_domain::config::Settings;
 use mailroom_domain::store::{Pool, build_pool, checkout, run_migrations};
 use mailroom_domain::suppressions::HashKey;
 use mailroom_domain::tokens::TokenSigner;
+use mailroom_domain::webhooks::SecretBox;
 use secrecy::ExposeSecret;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -107,6 +108,7 @@ impl Application {
             key_status: Arc::new(KeyStatusCache::default()),
             signer: TokenSigner::new(&settings.signing_key),
             hash_key: HashKey::new(&settings.hash_key),
+            secret_box: SecretBox::new(&settings.signing_key),
             settings: Arc::new(settings.clone()),
         };
         let background = match relay {

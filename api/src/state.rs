@@ -6,6 +6,7 @@ use mailroom_domain::config::Settings;
 use mailroom_domain::store::{DbConnection, Pool, checkout};
 use mailroom_domain::suppressions::HashKey;
 use mailroom_domain::tokens::TokenSigner;
+use mailroom_domain::webhooks::SecretBox;
 use mailroom_worker::bus::amqp::broker::BrokerState;
 use tokio::sync::watch;
 
@@ -24,6 +25,8 @@ pub struct AppState {
     pub signer: TokenSigner,
     /// Keys the hashes suppressions are looked up by.
     pub hash_key: HashKey,
+    /// Seals webhook secrets at rest.
+    pub secret_box: SecretBox,
     /// Scale-out: the broker as the outbox relay sees it (`/readyz` reports it).
     pub broker: Option<watch::Receiver<BrokerState>>,
     /// Where tracking hits hand their events to the bus.

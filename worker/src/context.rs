@@ -9,6 +9,7 @@ use mailroom_domain::rendering::RenderLimits;
 use mailroom_domain::store::{DbConnection, Pool, checkout};
 use mailroom_domain::suppressions::HashKey;
 use mailroom_domain::tokens::TokenSigner;
+use mailroom_domain::webhooks::SecretBox;
 use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 
@@ -28,6 +29,8 @@ pub struct WorkerContext {
     pub settings: Arc<Settings>,
     pub signer: TokenSigner,
     pub hash_key: HashKey,
+    /// Opens the webhook secrets sealed at rest.
+    pub secret_box: SecretBox,
     pub outlet: Outlet,
     pub render_limits: RenderLimits,
     pub rate: Option<RateLimiter>,
@@ -52,6 +55,7 @@ impl WorkerContext {
         Ok(WorkerContext {
             signer: TokenSigner::new(&settings.signing_key),
             hash_key: HashKey::new(&settings.hash_key),
+            secret_box: SecretBox::new(&settings.signing_key),
             render_limits: RenderLimits::default(),
             webhook_client: WebhookClient::new(settings.webhooks.allow_private),
             pool,

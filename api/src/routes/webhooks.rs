@@ -217,8 +217,9 @@ pub async fn create_webhook(
         enabled: enabled.unwrap_or(true),
     };
     let (account, allow) = (principal.account_id, allow_private(&state));
+    let sealer = state.secret_box.clone();
     let made = state
-        .db(move |conn| Webhook::create(conn, account, new, allow))
+        .db(move |conn| Webhook::create(conn, account, new, allow, &sealer))
         .await?;
     Ok(HttpResponse::Created().json(WebhookWithSecretView::from(made)))
 }
@@ -312,8 +313,9 @@ pub async fn rotate_webhook_secret(
     principal.require(Scope::WebhooksWrite)?;
     let (account, id) = (principal.account_id, id.into_inner());
     let grace = state.settings.webhooks.secret_grace;
+    let sealer = state.secret_box.clone();
     let rotated = state
-        .db(move |conn| Webhook::rotate_secret(conn, account, id, grace))
+        .db(move |conn| Webhook::rotate_secret(conn, account, id, grace, &sealer))
         .await?;
     Ok(HttpResponse::Ok().json(WebhookWithSecretView::from(rotated)))
 }

@@ -127,6 +127,24 @@ async fn endpoints_are_created_listed_updated_and_deleted(backend: Backend) {
     assert!(shown.get("secret").is_none(), "{shown}");
     assert!(!shown.to_string().contains(secret));
     assert_eq!(shown["url"], "https://hooks.shop.example/mailroom");
+    // Nor does the database hold it in the clear: it is sealed at rest.
+    {
+        use diesel::prelude::*;
+        use mailroom_domain::schema::webhooks;
+        let pool = mailroom_domain::store::build_pool(&app.database_url(), &Default::default());
+        let mut conn = mailroom_domain::store::checkout(&pool).unwrap();
+        let stored: Vec<String> = webhooks::table
+            .select(webhooks::secret)
+            .load(&mut conn)
+            .unwrap();
+        let bare = secret.trim_start_matches("whsec_");
+        assert!(
+            stored
+                .iter()
+                .all(|s| s.starts_with("sealed:v1:") && !s.contains(bare)),
+            "{stored:?}"
+        );
+    }
 
     let second = create_webhook(
         &app,

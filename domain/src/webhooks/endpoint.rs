@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 
+use super::sealed::SecretBox;
 use super::signature::WebhookSecret;
 use super::target::check_endpoint_url_with;
 use crate::clock;
@@ -185,9 +186,13 @@ impl Webhook {
 
     /// The secrets that sign a delivery at `now`: the current one, and the previous one
     /// during its grace period.
-    pub fn signing_secrets(&self, now: Timestamp) -> Result<Vec<WebhookSecret>> {
+    pub fn signing_secrets(
+        &self,
+        now: Timestamp,
+        sealer: &SecretBox,
+    ) -> Result<Vec<WebhookSecret>> {
         let stored = |text: &str| {
-            WebhookSecret::parse(text).map_err(|e| {
+            WebhookSecret::parse(&sealer.open(text)?).map_err(|e| {
                 Error::Internal(format!("webhook {} has an unreadable secret: {e}", self.id))
             })
         };
@@ -213,6 +218,7 @@ impl Webhook {
         account_id: Id,
         new: NewWebhook,
         allow: AllowPrivate,
+        sealer: &SecretBox,
     ) -> Result<WebhookWithSecret> {
         let (url, event_types) = both(
             clean_url(&new.url, allow),
@@ -226,7 +232,7 @@ impl Webhook {
             url,
             event_types: Json(serde_json::json!(event_types)),
             enabled: new.enabled,
-            secret: secret.to_string(),
+            secret: sealer.seal(&secret.to_string()),
             previous_secret: None,
             previous_secret_until: None,
             disabled_reason: None,
@@ -348,6 +354,7 @@ impl Webhook {
         account_id: Id,
         id: Id,
         grace: Duration,
+        sealer: &SecretBox,
     ) -> Result<WebhookWithSecret> {
         conn.write_transaction(|conn| {
             let mut webhook = Webhook::find(conn, account_id, id)?;
@@ -360,7 +367,7 @@ impl Webhook {
             let keep_old = !grace.is_zero() && until.is_some();
             webhook.previous_secret = keep_old.then(|| webhook.secret.clone());
             webhook.previous_secret_until = until.filter(|_| keep_old);
-            webhook.secret = secret.to_string();
+            webhook.secret = sealer.seal(&secret.to_string());
             webhook.updated_at = now;
             diesel::update(webhooks::table.find(webhook.id))
                 .set((
@@ -422,13 +429,17 @@ mod tests {
             url: "https://hooks.example/".into(),
             event_types: Json(types),
             enabled: true,
-            secret: WebhookSecret::generate().to_string(),
-            previous_secret: Some(WebhookSecret::generate().to_string()),
+            secret: sealer().seal(&WebhookSecret::generate().to_string()),
+            previous_secret: Some(sealer().seal(&WebhookSecret::generate().to_string())),
             previous_secret_until: Some(Timestamp::from(now.0 + chrono::Duration::hours(1))),
             disabled_reason: None,
             created_at: now,
             updated_at: now,
         }
+    }
+
+    fn sealer() -> SecretBox {
+        SecretBox::new(&secrecy::SecretString::from("test-signing-key"))
     }
 
     #[test]
@@ -443,9 +454,9 @@ mod tests {
     fn the_previous_secret_signs_only_during_its_grace_period_and_never_shows_in_debug() {
         let w = webhook(serde_json::json!(["*"]));
         let now = clock::now();
-        assert_eq!(w.signing_secrets(now).unwrap().len(), 2);
+        assert_eq!(w.signing_secrets(now, &sealer()).unwrap().len(), 2);
         let later = Timestamp::from(now.0 + chrono::Duration::hours(2));
-        assert_eq!(w.signing_secrets(later).unwrap().len(), 1);
+        assert_eq!(w.signing_secrets(later, &sealer()).unwrap().len(), 1);
         assert!(w.previous_secret_expires_at(later).is_none());
         let debug = format!("{w:?}");
         assert!(!debug.contains("whsec_"), "{debug}");

@@ -11,6 +11,7 @@
 mod delivery;
 mod endpoint;
 mod fan_out;
+mod sealed;
 mod signature;
 mod target;
 
@@ -22,6 +23,7 @@ pub use endpoint::{
     clean_event_types,
 };
 pub use fan_out::fan_out;
+pub use sealed::SecretBox;
 
 pub use signature::{
     SecretError, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,

@@ -133,7 +133,7 @@ async fn attempt(
         Ok(client) => client,
         Err(e) => return Answer::Failed(e),
     };
-    let secrets = match webhook.signing_secrets(clock::now()) {
+    let secrets = match webhook.signing_secrets(clock::now(), &ctx.secret_box) {
         Ok(secrets) => secrets,
         Err(e) => return Answer::Failed(e.to_string()),
     };
