@@ -13,6 +13,7 @@ mod delivery;
 mod double_opt_in;
 mod errors;
 mod export;
+mod imports;
 mod isolation;
 mod lists;
 mod members;
