@@ -35,6 +35,9 @@ pub struct Settings {
     pub hash_key: SecretString,
     pub access_token_ttl: Duration,
     pub body_limit: usize,
+    /// `MAILROOM_IMPORT_LIMIT_BYTES`: the largest CSV a list import accepts (that route
+    /// only; every other body is held to `body_limit`).
+    pub import_limit: usize,
     pub tls: Option<TlsFiles>,
     pub pool: PoolOptions,
     pub log_format: LogFormat,
@@ -260,6 +263,7 @@ impl Settings {
                 3600,
             )?),
             body_limit: number(&get, "MAILROOM_BODY_LIMIT_BYTES", 1024 * 1024)? as usize,
+            import_limit: number(&get, "MAILROOM_IMPORT_LIMIT_BYTES", 100 * 1024 * 1024)? as usize,
             tls,
             pool: PoolOptions {
                 max_size: number(&get, "MAILROOM_DB_POOL_SIZE", 10)? as u32,

@@ -13,6 +13,7 @@ pub mod contacts;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod imports;
 pub mod inbound;
 pub mod jobs;
 pub mod lists;

@@ -360,6 +360,47 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    imports (id) {
+        id -> PortableUuid,
+        account_id -> PortableUuid,
+        list_id -> PortableUuid,
+        status -> Text,
+        source -> Nullable<Text>,
+        policy_version -> Nullable<Text>,
+        size_bytes -> BigInt,
+        mapped_columns -> PortableJson,
+        ignored_columns -> PortableJson,
+        rows_read -> Integer,
+        created -> Integer,
+        updated -> Integer,
+        duplicates -> Integer,
+        skipped_suppressed -> Integer,
+        skipped_erased -> Integer,
+        rejected -> Integer,
+        rejections -> PortableJson,
+        error -> Nullable<Text>,
+        created_at -> PortableTimestamp,
+        started_at -> Nullable<PortableTimestamp>,
+        completed_at -> Nullable<PortableTimestamp>,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    import_chunks (import_id, seq) {
+        import_id -> PortableUuid,
+        seq -> Integer,
+        data -> Binary,
+    }
+}
+
 diesel::joinable!(api_keys -> accounts (account_id));
 diesel::joinable!(contacts -> accounts (account_id));
 diesel::joinable!(lists -> accounts (account_id));
@@ -368,6 +409,7 @@ diesel::joinable!(list_members -> lists (list_id));
 diesel::joinable!(consents -> contacts (contact_id));
 diesel::joinable!(messages -> campaigns (campaign_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
+diesel::joinable!(import_chunks -> imports (import_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -389,4 +431,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     inbound_reports,
     audit_events,
+    imports,
+    import_chunks,
 );

@@ -9,6 +9,7 @@ pub mod bus;
 pub mod context;
 pub mod embedded;
 pub mod events;
+pub mod imports;
 pub mod lifecycle;
 pub mod probes;
 pub mod process;

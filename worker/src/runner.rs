@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::bus::{Bus, Delivery};
 use crate::context::WorkerContext;
-use crate::{events, sender, webhooks};
+use crate::{events, imports, sender, webhooks};
 
 /// What a handler asks the queue to do with its job.
 #[derive(Debug)]
@@ -122,5 +122,6 @@ async fn execute(ctx: &Arc<WorkerContext>, claimed: &Delivery) -> JobOutcome {
         Job::DeliverMessage { message_id } => sender::deliver::run(ctx, *message_id, claimed).await,
         Job::RecordEvents { events } => events::run(ctx, events, claimed).await,
         Job::DeliverWebhook { delivery_id } => webhooks::run(ctx, *delivery_id, claimed).await,
+        Job::ImportList { import_id } => imports::run(ctx, *import_id, claimed).await,
     }
 }

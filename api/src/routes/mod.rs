@@ -15,6 +15,7 @@ pub mod contact_properties;
 pub mod contacts;
 pub mod events;
 pub mod health;
+pub mod imports;
 pub mod inbound;
 pub mod list_export;
 pub mod list_members;
@@ -69,6 +70,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(list_members::get_list_member)
                 .service(list_members::remove_list_member)
                 .service(list_export::export_list)
+                .service(imports::create_import)
+                .service(imports::list_imports)
+                .service(imports::get_import)
                 .service(suppressions::list_suppressions)
                 .service(suppressions::add_suppression)
                 .service(suppressions::remove_suppression)

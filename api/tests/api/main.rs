@@ -14,6 +14,7 @@ mod delivery;
 mod double_opt_in;
 mod errors;
 mod export;
+mod imports;
 mod inbound;
 mod isolation;
 mod lists;

@@ -24,6 +24,9 @@ pub enum Job {
     /// Deliver one event to one webhook endpoint.
     #[serde(rename = "webhook.deliver")]
     DeliverWebhook { delivery_id: Id },
+    /// Run (or carry on with) a list import.
+    #[serde(rename = "list.import")]
+    ImportList { import_id: Id },
 }
 
 /// How urgent a job is; higher runs first. Test and transactional messages jump ahead of
@@ -44,6 +47,7 @@ impl Job {
             Job::DeliverMessage { .. } => "message.deliver",
             Job::RecordEvents { .. } => "events.record",
             Job::DeliverWebhook { .. } => "webhook.deliver",
+            Job::ImportList { .. } => "list.import",
         }
     }
 
@@ -58,11 +62,12 @@ impl Job {
     }
 
     /// All kinds, for declaring queues.
-    pub const KINDS: [&'static str; 4] = [
+    pub const KINDS: [&'static str; 5] = [
         "campaign.dispatch",
         "message.deliver",
         "events.record",
         "webhook.deliver",
+        "list.import",
     ];
 }
 

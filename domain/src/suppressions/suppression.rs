@@ -1,6 +1,6 @@
 //! Suppression entries: adding, finding by address, listing and removing them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -196,6 +196,29 @@ impl Suppression {
             suppressed.extend(found);
         }
         Ok(suppressed)
+    }
+
+    /// Of `hashes` (see [`email_hash`]), the suppressed ones and why: an import's check
+    /// over a batch of rows, which skips erased addresses apart from the others.
+    pub fn reasons_by_hash(
+        conn: &mut DbConnection,
+        account_id: Id,
+        hashes: &[String],
+    ) -> Result<HashMap<String, SuppressionReason>> {
+        let mut reasons = HashMap::new();
+        for batch in hashes.chunks(BATCH) {
+            let found: Vec<Suppression> = suppressions::table
+                .filter(suppressions::account_id.eq(account_id))
+                .filter(suppressions::email_hash.eq_any(batch))
+                .select(Suppression::as_select())
+                .load(conn)?;
+            reasons.extend(
+                found
+                    .into_iter()
+                    .map(|s| (s.email_hash.clone(), s.reason())),
+            );
+        }
+        Ok(reasons)
     }
 
     /// The account's entries, oldest first, optionally of one reason.

@@ -1,0 +1,2 @@
+DROP TABLE import_chunks;
+DROP TABLE imports;
