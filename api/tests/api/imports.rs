@@ -3,7 +3,9 @@
 //! their values ever being echoed, suppressed and erased people stay out, and each
 //! account sees only its own imports.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -19,6 +21,7 @@ use serde_json::{Value, json};
 use crate::campaigns::{campaign_body, create_campaign, wait_for_status};
 use crate::helpers::*;
 use crate::on_both_backends;
+use crate::rabbitmq::{TestVhost, WorkerProcess};
 use crate::suppressions::{scoped_token, with_db};
 
 /// Uploads `csv` to a list's imports; answers the status and the parsed body.
@@ -606,4 +609,52 @@ async fn a_file_over_the_import_limit_is_refused_with_413() {
     // The JSON limit (1 MiB) does not apply to imports, nor this one to JSON.
     let (status, _) = upload(&app, &acct.token, &list, "", "email\nada@example.com\n").await;
     assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+/// Scaled out, the API stores the file and publishes the job; a `mailroom-sender` process
+/// (which consumes `list.import`) on what could be another host runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaled_out_an_import_runs_in_a_sender_process() {
+    let vhost = TestVhost::create();
+    let amqp = vhost.url_via(5672);
+    let captured = Arc::new(Mutex::new(HashMap::new()));
+    let keep = captured.clone();
+    let app = TestApp::spawn_with(Backend::Postgres, move |vars| {
+        vars.insert("AMQP_URL".into(), amqp);
+        *keep.lock().unwrap() = vars.clone();
+    })
+    .await;
+    let worker_vars = captured.lock().unwrap().clone();
+    let acct = app.create_account("Acme").await;
+    let list = app.list(&acct.token, "News").await;
+    let (status, queued) = upload(
+        &app,
+        &acct.token,
+        &list,
+        "?source=crm",
+        "email,name\nada@example.com,Ada\nnobody\ngrace@example.com,Grace\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let id = queued["id"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, waiting) = app.get(&format!("/v1/imports/{id}"), &acct.token).await;
+    assert_eq!(
+        waiting["status"], "queued",
+        "the API runs no workers: {waiting}"
+    );
+
+    let sender = WorkerProcess::start("mailroom-sender", &worker_vars);
+    let done = wait_for_import(&app, &acct.token, id, Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "completed", "{done}\n{}", sender.output());
+    assert_eq!(progress(&done), [3, 2, 0, 0, 0, 0, 1], "{done}");
+    assert_eq!(members(&app, &acct.token, &list).await.len(), 2);
+    assert_eq!(
+        count(
+            &app,
+            format!("SELECT count(*) AS n FROM import_chunks WHERE import_id = '{id}'")
+        )
+        .await,
+        0
+    );
 }

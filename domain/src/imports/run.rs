@@ -21,7 +21,7 @@ use super::import::{Import, ImportStatus, MAX_REJECTIONS, csv_reader, header_cel
 use super::rows::{Rejection, read_row};
 use super::write::{BatchTarget, StageRow, apply};
 use crate::clock;
-use crate::contacts::{EmailAddress, PropertyDefinition};
+use crate::contacts::{EmailAddress, PropertyDefinition, Schema};
 use crate::error::{Error, Result};
 use crate::jobs::{Enqueue, Job, JobRow};
 use crate::lists::{MailingList, MemberStatus};
@@ -66,29 +66,15 @@ pub fn run_import(
     };
     start(conn, &import)?;
     let schema = PropertyDefinition::schema(conn, import.account_id)?;
-    let mut reader = csv_reader(StoredFile::open(pool.clone(), import_id));
-    let mut record = csv::ByteRecord::new();
-    let map = match next_record(&mut reader, &mut record)? {
-        false => Err(Error::invalid("body", "the file is empty")),
-        true => header_cells(&record).and_then(|header| ColumnMap::from_header(&header, &schema)),
-    };
-    let map = match map {
-        Ok(map) => map,
+    let mut file = match FileCursor::open(pool, import_id, &schema)? {
+        Ok(file) => file,
         Err(e) => {
             Import::fail(conn, import_id, &failure_reason(e))?;
             return Ok(RunOutcome::Finished(ImportStatus::Failed));
         }
     };
-
     let mut progress = Progress::of(&import);
-    let mut seen = SeenAddresses::default();
-    let mut row = 1u32; // the header
-    while row - 1 < progress.rows_read && next_record(&mut reader, &mut record)? {
-        row += 1;
-        if let Ok(done) = read_row(&map, row, &record) {
-            seen.insert(&done.email);
-        }
-    }
+    file.recall_done_rows(progress.rows_read)?;
 
     let started = Instant::now();
     let fresh_status = if list.double_opt_in {
@@ -111,7 +97,7 @@ pub fn run_import(
         },
     };
     loop {
-        let batch = Batch::read(&mut reader, &mut record, &map, &mut row, &mut seen)?;
+        let batch = file.next_batch()?;
         if batch.rows == 0 {
             break;
         }
@@ -261,31 +247,67 @@ struct Batch {
     rejections: Vec<Rejection>,
 }
 
-impl Batch {
-    fn read<R: std::io::Read>(
-        reader: &mut csv::Reader<R>,
-        record: &mut csv::ByteRecord,
-        map: &ColumnMap,
-        row: &mut u32,
-        seen: &mut SeenAddresses,
-    ) -> Result<Batch> {
+/// The stored file read record by record: where a run is in it, and which addresses the
+/// rows before held.
+struct FileCursor {
+    reader: csv::Reader<StoredFile>,
+    record: csv::ByteRecord,
+    map: ColumnMap,
+    /// The last record read; the header is row 1.
+    row: u32,
+    seen: SeenAddresses,
+}
+
+impl FileCursor {
+    /// Opens the file and maps its header; the inner error says why a header (or an empty
+    /// file) cannot be imported.
+    fn open(pool: &Pool, import_id: Id, schema: &Schema) -> Result<Result<FileCursor>> {
+        let mut reader = csv_reader(StoredFile::open(pool.clone(), import_id));
+        let mut record = csv::ByteRecord::new();
+        if !next_record(&mut reader, &mut record)? {
+            return Ok(Err(Error::invalid("body", "the file is empty")));
+        }
+        let map = header_cells(&record).and_then(|header| ColumnMap::from_header(&header, schema));
+        Ok(map.map(|map| FileCursor {
+            reader,
+            record,
+            map,
+            row: 1,
+            seen: SeenAddresses::default(),
+        }))
+    }
+
+    /// Passes over the `rows` an earlier run wrote, keeping only the addresses they held
+    /// (so that a later row repeating one is still a duplicate).
+    fn recall_done_rows(&mut self, rows: u32) -> Result<()> {
+        while self.row - 1 < rows && next_record(&mut self.reader, &mut self.record)? {
+            self.row += 1;
+            if let Ok(done) = read_row(&self.map, self.row, &self.record) {
+                self.seen.insert(&done.email);
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to [`BATCH_ROWS`] more rows, checked and merged by address; none at the end.
+    fn next_batch(&mut self) -> Result<Batch> {
         let mut batch = Batch {
             rows: 0,
             entries: Vec::new(),
             rejections: Vec::new(),
         };
         let mut by_email: HashMap<String, usize> = HashMap::new();
-        while batch.rows < BATCH_ROWS && next_record(reader, record)? {
+        while batch.rows < BATCH_ROWS && next_record(&mut self.reader, &mut self.record)? {
             batch.rows += 1;
-            *row += 1;
-            let read = match read_row(map, *row, record) {
+            self.row += 1;
+            let read = match read_row(&self.map, self.row, &self.record) {
                 Ok(read) => read,
                 Err(rejection) => {
                     batch.rejections.push(rejection);
                     continue;
                 }
             };
-            let first_seen = seen.insert(&read.email);
+            let first_seen = self.seen.insert(&read.email);
             match by_email.get(read.email.as_str()) {
                 Some(&i) => {
                     let entry = &mut batch.entries[i];
@@ -352,30 +374,7 @@ impl BatchWriter<'_> {
                 .extend(batch.rejections.iter().take(room).cloned());
 
             let suppressed = Suppression::reasons_by_hash(conn, account_id, &hashes)?;
-            let mut stage = Vec::with_capacity(batch.entries.len());
-            let mut by_row: HashMap<i32, &Entry> = HashMap::new();
-            for (entry, hash) in batch.entries.iter().zip(&hashes) {
-                next.duplicates += entry.duplicate_rows;
-                match suppressed.get(hash) {
-                    Some(SuppressionReason::Erasure) if entry.first_seen => {
-                        next.skipped_erased += 1
-                    }
-                    Some(_) if entry.first_seen => next.skipped_suppressed += 1,
-                    Some(_) => {}
-                    None => {
-                        by_row.insert(entry.row as i32, entry);
-                        stage.push(StageRow {
-                            row_no: entry.row as i32,
-                            new_id: Id::new(),
-                            consent_id: Id::new(),
-                            email: entry.email.as_str().to_owned(),
-                            name: entry.name.clone(),
-                            properties: Json(Value::Object(entry.properties.clone())),
-                            first_seen: entry.first_seen,
-                        });
-                    }
-                }
-            }
+            let (stage, by_row) = stage_unsuppressed(batch, &hashes, &suppressed, &mut next);
             for applied in apply(conn, &target, &stage)? {
                 let Some(entry) = by_row.get(&applied.row_no) else {
                     continue;
@@ -418,6 +417,39 @@ impl BatchWriter<'_> {
             None => Ok(false),
         }
     }
+}
+
+/// The batch's addresses that may be imported, as staging rows (and the entry each came
+/// from, by row); suppressed and erased ones are counted and left out.
+fn stage_unsuppressed<'b>(
+    batch: &'b Batch,
+    hashes: &[String],
+    suppressed: &HashMap<String, SuppressionReason>,
+    next: &mut Progress,
+) -> (Vec<StageRow>, HashMap<i32, &'b Entry>) {
+    let mut stage = Vec::with_capacity(batch.entries.len());
+    let mut by_row = HashMap::new();
+    for (entry, hash) in batch.entries.iter().zip(hashes) {
+        next.duplicates += entry.duplicate_rows;
+        match suppressed.get(hash) {
+            Some(SuppressionReason::Erasure) if entry.first_seen => next.skipped_erased += 1,
+            Some(_) if entry.first_seen => next.skipped_suppressed += 1,
+            Some(_) => {}
+            None => {
+                by_row.insert(entry.row as i32, entry);
+                stage.push(StageRow {
+                    row_no: entry.row as i32,
+                    new_id: Id::new(),
+                    consent_id: Id::new(),
+                    email: entry.email.as_str().to_owned(),
+                    name: entry.name.clone(),
+                    properties: Json(Value::Object(entry.properties.clone())),
+                    first_seen: entry.first_seen,
+                });
+            }
+        }
+    }
+    (stage, by_row)
 }
 
 fn save_progress(conn: &mut DbConnection, import_id: Id, progress: &Progress) -> Result<()> {

@@ -205,20 +205,31 @@ impl Suppression {
         account_id: Id,
         hashes: &[String],
     ) -> Result<HashMap<String, SuppressionReason>> {
-        let mut reasons = HashMap::new();
-        for batch in hashes.chunks(BATCH) {
-            let found: Vec<Suppression> = suppressions::table
+        let found: Vec<Suppression> = match conn {
+            // One round trip whatever the batch: `email_hash = ANY($2)` binds one array.
+            DbConnection::Postgres(pg) => suppressions::table
                 .filter(suppressions::account_id.eq(account_id))
-                .filter(suppressions::email_hash.eq_any(batch))
+                .filter(suppressions::email_hash.eq_any(hashes))
                 .select(Suppression::as_select())
-                .load(conn)?;
-            reasons.extend(
+                .load(pg)?,
+            DbConnection::Sqlite(_) => {
+                let mut found = Vec::new();
+                for batch in hashes.chunks(BATCH) {
+                    found.extend(
+                        suppressions::table
+                            .filter(suppressions::account_id.eq(account_id))
+                            .filter(suppressions::email_hash.eq_any(batch))
+                            .select(Suppression::as_select())
+                            .load(conn)?,
+                    );
+                }
                 found
-                    .into_iter()
-                    .map(|s| (s.email_hash.clone(), s.reason())),
-            );
-        }
-        Ok(reasons)
+            }
+        };
+        Ok(found
+            .into_iter()
+            .map(|s| (s.email_hash.clone(), s.reason()))
+            .collect())
     }
 
     /// The account's entries, oldest first, optionally of one reason.
