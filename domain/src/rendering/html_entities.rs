@@ -8,6 +8,18 @@ use std::borrow::Cow;
 
 /// Decodes the entities mail HTML actually uses; unknown ones are left as written.
 pub(crate) fn decode_entities(text: &str) -> Cow<'_, str> {
+    decode_references(text, 12, decode_entity)
+}
+
+/// Replaces each `&name;` whose name (at most `max_name` bytes) `lookup` knows by its
+/// character; anything else is left as written. The scan for `;` is bounded, so text full
+/// of `&` stays linear. Text parts and attribute values share this loop with their own
+/// tables.
+pub(crate) fn decode_references(
+    text: &str,
+    max_name: usize,
+    lookup: impl Fn(&str) -> Option<char>,
+) -> Cow<'_, str> {
     if !text.contains('&') {
         return Cow::Borrowed(text);
     }
@@ -16,12 +28,11 @@ pub(crate) fn decode_entities(text: &str) -> Cow<'_, str> {
     while let Some(amp) = rest.find('&') {
         out.push_str(&rest[..amp]);
         rest = &rest[amp..];
-        // Entity names are short; looking further would make text full of `&` quadratic.
         let decoded = rest.as_bytes()[1..]
             .iter()
-            .take(12)
+            .take(max_name)
             .position(|&b| b == b';')
-            .and_then(|semi| decode_entity(&rest[1..semi + 1]).map(|c| (c, semi + 2)));
+            .and_then(|semi| lookup(&rest[1..semi + 1]).map(|c| (c, semi + 2)));
         match decoded {
             Some((c, consumed)) => {
                 out.push(c);

@@ -19,7 +19,7 @@ mod context;
 mod escape;
 mod footer;
 mod headers;
-mod html_entities;
+pub(crate) mod html_entities;
 mod html_text;
 mod mime;
 mod render;

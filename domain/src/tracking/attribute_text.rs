@@ -1,42 +1,18 @@
 //! Attribute values in and out: character references decoded on the way in, the five
 //! markup characters escaped on the way out.
 //!
-//! The rendering module has its own versions for template output and text parts; these
-//! are the rules for an attribute value, and must not depend on how rendering evolves.
+//! The decoding loop is rendering's (`decode_references`); the table of references is the
+//! attribute value's own — a URL keeps `&nbsp;` as written rather than turning it into the
+//! plain space a text part wants.
 
 use std::borrow::Cow;
+
+use crate::rendering::html_entities::decode_references;
 
 /// Decodes the character references of an attribute value (`&amp;`, `&#38;`, `&#x26;`,
 /// `&quot;`, …). Unknown or malformed references are left as written, as browsers do.
 pub(crate) fn decode_attribute(value: &str) -> Cow<'_, str> {
-    if !value.contains('&') {
-        return Cow::Borrowed(value);
-    }
-    let mut out = String::with_capacity(value.len());
-    let mut rest = value;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        rest = &rest[amp..];
-        // References are short; looking further would make `&&&…` quadratic.
-        let decoded = rest
-            .bytes()
-            .skip(1)
-            .take(10)
-            .position(|b| b == b';')
-            .and_then(|semi| Some((reference(&rest[1..semi + 1])?, semi + 2)));
-        match decoded {
-            Some((c, consumed)) => {
-                out.push(c);
-                rest = &rest[consumed..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    Cow::Owned(out)
+    decode_references(value, 10, reference)
 }
 
 /// The character a reference name (between `&` and `;`) stands for.
