@@ -403,7 +403,7 @@ fn parked(vars: &HashMap<String, String>) -> Vec<Value> {
 async fn a_poisoned_job_is_parked_after_its_retries_listed_and_redriven() {
     let server = SmtpServer::start();
     let so = ScaleOut::start(&server, None, &[]).await;
-    let _sender = so.sender();
+    let sender = so.sender();
     // A job no worker can read (as a bad deploy might leave behind), allowed 3 attempts.
     let pool = mailroom_domain::store::build_pool(&so.app.database_url(), &Default::default());
     let mut conn = mailroom_domain::store::checkout(&pool).unwrap();
@@ -414,17 +414,23 @@ async fn a_poisoned_job_is_parked_after_its_retries_listed_and_redriven() {
     let job = mailroom_domain::jobs::Job::DeliverMessage {
         message_id: mailroom_domain::Id::new(),
     };
-    let poisoned = mailroom_domain::jobs::JobRow::enqueue(&mut conn, &job, options).unwrap();
-    {
+    // Written and spoiled in one transaction: the relay must never see the readable payload
+    // (a job for a message that does not exist is simply done, and would never be parked).
+    let poisoned = {
         use diesel::prelude::*;
         use mailroom_domain::schema::jobs;
-        diesel::update(jobs::table.find(poisoned))
-            .set(jobs::payload.eq(mailroom_domain::Json(json!({"message_id": 42}))))
-            .execute(&mut conn)
-            .unwrap();
-    }
+        conn.transaction::<_, mailroom_domain::Error, _>(|conn| {
+            let poisoned = mailroom_domain::jobs::JobRow::enqueue(conn, &job, options)?;
+            diesel::update(jobs::table.find(poisoned))
+                .set(jobs::payload.eq(mailroom_domain::Json(json!({"message_id": 42}))))
+                .execute(conn)?;
+            Ok(poisoned)
+        })
+        .unwrap()
+    };
     let wait_parked = |what: &'static str| {
         let vars = so.worker_vars.clone();
+        let sender = &sender;
         async move {
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
@@ -432,7 +438,11 @@ async fn a_poisoned_job_is_parked_after_its_retries_listed_and_redriven() {
                 if !jobs.is_empty() {
                     return jobs;
                 }
-                assert!(Instant::now() < deadline, "{what}: never parked");
+                assert!(
+                    Instant::now() < deadline,
+                    "{what}: never parked; the sender's log:\n{}",
+                    sender.output()
+                );
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
         }

@@ -159,6 +159,23 @@ impl AmqpBus {
         Ok(())
     }
 
+    /// Returns a delivery to its queue when what should follow from it (a retry or parked
+    /// copy, a held row) could not be made safe; its redelivery counts as an attempt.
+    async fn give_back(
+        &self,
+        acker: &Acker,
+        job: mailroom_domain::Id,
+        error: &impl std::fmt::Display,
+    ) {
+        tracing::warn!(job = %job, %error, "could not settle a job; returning it to its queue");
+        let _ = acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..BasicNackOptions::default()
+            })
+            .await;
+    }
+
     async fn settle(&self, acker: &Acker) {
         if let Err(e) = acker.ack(BasicAckOptions::default()).await {
             // The channel is gone: the broker delivers the job again, and the idempotent
@@ -210,7 +227,8 @@ impl Bus for AmqpBus {
                     // Perhaps written by a newer release than this worker's, mid-rollout:
                     // retried like any failing job, and parked after its last attempt.
                     let reason = e.to_string();
-                    tracing::warn!(job = %envelope.id, %reason, "job payload unreadable");
+                    let id = envelope.id;
+                    tracing::warn!(job = %id, %reason, "job payload unreadable");
                     let delay = backoff(
                         Duration::from_secs(1),
                         envelope.attempt,
@@ -221,8 +239,9 @@ impl Bus for AmqpBus {
                     } else {
                         self.publish_retry(envelope, delay, &reason).await
                     };
-                    if handled.is_ok() {
-                        self.settle(&message.acker).await;
+                    match handled {
+                        Ok(()) => self.settle(&message.acker).await,
+                        Err(e) => self.give_back(&message.acker, id, &e).await,
                     }
                     continue;
                 }
@@ -264,11 +283,18 @@ impl Bus for AmqpBus {
         let Some(InFlight { acker, envelope }) = self.take(delivery) else {
             return Ok(());
         };
-        // Unacknowledged until the retry copy is safe: if publishing fails, the broker
-        // delivers the original again.
-        self.publish_retry(envelope, delay, reason).await?;
-        self.settle(&acker).await;
-        Ok(())
+        // Acknowledged only once the retry copy is safe; if publishing fails, the original
+        // goes back to its queue.
+        match self.publish_retry(envelope, delay, reason).await {
+            Ok(()) => {
+                self.settle(&acker).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.give_back(&acker, delivery.id, &e).await;
+                Err(e)
+            }
+        }
     }
 
     async fn hold(&self, delivery: &Delivery) -> mailroom_domain::Result<()> {
@@ -276,19 +302,32 @@ impl Bus for AmqpBus {
             return Ok(());
         };
         let id = delivery.id;
-        self.db(move |conn| JobRow::hold_in_outbox(conn, id))
-            .await?;
-        self.settle(&held.acker).await;
-        Ok(())
+        match self.db(move |conn| JobRow::hold_in_outbox(conn, id)).await {
+            Ok(()) => {
+                self.settle(&held.acker).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.give_back(&held.acker, id, &e).await;
+                Err(e)
+            }
+        }
     }
 
     async fn dead_letter(&self, delivery: &Delivery, reason: &str) -> mailroom_domain::Result<()> {
         let Some(held) = self.take(delivery) else {
             return Ok(());
         };
-        self.park(held.envelope, reason).await?;
-        self.settle(&held.acker).await;
-        Ok(())
+        match self.park(held.envelope, reason).await {
+            Ok(()) => {
+                self.settle(&held.acker).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.give_back(&held.acker, delivery.id, &e).await;
+                Err(e)
+            }
+        }
     }
 
     async fn close(&self) {
