@@ -302,6 +302,7 @@ fn raw_phase(url: &DatabaseUrl, account_id: Id, n: usize, writers: usize) -> any
                             properties: Json(json!({})),
                             created_at: now,
                             updated_at: now,
+                            restricted_at: None,
                         };
                         match diesel::insert_into(contacts::table)
                             .values(&row)

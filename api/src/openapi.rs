@@ -33,6 +33,7 @@ use crate::problem::{PROBLEM_JSON, Problem};
         (name = "suppressions", description = "Addresses the account never mails again"),
         (name = "campaigns", description = "Campaigns: content, lifecycle, preview, test sends and progress"),
         (name = "send", description = "Transactional email, and the sandbox mailbox"),
+        (name = "data-subject requests", description = "GDPR rights of the people an account holds data about — access, portability, rectification, erasure, restriction, objection — tracked from receipt to answer, due in 30 days"),
         (name = "audit", description = "The append-only audit log: every change to personal data, every export, every support read"),
         (name = "events", description = "What happened to messages after they left: sent, deferred, bounce, blocked, open, click, unsub, spam"),
         (name = "inbound", description = "Bounces (RFC 3464 DSNs) and complaints (RFC 5965 ARF reports) received at the bounce address"),

@@ -56,6 +56,8 @@ pub enum ApiError {
     Forbidden(String),
     #[error("sensitive data in {field}")]
     SensitiveData { field: String, kind: SensitiveKind },
+    #[error("{0}")]
+    SubjectErased(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -73,6 +75,7 @@ pub const CODES: &[&str] = &[
     "unauthorized",
     "forbidden",
     "sensitive_data_rejected",
+    "subject_erased",
     "service_unavailable",
     "internal_error",
 ];
@@ -93,6 +96,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::SensitiveData { .. } => "sensitive_data_rejected",
+            ApiError::SubjectErased(_) => "subject_erased",
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -109,6 +113,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::SensitiveData { .. } => "Sensitive data rejected",
+            ApiError::SubjectErased(_) => "Subject erased",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -128,7 +133,8 @@ impl ApiError {
             | ApiError::NotFound(d)
             | ApiError::Conflict(d)
             | ApiError::Unauthorized(d)
-            | ApiError::Forbidden(d) => Some(d.clone()),
+            | ApiError::Forbidden(d)
+            | ApiError::SubjectErased(d) => Some(d.clone()),
             ApiError::PayloadTooLarge => {
                 Some("the request body is larger than this server accepts".into())
             }
@@ -163,9 +169,9 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::Validation(_) | ApiError::SensitiveData { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            ApiError::Validation(_)
+            | ApiError::SensitiveData { .. }
+            | ApiError::SubjectErased(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -204,6 +210,7 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid(errors) => ApiError::Validation(errors),
             DomainError::SensitiveData { field, kind } => ApiError::SensitiveData { field, kind },
             DomainError::Forbidden(m) => ApiError::Forbidden(m),
+            DomainError::SubjectErased(m) => ApiError::SubjectErased(m),
             DomainError::Unavailable(m) => ApiError::Unavailable(m),
             DomainError::Config(m) | DomainError::Internal(m) => ApiError::Internal(m),
         }
@@ -234,6 +241,7 @@ mod tests {
                 field: String::new(),
                 kind: SensitiveKind::PaymentCard,
             },
+            ApiError::SubjectErased(String::new()),
             ApiError::Unavailable(String::new()),
             ApiError::Internal(String::new()),
         ];

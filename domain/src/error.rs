@@ -40,6 +40,10 @@ pub enum Error {
     /// The caller may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The address belongs to a person whose data was erased at their request: it is not
+    /// added again unless the person consents anew.
+    #[error("{0}")]
+    SubjectErased(String),
     /// The database cannot be reached.
     #[error("{0}")]
     Unavailable(String),

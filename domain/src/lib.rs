@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod consent;
 pub mod contacts;
+pub mod data_subjects;
 pub mod error;
 pub mod events;
 pub mod idempotency;

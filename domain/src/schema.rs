@@ -56,6 +56,8 @@ diesel::table! {
         properties -> PortableJson,
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
+        /// Set while processing is restricted (GDPR art. 18): neither mailed nor tracked.
+        restricted_at -> Nullable<PortableTimestamp>,
     }
 }
 
@@ -401,6 +403,48 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    /// Requests of data subjects (access, portability, rectification, erasure, restriction,
+    /// objection), due 30 days after receipt.
+    data_subject_requests (id) {
+        id -> PortableUuid,
+        account_id -> PortableUuid,
+        kind -> Text,
+        status -> Text,
+        subject_email -> Nullable<Text>,
+        subject_hash -> Text,
+        verification -> Nullable<PortableJson>,
+        changes -> Nullable<PortableJson>,
+        outcome -> Nullable<PortableJson>,
+        rejection_reason -> Nullable<Text>,
+        received_at -> PortableTimestamp,
+        due_at -> PortableTimestamp,
+        verified_at -> Nullable<PortableTimestamp>,
+        processing_at -> Nullable<PortableTimestamp>,
+        completed_at -> Nullable<PortableTimestamp>,
+        rejected_at -> Nullable<PortableTimestamp>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    /// The export an access or portability request produced.
+    data_subject_exports (request_id) {
+        request_id -> PortableUuid,
+        account_id -> PortableUuid,
+        document -> PortableJson,
+        size_bytes -> BigInt,
+        created_at -> PortableTimestamp,
+    }
+}
+
 diesel::joinable!(api_keys -> accounts (account_id));
 diesel::joinable!(contacts -> accounts (account_id));
 diesel::joinable!(lists -> accounts (account_id));
@@ -433,4 +477,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_events,
     imports,
     import_chunks,
+    data_subject_requests,
+    data_subject_exports,
 );

@@ -7,6 +7,7 @@
 
 pub mod bus;
 pub mod context;
+pub mod data_subjects;
 pub mod embedded;
 pub mod events;
 pub mod imports;

@@ -7,7 +7,9 @@ use mailroom_domain::accounts::Scope;
 use mailroom_domain::audit::AuditRecord;
 use mailroom_domain::consent::{ConsentRecord, ConsentState};
 use mailroom_domain::contacts::{Contact, ContactChanges, ContactFilter, EmailAddress, NewContact};
+use mailroom_domain::data_subjects::lift_restriction;
 use mailroom_domain::pagination::Page;
+use mailroom_domain::suppressions::Suppression;
 use mailroom_domain::{Id, Timestamp};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -31,6 +33,9 @@ pub struct ContactView {
     /// Current state per consent purpose, from the latest account-wide consent record of
     /// each (list-scoped records do not count). Purposes never recorded are absent.
     pub consents: BTreeMap<String, ConsentState>,
+    /// Set while processing is restricted (a data-subject request): the contact is kept
+    /// but neither mailed nor tracked until `DELETE /v1/contacts/{id}/restriction`.
+    pub restricted_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -43,6 +48,7 @@ impl ContactView {
             id: c.id,
             email: c.email,
             name: c.name,
+            restricted_at: c.restricted_at,
             created_at: c.created_at,
             updated_at: c.updated_at,
         }
@@ -125,11 +131,15 @@ pub async fn create_contact(
     principal.require(Scope::ContactsWrite)?;
     let new = body.0.into_new_contact()?;
     let account = principal.account_id;
+    let key = state.hash_key.clone();
     let contact = state
         .db_audited(
             &principal,
             |c: &Contact| AuditRecord::new("contact.created", "contact", Some(c.id)),
-            move |conn| Contact::create(conn, account, new),
+            move |conn| {
+                Suppression::admit(conn, account, &key, &new.email, false)?;
+                Contact::create(conn, account, new)
+            },
         )
         .await?;
     Ok(HttpResponse::Created().json(ContactView::new(contact, BTreeMap::new())))
@@ -247,6 +257,7 @@ pub async fn update_contact(
         fields.extend(properties.keys().map(|k| format!("properties.{k}")));
     }
     let (account, id) = (principal.account_id, id.into_inner());
+    let key = state.hash_key.clone();
     let contact = state
         .db_audited(
             &principal,
@@ -255,6 +266,9 @@ pub async fn update_contact(
                     .with_details(serde_json::json!({ "fields": fields }))
             },
             move |conn| {
+                if let Some(email) = &changes.email {
+                    Suppression::admit(conn, account, &key, email, false)?;
+                }
                 let contact = Contact::update(conn, account, id, changes)?;
                 Ok(ContactView::new(
                     contact,
@@ -281,6 +295,35 @@ pub async fn delete_contact(
             &principal,
             move |_: &()| AuditRecord::new("contact.deleted", "contact", Some(id)),
             move |conn| Contact::delete(conn, account, id),
+        )
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Lifts a restriction of processing (set by a `restriction` data-subject request): the
+/// contact can be mailed and tracked again. Audited; lifting where none is set changes
+/// nothing.
+#[utoipa::path(
+    tag = "contacts",
+    params(("id" = Id, Path)),
+    responses((status = 204, description = "The contact is no longer restricted"))
+)]
+#[delete("/contacts/{id}/restriction")]
+pub async fn lift_contact_restriction(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::ContactsWrite)?;
+    let (account, id) = (principal.account_id, id.into_inner());
+    state
+        .db_audited(
+            &principal,
+            move |lifted: &bool| {
+                AuditRecord::new("contact.restriction_lifted", "contact", Some(id))
+                    .with_details(serde_json::json!({ "was_restricted": lifted }))
+            },
+            move |conn| lift_restriction(conn, account, id),
         )
         .await?;
     Ok(HttpResponse::NoContent().finish())

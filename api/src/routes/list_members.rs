@@ -2,9 +2,11 @@
 
 use actix_web::{HttpResponse, delete, get, post, web};
 use mailroom_domain::accounts::Scope;
-use mailroom_domain::audit::AuditRecord;
+use mailroom_domain::audit::{self, AuditRecord};
+use mailroom_domain::consent::{ConsentStatus, purposes};
 use mailroom_domain::lists::{AddedMember, Member, MemberStatus, MemberSubject};
 use mailroom_domain::pagination::Page;
+use mailroom_domain::suppressions::Suppression;
 use mailroom_domain::{Id, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -132,6 +134,14 @@ pub async fn add_list_member(
     }
     let (account, list_id) = (principal.account_id, id.into_inner());
     let consent = consent.map(|c| c.into_new_consent(list_id));
+    // An erased person comes back only with their fresh, granted, account-wide marketing
+    // consent; the erasure entry then goes (and the audit log says so).
+    let consents_anew = consent.as_ref().is_some_and(|c| {
+        c.list_id.is_none()
+            && c.purpose == purposes::MARKETING_EMAIL
+            && c.status == ConsentStatus::Granted
+    });
+    let (key, actor) = (state.hash_key.clone(), principal.actor.clone());
     let added = state
         .db_audited(
             &principal,
@@ -150,7 +160,23 @@ pub async fn add_list_member(
                     "status": a.member.status().as_str(),
                 }))
             },
-            move |conn| Member::add(conn, account, list_id, subject, consent),
+            move |conn| {
+                if let MemberSubject::Email(new) = &subject
+                    && Suppression::admit(conn, account, &key, &new.email, consents_anew)?
+                {
+                    audit::record(
+                        conn,
+                        account,
+                        &actor,
+                        AuditRecord::new("suppression.erasure_lifted", "suppression", None)
+                            .with_details(serde_json::json!({
+                                "list_id": list_id,
+                                "reason": "the person consented anew",
+                            })),
+                    )?;
+                }
+                Member::add(conn, account, list_id, subject, consent)
+            },
         )
         .await?;
     let mut response = if added.created {

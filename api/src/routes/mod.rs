@@ -13,6 +13,7 @@ pub mod confirm;
 pub mod consents;
 pub mod contact_properties;
 pub mod contacts;
+pub mod data_subject_requests;
 pub mod events;
 pub mod health;
 pub mod imports;
@@ -20,6 +21,7 @@ pub mod inbound;
 pub mod list_export;
 pub mod list_members;
 pub mod lists;
+pub mod metrics;
 pub mod sandbox;
 pub mod send;
 pub mod suppressions;
@@ -36,6 +38,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(tracking::click)
         .service(health::healthz)
         .service(health::readyz)
+        .service(metrics::metrics)
         .service(confirm::show_confirmation)
         .service(confirm::confirm_subscription)
         .service(unsubscribe::show_unsubscribe)
@@ -58,6 +61,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(contacts::get_contact)
                 .service(contacts::update_contact)
                 .service(contacts::delete_contact)
+                .service(contacts::lift_contact_restriction)
                 .service(consents::append_consent)
                 .service(consents::list_consents)
                 .service(lists::create_list)
@@ -91,6 +95,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(campaign_stats::get_campaign_stats)
                 .service(events::list_events)
                 .service(audit::list_audit_events)
+                .service(data_subject_requests::create_data_subject_request)
+                .service(data_subject_requests::list_data_subject_requests)
+                .service(data_subject_requests::data_subject_request_summary)
+                .service(data_subject_requests::get_data_subject_request)
+                .service(data_subject_requests::verify_data_subject_request)
+                .service(data_subject_requests::reject_data_subject_request)
+                .service(data_subject_requests::export_data_subject_request)
                 .service(send::send_messages)
                 .service(sandbox::list_sandbox_messages)
                 .service(inbound::receive_inbound_message)

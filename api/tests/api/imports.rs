@@ -78,7 +78,7 @@ async fn wait_for_import(app: &TestApp, token: &str, id: &str, limit: Duration) 
 }
 
 /// Uploads and waits for the import to finish; answers the finished import.
-async fn import(app: &TestApp, token: &str, list: &str, query: &str, csv: &str) -> Value {
+pub async fn import(app: &TestApp, token: &str, list: &str, query: &str, csv: &str) -> Value {
     let (status, queued) = upload(app, token, list, query, csv.to_owned()).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
     let done = wait_for_import(

@@ -23,7 +23,7 @@ use crate::smtp_server::SmtpServer;
 use crate::suppressions::{scoped_token, with_db};
 
 const POSTFIX_HARD_BOUNCE: &str = include_str!("../fixtures/inbound/postfix_hard_bounce.eml");
-const POSTFIX_DELAYED: &str = include_str!("../fixtures/inbound/postfix_delayed.eml");
+pub const POSTFIX_DELAYED: &str = include_str!("../fixtures/inbound/postfix_delayed.eml");
 const GMAIL_HARD_BOUNCE: &str = include_str!("../fixtures/inbound/gmail_hard_bounce.eml");
 const ARF_ABUSE: &str = include_str!("../fixtures/inbound/arf_abuse.eml");
 const RANDOM_BYTES: &[u8] =
@@ -33,7 +33,7 @@ const TRUNCATED_MULTIPART: &[u8] =
 const AUTO_REPLY: &[u8] = include_bytes!("../../../domain/tests/fixtures/inbound/auto_reply.eml");
 
 /// The links a report can carry back to a message that went out.
-struct Sent {
+pub struct Sent {
     /// The envelope sender (VERP return path).
     verp: String,
     /// The `Message-ID` header, without angle brackets.
@@ -68,7 +68,7 @@ impl Sent {
     }
 
     /// A message that never went out, with links that look like Mailroom's.
-    fn made_up(recipient: &str) -> Sent {
+    pub fn made_up(recipient: &str) -> Sent {
         let id = Id::new();
         Sent {
             verp: format!("bounces+{}@mailroom.localhost", id.0.simple()),
@@ -79,7 +79,7 @@ impl Sent {
     }
 
     /// `template` about this message, sent back to its VERP address.
-    fn report(&self, template: &str) -> String {
+    pub fn report(&self, template: &str) -> String {
         self.report_to(template, &self.verp.clone())
     }
 
@@ -120,7 +120,7 @@ async fn post_raw(
 }
 
 /// Posts a report and expects it to be accepted.
-async fn post_report(app: &TestApp, token: &str, raw: String) -> Value {
+pub async fn post_report(app: &TestApp, token: &str, raw: String) -> Value {
     let (status, report) = post_raw(app, token, Some("message/rfc822"), raw).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{report}");
     report

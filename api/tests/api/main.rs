@@ -10,6 +10,7 @@ mod auth;
 mod campaigns;
 mod consents;
 mod contacts;
+mod data_subject_requests;
 mod delivery;
 mod double_opt_in;
 mod errors;

@@ -38,7 +38,7 @@ pub async fn scoped_token(app: &TestApp, acct: &TestAccount, scopes: &[&str]) ->
 }
 
 /// The key the test app hashes with (`MAILROOM_HASH_KEY` of `base_vars`).
-fn hash_key() -> HashKey {
+pub fn test_hash_key() -> HashKey {
     HashKey::new(&SecretString::from("test-hash-key"))
 }
 
@@ -65,7 +65,7 @@ async fn erase(app: &TestApp, acct: &TestAccount, address: &'static str) -> Supp
         Suppression::add(
             conn,
             account,
-            &hash_key(),
+            &test_hash_key(),
             &email(address),
             SuppressionReason::Erasure,
             None,
@@ -163,8 +163,8 @@ on_both_backends! {
         let account: Id = acct.id.parse().unwrap();
         let reasons = with_db(&app, move |conn| {
             (
-                Suppression::is_suppressed(conn, account, &hash_key(), &email("ada@example.com")).unwrap(),
-                Suppression::is_suppressed(conn, account, &hash_key(), &email("BOB@example.com")).unwrap(),
+                Suppression::is_suppressed(conn, account, &test_hash_key(), &email("ada@example.com")).unwrap(),
+                Suppression::is_suppressed(conn, account, &test_hash_key(), &email("BOB@example.com")).unwrap(),
             )
         }).await;
         assert_eq!(reasons, (None, Some(SuppressionReason::Manual)));
@@ -197,7 +197,7 @@ on_both_backends! {
         let acct = app.create_account("Acme").await;
         let erased = erase(&app, &acct, "ada@example.com").await;
         assert_eq!(erased.email, None, "an erasure entry keeps only the hash");
-        assert_eq!(erased.email_hash, email_hash(&hash_key(), &email("ada@example.com")));
+        assert_eq!(erased.email_hash, email_hash(&test_hash_key(), &email("ada@example.com")));
 
         let (_, page) = app.get("/v1/suppressions?reason=erasure", &acct.token).await;
         assert_eq!(page["data"][0]["id"], erased.id.to_string());
@@ -228,7 +228,7 @@ on_both_backends! {
         suppress(&app, &acct.token, json!({"email": "ada@example.com", "reason": "unsubscribe"})).await;
         erase(&app, &acct, "bob@example.com").await;
         let account: Id = acct.id.parse().unwrap();
-        let key = hash_key();
+        let key = test_hash_key();
         let hashes: Vec<String> = ["ada@example.com", "bob@example.com", "carol@example.com"]
             .iter()
             .map(|a| email_hash(&key, &email(a)))
@@ -239,7 +239,7 @@ on_both_backends! {
                 (
                     Suppression::suppressed_hashes(conn, account, &hashes).unwrap(),
                     Suppression::suppressed_hashes(conn, Id::new(), &hashes).unwrap(),
-                    Suppression::is_suppressed(conn, account, &hash_key(), &email(" BOB@example.com")).unwrap(),
+                    Suppression::is_suppressed(conn, account, &test_hash_key(), &email(" BOB@example.com")).unwrap(),
                 )
             }
         }).await;
@@ -288,7 +288,7 @@ on_both_backends! {
 
         let owner_id: Id = owner.id.parse().unwrap();
         let bob = with_db(&app, move |conn| {
-            Suppression::is_suppressed(conn, owner_id, &hash_key(), &email("bob@example.com")).unwrap()
+            Suppression::is_suppressed(conn, owner_id, &test_hash_key(), &email("bob@example.com")).unwrap()
         }).await;
         assert_eq!(bob, None);
         let (status, body) = app.post("/v1/suppressions", &owner.token, json!({"email": "bob@example.com"})).await;

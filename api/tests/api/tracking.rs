@@ -33,7 +33,7 @@ pub async fn wait_for_events(app: &TestApp, token: &str, query: &str, n: usize) 
     }
 }
 
-async fn stats(app: &TestApp, token: &str, campaign: &str) -> Value {
+pub async fn stats(app: &TestApp, token: &str, campaign: &str) -> Value {
     let (status, body) = app
         .get(&format!("/v1/campaigns/{campaign}/stats"), token)
         .await;
@@ -42,7 +42,7 @@ async fn stats(app: &TestApp, token: &str, campaign: &str) -> Value {
 }
 
 /// Polls the campaign's statistics until `check` holds.
-async fn wait_for_stats(
+pub async fn wait_for_stats(
     app: &TestApp,
     token: &str,
     campaign: &str,
@@ -59,7 +59,7 @@ async fn wait_for_stats(
     }
 }
 
-fn tracked_body(list: &str, tracking: bool) -> Value {
+pub fn tracked_body(list: &str, tracking: bool) -> Value {
     json!({
         "name": "Sale",
         "list_ids": [list],
@@ -74,7 +74,7 @@ fn tracked_body(list: &str, tracking: bool) -> Value {
     })
 }
 
-async fn send_and_collect(
+pub async fn send_and_collect(
     app: &TestApp,
     token: &str,
     body: Value,
@@ -100,7 +100,7 @@ async fn send_and_collect(
     (campaign, mine)
 }
 
-fn html_to<'a>(messages: &'a [Value], to: &str) -> &'a str {
+pub fn html_to<'a>(messages: &'a [Value], to: &str) -> &'a str {
     messages
         .iter()
         .find(|m| m["to"] == to)
@@ -110,7 +110,7 @@ fn html_to<'a>(messages: &'a [Value], to: &str) -> &'a str {
 }
 
 /// The `href`/`src` values of the HTML that point at `prefix`.
-fn urls_with(html: &str, prefix: &str) -> Vec<String> {
+pub fn urls_with(html: &str, prefix: &str) -> Vec<String> {
     html.split(['"', '\''])
         .filter(|part| part.starts_with(prefix))
         .map(|s| s.replace("&amp;", "&"))

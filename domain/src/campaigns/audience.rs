@@ -32,6 +32,8 @@ pub fn subscribed_batch(
         .filter(list_members::account_id.eq(account_id))
         .filter(list_members::list_id.eq_any(list_ids.to_vec()))
         .filter(list_members::status.eq(MemberStatus::Subscribed.as_str()))
+        // Restricted processing (a data-subject request): kept, never mailed.
+        .filter(contacts::restricted_at.is_null())
         .select((
             list_members::contact_id,
             list_members::list_id,

@@ -23,6 +23,8 @@ pub struct Contact {
     pub properties: Json,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Set while the person has processing restricted: kept, but never mailed or tracked.
+    pub restricted_at: Option<Timestamp>,
 }
 
 /// A contact to create, its fields already parsed.
@@ -87,6 +89,7 @@ impl Contact {
             properties: Json(Value::Object(properties)),
             created_at: now,
             updated_at: now,
+            restricted_at: None,
         };
         diesel::insert_into(contacts::table)
             .values(&contact)
@@ -116,6 +119,27 @@ impl Contact {
             .select(Contact::as_select())
             .first(conn)
             .optional()?)
+    }
+
+    /// Whether the recipient — the message's contact, or else the account's contact with
+    /// the address — has processing restricted (a data-subject request): then they are
+    /// neither mailed nor tracked.
+    pub fn is_restricted(
+        conn: &mut DbConnection,
+        account_id: Id,
+        contact_id: Option<Id>,
+        email: &EmailAddress,
+    ) -> Result<bool> {
+        let mut query = contacts::table
+            .filter(contacts::account_id.eq(account_id))
+            .filter(contacts::restricted_at.is_not_null())
+            .select(contacts::id)
+            .into_boxed();
+        query = match contact_id {
+            Some(id) => query.filter(contacts::id.eq(id).or(contacts::email.eq(email.as_str()))),
+            None => query.filter(contacts::email.eq(email.as_str())),
+        };
+        Ok(query.first::<Id>(conn).optional()?.is_some())
     }
 
     pub fn list(

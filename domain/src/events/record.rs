@@ -10,9 +10,10 @@ use super::event::{Event, EventType, NewEvent};
 use super::ip::truncate_ip;
 use super::stats::CounterRow;
 use crate::clock;
+use crate::data_subjects::ERASED_PREFIX;
 use crate::error::Result;
 use crate::messages::MessageKind;
-use crate::schema::{accounts, campaign_stats, events, messages};
+use crate::schema::{accounts, campaign_stats, contacts, events, messages};
 use crate::store::DbConnection;
 use crate::store::sql_types::{Id, Timestamp};
 
@@ -71,6 +72,20 @@ fn record_chunk(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event
         .load::<Id>(conn)?
         .into_iter()
         .collect();
+    // Opens and clicks of people whose processing is restricted, or who were erased, are
+    // not recorded (data-subject requests).
+    let contact_ids: Vec<Id> = unique(recipients.values().filter_map(|r| r.contact_id));
+    let restricted: HashSet<Id> = contacts::table
+        .filter(contacts::id.eq_any(&contact_ids))
+        .filter(contacts::restricted_at.is_not_null())
+        .select(contacts::id)
+        .load::<Id>(conn)?
+        .into_iter()
+        .collect();
+    let untracked = |r: &Recipient| {
+        r.contact_id.is_some_and(|c| restricted.contains(&c))
+            || r.to_email.starts_with(ERASED_PREFIX)
+    };
     let now = clock::now();
     let mut seen = HashSet::new();
     let rows: Vec<Event> = batch
@@ -78,6 +93,9 @@ fn record_chunk(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event
         .filter(|e| seen.insert(e.id))
         .filter_map(|e| {
             let r = recipients.get(&e.message_id)?;
+            if matches!(e.event_type, EventType::Open | EventType::Click) && untracked(r) {
+                return None;
+            }
             let ip = match &e.data.ip {
                 Some(ip) if truncating.contains(&r.account_id) => truncate_ip(ip),
                 other => other.clone(),

@@ -27,6 +27,9 @@ pub enum Job {
     /// Run (or carry on with) a list import.
     #[serde(rename = "list.import")]
     ImportList { import_id: Id },
+    /// Carry out a verified data-subject request.
+    #[serde(rename = "data_subject_request.execute")]
+    ExecuteDataSubjectRequest { request_id: Id },
 }
 
 /// How urgent a job is; higher runs first. Test and transactional messages jump ahead of
@@ -48,6 +51,7 @@ impl Job {
             Job::RecordEvents { .. } => "events.record",
             Job::DeliverWebhook { .. } => "webhook.deliver",
             Job::ImportList { .. } => "list.import",
+            Job::ExecuteDataSubjectRequest { .. } => "data_subject_request.execute",
         }
     }
 
@@ -62,12 +66,13 @@ impl Job {
     }
 
     /// All kinds, for declaring queues.
-    pub const KINDS: [&'static str; 5] = [
+    pub const KINDS: [&'static str; 6] = [
         "campaign.dispatch",
         "message.deliver",
         "events.record",
         "webhook.deliver",
         "list.import",
+        "data_subject_request.execute",
     ];
 }
 

@@ -159,6 +159,35 @@ impl Suppression {
         })
     }
 
+    /// Whether the account may take `email` in as a contact again. An erased person's
+    /// address is refused (`SubjectErased`) — unless `consents_anew` (the request carries the
+    /// person's fresh, granted marketing consent), when the erasure entry is removed and
+    /// `true` answered so the caller can audit it.
+    pub fn admit(
+        conn: &mut DbConnection,
+        account_id: Id,
+        key: &HashKey,
+        email: &EmailAddress,
+        consents_anew: bool,
+    ) -> Result<bool> {
+        let Some(entry) = Self::find(conn, account_id, key, email)? else {
+            return Ok(false);
+        };
+        if entry.reason() != SuppressionReason::Erasure {
+            return Ok(false);
+        }
+        if !consents_anew {
+            return Err(Error::SubjectErased(
+                "this address belongs to a person whose data was erased at their request; it \
+                 can be added again only with their new consent (a granted marketing_email \
+                 consent given with the list membership)"
+                    .into(),
+            ));
+        }
+        diesel::delete(suppressions::table.find(entry.id)).execute(conn)?;
+        Ok(true)
+    }
+
     /// The entry that suppresses `email` in the account, if any.
     pub fn find(
         conn: &mut DbConnection,

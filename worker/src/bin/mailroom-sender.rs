@@ -1,5 +1,5 @@
-//! `mailroom-sender`: dispatches campaigns, delivers messages and runs list imports (a
-//! long-running worker).
+//! `mailroom-sender`: dispatches campaigns, delivers messages, runs list imports and
+//! carries out data-subject requests (a long-running worker).
 //! Configured by the same environment as the API and started with no arguments; SIGTERM
 //! stops taking jobs, lets the jobs under way finish, and exits.
 
@@ -9,7 +9,12 @@ use mailroom_worker::process;
 async fn main() -> std::process::ExitCode {
     match process::run(
         "sender",
-        &["campaign.dispatch", "message.deliver", "list.import"],
+        &[
+            "campaign.dispatch",
+            "message.deliver",
+            "list.import",
+            "data_subject_request.execute",
+        ],
     )
     .await
     {

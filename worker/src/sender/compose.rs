@@ -126,6 +126,9 @@ pub fn compose(
     {
         return Ok(Verdict::Skip(format!("suppressed ({})", reason.as_str())));
     }
+    if Contact::is_restricted(conn, message.account_id, message.contact_id, &recipient)? {
+        return Ok(Verdict::Skip("processing restricted".into()));
+    }
     let kind = message.kind();
     let (template, from, reply_to, list, campaign, unsubscribe, variables, extra_headers) =
         match kind {

@@ -1,0 +1,96 @@
+//! `/metrics`: Prometheus text for operators — the data-subject requests open, due within
+//! 7 days and overdue across the installation (the deadline a data protection officer
+//! watches), and jobs by kind and status. Counts only, never personal data.
+
+use std::fmt::Write;
+
+use actix_web::{HttpResponse, get, web};
+use diesel::dsl::count_star;
+use diesel::prelude::*;
+use mailroom_domain::clock;
+use mailroom_domain::data_subjects::{DataSubjectRequest, RequestSummary};
+use mailroom_domain::schema::jobs;
+
+use crate::problem::ApiError;
+use crate::state::AppState;
+
+struct Gauges {
+    requests: RequestSummary,
+    jobs: Vec<(String, String, i64)>,
+}
+
+fn render(g: &Gauges) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP mailroom_data_subject_requests Open data-subject requests: all open, due within 7 days, past their due date."
+    );
+    let _ = writeln!(out, "# TYPE mailroom_data_subject_requests gauge");
+    for (state, n) in [
+        ("open", g.requests.open),
+        ("due_soon", g.requests.due_soon),
+        ("overdue", g.requests.overdue),
+    ] {
+        let _ = writeln!(
+            out,
+            "mailroom_data_subject_requests{{state=\"{state}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mailroom_jobs Jobs in the job table by kind and status."
+    );
+    let _ = writeln!(out, "# TYPE mailroom_jobs gauge");
+    for (kind, status, n) in &g.jobs {
+        let _ = writeln!(
+            out,
+            "mailroom_jobs{{kind=\"{kind}\",status=\"{status}\"}} {n}"
+        );
+    }
+    out
+}
+
+/// Prometheus text exposition (version 0.0.4).
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String)),
+    security(())
+)]
+#[get("/metrics")]
+pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let now = clock::now();
+    let gauges = state
+        .db(move |conn| {
+            let requests = DataSubjectRequest::summary(conn, None, now)?;
+            let jobs = jobs::table
+                .group_by((jobs::kind, jobs::status))
+                .select((jobs::kind, jobs::status, count_star()))
+                .order((jobs::kind, jobs::status))
+                .load::<(String, String, i64)>(conn)?;
+            Ok(Gauges { requests, jobs })
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(render(&gauges)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_text_is_prometheus_exposition() {
+        let text = render(&Gauges {
+            requests: RequestSummary {
+                open: 3,
+                due_soon: 1,
+                overdue: 2,
+            },
+            jobs: vec![("message.deliver".into(), "pending".into(), 7)],
+        });
+        assert!(text.contains("mailroom_data_subject_requests{state=\"overdue\"} 2\n"));
+        assert!(text.contains("mailroom_jobs{kind=\"message.deliver\",status=\"pending\"} 7\n"));
+        assert!(text.contains("# TYPE mailroom_jobs gauge\n"));
+    }
+}

@@ -1,0 +1,3 @@
+ALTER TABLE contacts DROP COLUMN restricted_at;
+DROP TABLE data_subject_exports;
+DROP TABLE data_subject_requests;
