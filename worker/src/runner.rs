@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::bus::{Bus, Delivery};
 use crate::context::WorkerContext;
-use crate::{events, imports, sender, webhooks};
+use crate::{events, imports, retention, sender, webhooks};
 
 /// What a handler asks the queue to do with its job.
 #[derive(Debug)]
@@ -123,5 +123,6 @@ async fn execute(ctx: &Arc<WorkerContext>, claimed: &Delivery) -> JobOutcome {
         Job::RecordEvents { events } => events::run(ctx, events, claimed).await,
         Job::DeliverWebhook { delivery_id } => webhooks::run(ctx, *delivery_id, claimed).await,
         Job::ImportList { import_id } => imports::run(ctx, *import_id, claimed).await,
+        Job::PurgeRetention { as_of } => retention::run(ctx, *as_of, claimed).await,
     }
 }

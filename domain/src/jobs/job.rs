@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::events::NewEvent;
-use crate::store::sql_types::{Id, Json};
+use crate::store::sql_types::{Id, Json, Timestamp};
 
 /// Work that leaves the request. Each kind has a name (its queue, in RabbitMQ terms) and
 /// a payload of ids — except events, which carry what they record (a click's URL, a
@@ -27,6 +27,13 @@ pub enum Job {
     /// Run (or carry on with) a list import.
     #[serde(rename = "list.import")]
     ImportList { import_id: Id },
+    /// Purge what is past every account's retention, erase the accounts whose deletion is
+    /// due, and delete old finished job rows — as of `as_of` (unset: when it runs).
+    #[serde(rename = "retention.purge")]
+    PurgeRetention {
+        #[serde(default)]
+        as_of: Option<Timestamp>,
+    },
 }
 
 /// How urgent a job is; higher runs first. Test and transactional messages jump ahead of
@@ -48,6 +55,7 @@ impl Job {
             Job::RecordEvents { .. } => "events.record",
             Job::DeliverWebhook { .. } => "webhook.deliver",
             Job::ImportList { .. } => "list.import",
+            Job::PurgeRetention { .. } => "retention.purge",
         }
     }
 
@@ -62,12 +70,13 @@ impl Job {
     }
 
     /// All kinds, for declaring queues.
-    pub const KINDS: [&'static str; 5] = [
+    pub const KINDS: [&'static str; 6] = [
         "campaign.dispatch",
         "message.deliver",
         "events.record",
         "webhook.deliver",
         "list.import",
+        "retention.purge",
     ];
 }
 
