@@ -6,7 +6,6 @@
 
 mod support;
 
-
 use mailroom_domain::accounts::Account;
 use mailroom_domain::events::{EventData, EventType, NewEvent};
 use mailroom_domain::jobs::{Enqueue, Job, JobRow, status};
@@ -57,12 +56,23 @@ fn message_content_is_purged_from_finished_messages_past_retention_once(db: &Tes
     let emptied = Message::find(conn, sent.id).unwrap();
     assert_eq!(emptied.to_email, "");
     assert_eq!(
-        (emptied.to_name, emptied.subject, emptied.payload, emptied.custom_id),
+        (
+            emptied.to_name,
+            emptied.subject,
+            emptied.payload,
+            emptied.custom_id
+        ),
         (None, None, None, None)
     );
-    assert_eq!(emptied.status, "sent", "the status stays for campaign progress");
+    assert_eq!(
+        emptied.status, "sent",
+        "the status stays for campaign progress"
+    );
     let waiting = Message::find(conn, queued.id).unwrap();
-    assert_eq!(waiting.to_email, "ada@example.com", "a message on its way keeps its content");
+    assert_eq!(
+        waiting.to_email, "ada@example.com",
+        "a message on its way keeps its content"
+    );
 
     let again = purge_account(conn, shop, days_from_now(91)).unwrap();
     assert_eq!(again.total(), 0, "a second run removes nothing");
@@ -116,9 +126,18 @@ fn erasing_an_account_takes_its_jobs_and_leaves_other_accounts_events_queued(db:
 
     let report = erase_account(conn, leaving).unwrap();
     assert!(report.deleted.contains(&("accounts", 1)), "{report:?}");
-    assert!(matches!(Account::find(conn, leaving), Err(Error::NotFound(_))));
-    assert!(matches!(JobRow::find(conn, their_job), Err(Error::NotFound(_))));
-    assert!(matches!(JobRow::find(conn, only_theirs), Err(Error::NotFound(_))));
+    assert!(matches!(
+        Account::find(conn, leaving),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        JobRow::find(conn, their_job),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        JobRow::find(conn, only_theirs),
+        Err(Error::NotFound(_))
+    ));
     assert!(JobRow::find(conn, our_job).is_ok());
     let kept = JobRow::find(conn, shared).unwrap();
     assert_eq!(

@@ -26,8 +26,10 @@ enum Cleanup {
 
 impl TestDb {
     pub fn sqlite() -> TestDb {
-        let dir =
-            std::env::temp_dir().join(format!("mailroom-domain-test-{}", uuid::Uuid::now_v7().simple()));
+        let dir = std::env::temp_dir().join(format!(
+            "mailroom-domain-test-{}",
+            uuid::Uuid::now_v7().simple()
+        ));
         let url = DatabaseUrl::parse(&dir.join("mailroom.db").to_string_lossy()).unwrap();
         let db = TestDb {
             url,
