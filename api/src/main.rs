@@ -1,17 +1,19 @@
-//! `mailroom-api`: serve the API (no arguments), `migrate`, print `openapi`, or operate
-//! the RabbitMQ bus (`parking`, `broker`).
+//! `mailroom-api`: serve the API (no arguments), `migrate`, print `openapi`, operate the
+//! RabbitMQ bus (`parking`, `broker`), or run a retention purge (`retention`).
 
 use mailroom_api::{openapi, operator, startup::Application, telemetry};
 use mailroom_domain::config::Settings;
 use mailroom_domain::store::{build_pool, checkout, run_migrations};
 
-const USAGE: &str = "usage: mailroom-api [serve | migrate | openapi | parking ... | broker ...]
+const USAGE: &str =
+    "usage: mailroom-api [serve | migrate | openapi | parking ... | broker ... | retention ...]
   serve                          run the HTTP API (the default)
   migrate                        apply pending database migrations and exit
   openapi                        print the OpenAPI document (YAML) to stdout
   parking list [--json]          list the jobs parked after their last attempt (RabbitMQ)
   parking redrive --all|ID...    send parked jobs back to their queues
-  broker definitions [VHOST]     print the RabbitMQ topology as a definitions file";
+  broker definitions [VHOST]     print the RabbitMQ topology as a definitions file
+  retention purge [--as-of T]    purge what is past retention (as of T, RFC 3339) now";
 
 #[actix_web::main]
 async fn main() -> std::process::ExitCode {
@@ -60,6 +62,12 @@ async fn run() -> anyhow::Result<()> {
             let settings = Settings::from_env()?;
             let args: Vec<String> = std::env::args().skip(2).collect();
             operator::broker(&settings, &args)
+        }
+        "retention" => {
+            let settings = Settings::from_env()?;
+            telemetry::init(settings.log_format);
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            operator::retention(&settings, &args).await
         }
         "-h" | "--help" | "help" => {
             println!("{USAGE}");

@@ -1,12 +1,13 @@
-//! Operator subcommands of `mailroom-api` for the RabbitMQ bus: inspect and redrive the
-//! parking queue, print the broker definitions.
+//! Operator subcommands of `mailroom-api`: inspect and redrive the RabbitMQ parking
+//! queue, print the broker definitions, run a retention purge.
 
 use std::collections::HashSet;
 
 use mailroom_domain::Id;
 use mailroom_domain::config::Settings;
 use mailroom_domain::jobs::JobRow;
-use mailroom_domain::store::{build_pool, checkout};
+use mailroom_domain::retention::run_purge;
+use mailroom_domain::store::{build_pool, checkout, run_migrations};
 use mailroom_worker::bus::amqp::parking::{self, Redrive};
 use mailroom_worker::bus::amqp::topology::Topology;
 use secrecy::ExposeSecret;
@@ -87,6 +88,32 @@ pub async fn parking(settings: &Settings, args: &[String]) -> anyhow::Result<()>
         }
         _ => anyhow::bail!("{PARKING_USAGE}"),
     }
+}
+
+pub const RETENTION_USAGE: &str = "usage: mailroom-api retention purge [--as-of RFC3339]";
+
+/// `retention purge [--as-of RFC3339]`: runs the retention purge in this process, now or
+/// as of another time, and prints what it removed (JSON).
+pub async fn retention(settings: &Settings, args: &[String]) -> anyhow::Result<()> {
+    let as_of = match args {
+        [purge] if purge == "purge" => mailroom_domain::clock::now(),
+        [purge, flag, at] if purge == "purge" && flag == "--as-of" => {
+            chrono::DateTime::parse_from_rfc3339(at)
+                .map(|t| mailroom_domain::Timestamp::from(t.with_timezone(&chrono::Utc)))
+                .map_err(|_| anyhow::anyhow!("--as-of takes an RFC 3339 time, not {at:?}"))?
+        }
+        _ => anyhow::bail!("{RETENTION_USAGE}"),
+    };
+    let pool = build_pool(&settings.database_url, &settings.pool);
+    let kept = settings.retention.finished_jobs_kept();
+    let summary = actix_web::web::block(move || {
+        let mut conn = checkout(&pool)?;
+        run_migrations(&mut conn)?;
+        run_purge(&mut conn, as_of, kept)
+    })
+    .await??;
+    println!("{}", serde_json::to_string_pretty(&summary)?);
+    Ok(())
 }
 
 /// `broker definitions [VHOST] [--user NAME:PASSWORD]`: the topology as a RabbitMQ

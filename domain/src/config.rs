@@ -48,6 +48,29 @@ pub struct Settings {
     /// `MAILROOM_WORKER_ADDR`: where a worker binary serves its probes; unset → nowhere.
     pub worker_addr: Option<String>,
     pub webhooks: WebhookSettings,
+    pub retention: RetentionSettings,
+}
+
+/// The retention purge's schedule, the grace period of account deletions, and how long
+/// finished job rows are kept.
+#[derive(Debug, Clone)]
+pub struct RetentionSettings {
+    /// `MAILROOM_RETENTION_INTERVAL_SECS`: how often a purge is queued (hourly).
+    pub interval: Duration,
+    /// `MAILROOM_ACCOUNT_DELETION_GRACE_DAYS`: from a deletion request to the erasure.
+    pub deletion_grace_days: u32,
+    /// `MAILROOM_FINISHED_JOB_RETENTION_DAYS`: finished job rows older than this go.
+    pub finished_jobs_days: u32,
+}
+
+impl RetentionSettings {
+    pub fn deletion_grace(&self) -> chrono::Duration {
+        chrono::Duration::days(self.deletion_grace_days.into())
+    }
+
+    pub fn finished_jobs_kept(&self) -> chrono::Duration {
+        chrono::Duration::days(self.finished_jobs_days.into())
+    }
 }
 
 /// How webhook deliveries go out: where to, how long to wait, how often to retry.
@@ -324,6 +347,15 @@ impl Settings {
                     "MAILROOM_WEBHOOK_SECRET_GRACE_SECS",
                     24 * 3600,
                 )?),
+            },
+            retention: RetentionSettings {
+                interval: Duration::from_secs(
+                    number(&get, "MAILROOM_RETENTION_INTERVAL_SECS", 3600)?.max(1),
+                ),
+                deletion_grace_days: number(&get, "MAILROOM_ACCOUNT_DELETION_GRACE_DAYS", 14)?
+                    .min(365) as u32,
+                finished_jobs_days: number(&get, "MAILROOM_FINISHED_JOB_RETENTION_DAYS", 7)?
+                    .clamp(1, 3650) as u32,
             },
         })
     }

@@ -21,6 +21,7 @@ pub mod lists;
 pub mod messages;
 pub mod pagination;
 pub mod rendering;
+pub mod retention;
 pub mod schema;
 pub mod store;
 pub mod suppressions;

@@ -14,6 +14,12 @@ diesel::table! {
         unsubscribe_scope -> Text,
         truncate_ips -> Bool,
         support_access_until -> Nullable<PortableTimestamp>,
+        retention_events_days -> Integer,
+        retention_messages_days -> Integer,
+        retention_dsr_exports_days -> Integer,
+        retention_webhook_deliveries_days -> Integer,
+        deletion_requested_at -> Nullable<PortableTimestamp>,
+        deletion_due_at -> Nullable<PortableTimestamp>,
     }
 }
 
@@ -183,6 +189,7 @@ diesel::table! {
         tracked -> Bool,
         opened_at -> Nullable<PortableTimestamp>,
         clicked_at -> Nullable<PortableTimestamp>,
+        content_purged_at -> Nullable<PortableTimestamp>,
     }
 }
 

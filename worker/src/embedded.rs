@@ -1,5 +1,6 @@
 //! Workers inside the API process (embedded mode): a thread of their own with a small
-//! tokio runtime, running the job loop over the database's job table.
+//! tokio runtime, running the job loop over the database's job table and the retention
+//! purge's scheduler.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -10,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::bus::JobTable;
 use crate::context::WorkerContext;
+use crate::retention;
 use crate::runner::Runner;
 
 pub struct EmbeddedWorkers {
@@ -25,12 +27,14 @@ impl EmbeddedWorkers {
             .enable_all()
             .build()?;
         let slots = settings.delivery.concurrency;
+        let settings_interval = settings.retention.interval;
         let pool_for_bus = pool.clone();
         let ctx = {
             let _entered = runtime.enter();
             WorkerContext::new(pool, settings)?
         };
         let (shutdown, receiver) = watch::channel(false);
+        let (scheduler_pool, every) = (pool_for_bus.clone(), settings_interval);
         let thread = std::thread::Builder::new()
             .name("mailroom-workers".into())
             .spawn(move || {
@@ -39,6 +43,11 @@ impl EmbeddedWorkers {
                         Runner::new(Arc::new(ctx), JobTable::new(pool_for_bus))
                             .with_idle_wait(std::time::Duration::from_millis(100)),
                     );
+                    tokio::spawn(retention::schedule::run(
+                        scheduler_pool,
+                        every,
+                        receiver.clone(),
+                    ));
                     tracing::info!(slots, "embedded workers started");
                     runner.run(slots, receiver).await;
                     tracing::info!("embedded workers stopped");

@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod probes;
 pub mod process;
 pub mod relay_thread;
+pub mod retention;
 pub mod runner;
 pub mod sender;
 pub mod transport;

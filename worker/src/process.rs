@@ -1,7 +1,8 @@
 //! What every worker binary does: read the settings, connect the bus they name (RabbitMQ
 //! with `AMQP_URL`, else the database's job table), relay the outbox, run the job loop,
-//! serve probes where `MAILROOM_WORKER_ADDR` says (never on the API's address), and on
-//! SIGTERM stop taking jobs, finish the ones under way, and exit.
+//! serve probes where `MAILROOM_WORKER_ADDR` says (never on the API's address), queue the
+//! retention purge where it runs, and on SIGTERM stop taking jobs, finish the ones under
+//! way, and exit.
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use crate::bus::{Bus, JobTable};
 use crate::context::WorkerContext;
 use crate::lifecycle;
 use crate::probes::Probes;
+use crate::retention;
 use crate::runner::Runner;
 
 /// Runs the worker `role` (e.g. `sender`) over the job kinds it handles, until SIGTERM.
@@ -29,6 +31,15 @@ pub async fn run(role: &str, kinds: &[&str]) -> anyhow::Result<()> {
     let ctx = Arc::new(WorkerContext::new(pool.clone(), settings.clone())?);
     let (stop_jobs, jobs_stopped) = watch::channel(false);
     let (stop_link, link_stopped) = watch::channel(false);
+    // On the job table every worker takes every kind, so every one schedules the purge
+    // (one job per period whoever writes it); on RabbitMQ, the one that consumes it.
+    if settings.bus.amqp_url.is_none() || kinds.contains(&"retention.purge") {
+        tokio::spawn(retention::schedule::run(
+            pool.clone(),
+            settings.retention.interval,
+            jobs_stopped.clone(),
+        ));
+    }
     let mut broker_link = None;
     let job_loop = match &settings.bus.amqp_url {
         None => tokio::spawn(run_loop(

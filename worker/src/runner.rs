@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::bus::{Bus, Delivery};
 use crate::context::WorkerContext;
-use crate::{data_subjects, events, imports, sender, webhooks};
+use crate::{data_subjects, events, imports, retention, sender, webhooks};
 
 /// What a handler asks the queue to do with its job.
 #[derive(Debug)]
@@ -126,5 +126,6 @@ async fn execute(ctx: &Arc<WorkerContext>, claimed: &Delivery) -> JobOutcome {
         Job::ExecuteDataSubjectRequest { request_id } => {
             data_subjects::run(ctx, *request_id, claimed).await
         }
+        Job::PurgeRetention { as_of } => retention::run(ctx, *as_of, claimed).await,
     }
 }

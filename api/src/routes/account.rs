@@ -1,9 +1,11 @@
 //! The calling account and its settings: tracking (off by default), where an unsubscribe
-//! reaches (the list, or the whole account), and whether tracking IPs are truncated.
+//! reaches (the list, or the whole account), whether tracking IPs are truncated, how long
+//! records are kept (retention), and whether a deletion is pending.
 
 use actix_web::{HttpResponse, get, patch, web};
 use mailroom_domain::accounts::{Account, AccountSettings, Scope, UnsubscribeScope};
 use mailroom_domain::audit::AuditRecord;
+use mailroom_domain::retention::{RetentionChange, RetentionPolicy};
 use mailroom_domain::{Id, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -28,6 +30,14 @@ pub struct AccountView {
     /// Until when the operator's support staff may read this account's lists and
     /// contacts (`null`: no access). Every support read is in the audit log.
     pub support_access_until: Option<Timestamp>,
+    /// How many days each kind of record is kept; the hourly purge removes what is older.
+    pub retention: RetentionPolicy,
+    /// When the account asked to be deleted (`null`: no deletion pending).
+    pub deletion_requested_at: Option<Timestamp>,
+    /// When the account and everything in it will be erased, unless the deletion is
+    /// cancelled before (`DELETE /v1/account/deletion`). While it is pending, nothing is
+    /// sent.
+    pub deletion_due_at: Option<Timestamp>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -36,6 +46,9 @@ impl From<Account> for AccountView {
     fn from(a: Account) -> Self {
         AccountView {
             unsubscribe_scope: a.unsubscribe_scope(),
+            retention: a.retention(),
+            deletion_requested_at: a.deletion_requested_at,
+            deletion_due_at: a.deletion_due_at,
             id: a.id,
             name: a.name,
             tracking_enabled: a.tracking_enabled,
@@ -60,6 +73,8 @@ pub struct AccountUpdate {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub support_access_until: Option<Option<Timestamp>>,
+    /// Days to keep each kind of record (1–3650); settings left out stay as they are.
+    pub retention: Option<RetentionChange>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(
@@ -104,6 +119,7 @@ pub async fn update_account(
         unsubscribe_scope: body.unsubscribe_scope,
         truncate_ips: body.truncate_ips,
         support_access_until: body.support_access_until,
+        retention: body.retention,
     };
     let mut fields = Vec::new();
     for (name, set) in [
@@ -120,9 +136,14 @@ pub async fn update_account(
             fields.push(name);
         }
     }
+    if let Some(retention) = &change.retention {
+        fields.extend(retention.fields());
+    }
     let id = principal.account_id;
     let action = if change.support_access_until.is_some() {
         "account.support_access_changed"
+    } else if change.retention.is_some() {
+        "account.retention_changed"
     } else {
         "account.updated"
     };

@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use mailroom_domain::accounts::Scope;
+use mailroom_domain::accounts::{Account, Scope};
 use mailroom_domain::campaigns::Campaign;
 use mailroom_domain::contacts::{Contact, EmailAddress};
 use mailroom_domain::lists::MailingList;
@@ -188,6 +188,7 @@ pub async fn test_campaign(
             .db(move |conn| {
                 conn.write_transaction(|conn| {
                     Campaign::find(conn, account, id)?;
+                    Account::ensure_may_send(conn, account)?;
                     let mut queued = Vec::new();
                     for email in addresses {
                         let message = outbox::queue_urgent(

@@ -2,7 +2,9 @@
 //! it in the OpenAPI document.
 
 pub mod account;
+pub mod account_deletion;
 pub mod admin;
+pub mod admin_retention;
 pub mod api_keys;
 pub mod audit;
 pub mod auth;
@@ -46,9 +48,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(
             scope::scope("/v1")
                 .service(admin::create_account)
+                .service(admin_retention::purge_retention)
                 .service(auth::issue_token)
                 .service(account::get_account)
                 .service(account::update_account)
+                .service(account_deletion::delete_account)
+                .service(account_deletion::cancel_account_deletion)
                 .service(api_keys::list_api_keys)
                 .service(api_keys::create_api_key)
                 .service(api_keys::get_api_key)

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use mailroom_domain::accounts::Scope;
+use mailroom_domain::accounts::{Account, Scope};
 use mailroom_domain::contacts::EmailAddress;
 use mailroom_domain::messages::{MessageKind, NewMessage, outbox};
 use mailroom_domain::rendering::{self, ContactVars, RenderContext, TemplateSource};
@@ -290,6 +290,9 @@ pub async fn send_messages(
         let results = state
             .db(move |conn| {
                 conn.write_transaction(|conn| {
+                    if !sandbox {
+                        Account::ensure_may_send(conn, account)?;
+                    }
                     let mut results = Vec::new();
                     for outcome in checked {
                         let valid = match outcome {

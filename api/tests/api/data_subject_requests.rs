@@ -16,6 +16,7 @@ use crate::helpers::*;
 use crate::imports::import;
 use crate::inbound::{POSTFIX_DELAYED, Sent, post_report};
 use crate::on_both_backends;
+use crate::retention::{days_ahead, purge};
 use crate::suppressions::{scoped_token, with_db};
 use crate::tracking::{html_to, send_and_collect, stats, tracked_body, urls_with, wait_for_events};
 
@@ -277,6 +278,26 @@ on_both_backends! {
         let (_, export) = app.get(done["export_url"].as_str().unwrap(), &acct.token).await;
         assert_eq!(export["contact"], Value::Null);
         assert_eq!(export["messages"], json!([]));
+    }
+
+    async fn exports_are_purged_after_their_retention_and_the_request_stays(app) {
+        let acct = app.create_account("Shop").await;
+        app.contact(&acct.token, "ada@example.com").await;
+        let (status, body) = app.patch("/v1/account", &acct.token, json!({"retention": {"dsr_exports_days": 10}})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let access = create(&app, &acct.token, json!({"kind": "access", "subject_email": "ada@example.com", "verification": verified()})).await;
+        let done = wait_completed(&app, &acct.token, &id_of(&access)).await;
+        let url = done["export_url"].as_str().unwrap().to_owned();
+        purge(&app, Some(days_ahead(5))).await;
+        let (status, _) = app.get(&url, &acct.token).await;
+        assert_eq!(status, StatusCode::OK, "within retention");
+        purge(&app, Some(days_ahead(11))).await;
+        let (status, problem) = app.get(&url, &acct.token).await;
+        assert_problem(status, &problem, StatusCode::NOT_FOUND, "not_found");
+        // The request, and what was done, remain the account's proof of its answer.
+        let (_, request) = app.get(&format!("/v1/data-subject-requests/{}", id_of(&access)), &acct.token).await;
+        assert_eq!(request["status"], "completed");
+        assert!(request["outcome"]["export_bytes"].as_i64().unwrap() > 0, "{request}");
     }
 
     async fn rectification_restriction_and_objection_act_on_the_contact(app) {

@@ -611,10 +611,10 @@ async fn a_file_over_the_import_limit_is_refused_with_413() {
     assert_eq!(status, StatusCode::ACCEPTED);
 }
 
-/// Scaled out, the API stores the file and publishes the job; a `mailroom-sender` process
+/// Scaled out, the API stores the file and publishes the job; a `mailroom-jobs` process
 /// (which consumes `list.import`) on what could be another host runs it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn scaled_out_an_import_runs_in_a_sender_process() {
+async fn scaled_out_an_import_runs_in_a_jobs_process() {
     let vhost = TestVhost::create();
     let amqp = vhost.url_via(5672);
     let captured = Arc::new(Mutex::new(HashMap::new()));
@@ -644,9 +644,9 @@ async fn scaled_out_an_import_runs_in_a_sender_process() {
         "the API runs no workers: {waiting}"
     );
 
-    let sender = WorkerProcess::start("mailroom-sender", &worker_vars);
+    let jobs = WorkerProcess::start("mailroom-jobs", &worker_vars);
     let done = wait_for_import(&app, &acct.token, id, Duration::from_secs(60)).await;
-    assert_eq!(done["status"], "completed", "{done}\n{}", sender.output());
+    assert_eq!(done["status"], "completed", "{done}\n{}", jobs.output());
     assert_eq!(progress(&done), [3, 2, 0, 0, 0, 0, 1], "{done}");
     assert_eq!(members(&app, &acct.token, &list).await.len(), 2);
     assert_eq!(

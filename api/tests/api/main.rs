@@ -5,6 +5,7 @@
 
 mod helpers;
 
+mod account_deletion;
 mod audit;
 mod auth;
 mod campaigns;
@@ -25,6 +26,7 @@ mod operations;
 mod properties;
 mod proxy;
 mod rabbitmq;
+mod retention;
 mod scale_out;
 mod sending_rules;
 mod smoke;

@@ -7,6 +7,7 @@ use super::api_key::{ApiKey, IssuedApiKey};
 use super::scope::ScopeSet;
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::retention::{RetentionChange, RetentionPolicy};
 use crate::schema::accounts;
 use crate::store::DbConnection;
 
@@ -26,6 +27,18 @@ pub struct Account {
     pub truncate_ips: bool,
     /// Until when the operator's support staff may read the account's lists and contacts.
     pub support_access_until: Option<Timestamp>,
+    /// Days events are kept (see [`RetentionPolicy`]).
+    pub retention_events_days: i32,
+    /// Days message content and logs are kept.
+    pub retention_messages_days: i32,
+    /// Days data-subject request exports are kept.
+    pub retention_dsr_exports_days: i32,
+    /// Days finished webhook deliveries are kept.
+    pub retention_webhook_deliveries_days: i32,
+    /// When the account asked to be deleted (`None`: no deletion pending).
+    pub deletion_requested_at: Option<Timestamp>,
+    /// When the purge erases the account, unless the deletion is cancelled before.
+    pub deletion_due_at: Option<Timestamp>,
 }
 
 impl Account {
@@ -41,6 +54,7 @@ impl Account {
     pub fn create_with_key(conn: &mut DbConnection, name: &str) -> Result<(Account, IssuedApiKey)> {
         let name = Self::validate_name(name)?;
         let now = clock::now();
+        let defaults = RetentionPolicy::default();
         let account = Account {
             id: Id::new(),
             name,
@@ -50,6 +64,12 @@ impl Account {
             unsubscribe_scope: UnsubscribeScope::List.as_str().to_owned(),
             truncate_ips: false,
             support_access_until: None,
+            retention_events_days: defaults.events_days,
+            retention_messages_days: defaults.messages_days,
+            retention_dsr_exports_days: defaults.dsr_exports_days,
+            retention_webhook_deliveries_days: defaults.webhook_deliveries_days,
+            deletion_requested_at: None,
+            deletion_due_at: None,
         };
         let issued = ApiKey::prepare(account.id, "default", ScopeSet::all())?;
         conn.write_transaction(|conn| {
@@ -75,6 +95,16 @@ impl Account {
     pub fn grants_support_access(&self) -> bool {
         self.support_access_until
             .is_some_and(|until| until.0 > clock::now().0)
+    }
+
+    /// How long the account keeps each kind of record.
+    pub fn retention(&self) -> RetentionPolicy {
+        RetentionPolicy {
+            events_days: self.retention_events_days,
+            messages_days: self.retention_messages_days,
+            dsr_exports_days: self.retention_dsr_exports_days,
+            webhook_deliveries_days: self.retention_webhook_deliveries_days,
+        }
     }
 
     pub fn unsubscribe_scope(&self) -> UnsubscribeScope {
@@ -113,6 +143,13 @@ impl Account {
                 }
                 account.support_access_until = until;
             }
+            if let Some(change) = &change.retention {
+                let policy = account.retention().apply(change)?;
+                account.retention_events_days = policy.events_days;
+                account.retention_messages_days = policy.messages_days;
+                account.retention_dsr_exports_days = policy.dsr_exports_days;
+                account.retention_webhook_deliveries_days = policy.webhook_deliveries_days;
+            }
             account.updated_at = clock::now();
             diesel::update(accounts::table.find(id))
                 .set((
@@ -121,6 +158,11 @@ impl Account {
                     accounts::unsubscribe_scope.eq(&account.unsubscribe_scope),
                     accounts::truncate_ips.eq(account.truncate_ips),
                     accounts::support_access_until.eq(account.support_access_until),
+                    accounts::retention_events_days.eq(account.retention_events_days),
+                    accounts::retention_messages_days.eq(account.retention_messages_days),
+                    accounts::retention_dsr_exports_days.eq(account.retention_dsr_exports_days),
+                    accounts::retention_webhook_deliveries_days
+                        .eq(account.retention_webhook_deliveries_days),
                     accounts::updated_at.eq(account.updated_at),
                 ))
                 .execute(conn)?;
@@ -173,4 +215,5 @@ pub struct AccountSettings {
     pub tracking_enabled: Option<bool>,
     pub unsubscribe_scope: Option<UnsubscribeScope>,
     pub truncate_ips: Option<bool>,
+    pub retention: Option<RetentionChange>,
 }

@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::{Account, PAUSED_FOR_DELETION};
 use crate::clock;
 use crate::contacts::EmailAddress;
 use crate::error::{Error, FieldError, Result};
@@ -428,6 +429,7 @@ impl Campaign {
             id,
             &[CampaignStatus::Draft, CampaignStatus::Scheduled],
             |conn, c| {
+                Account::ensure_may_send(conn, c.account_id)?;
                 if c.status() == CampaignStatus::Scheduled {
                     JobRow::cancel_group(conn, c.id)?;
                 }
@@ -461,6 +463,7 @@ impl Campaign {
             id,
             &[CampaignStatus::Draft, CampaignStatus::Scheduled],
             |conn, c| {
+                Account::ensure_may_send(conn, c.account_id)?;
                 JobRow::cancel_group(conn, c.id)?;
                 c.status = CampaignStatus::Scheduled.as_str().to_owned();
                 c.send_at = Some(send_at);
@@ -520,6 +523,7 @@ impl Campaign {
             id,
             &[CampaignStatus::Paused],
             |conn, c| {
+                Account::ensure_may_send(conn, c.account_id)?;
                 JobRow::release_group(conn, c.id)?;
                 c.status = CampaignStatus::Sending.as_str().to_owned();
                 c.paused_reason = None;
@@ -527,6 +531,21 @@ impl Campaign {
                 Ok(())
             },
         )
+    }
+
+    /// Holds a campaign's waiting work because its account asked to be deleted (a worker
+    /// that finds such a campaign still going calls it too). Only a sending campaign is
+    /// paused; any other is left as it is.
+    pub fn pause_for_account_deletion(conn: &mut DbConnection, id: Id) -> Result<()> {
+        let mut campaign = Campaign::lock(conn, id)?;
+        if campaign.status() != CampaignStatus::Sending {
+            return Ok(());
+        }
+        JobRow::hold_group(conn, id)?;
+        campaign.status = CampaignStatus::Paused.as_str().to_owned();
+        campaign.paused_reason = Some(PAUSED_FOR_DELETION.into());
+        campaign.updated_at = clock::now();
+        campaign.save(conn)
     }
 
     /// Progress from the message counts.

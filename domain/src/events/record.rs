@@ -109,7 +109,8 @@ fn record_chunk(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event
                     .campaign_id
                     .filter(|_| MessageKind::parse(&r.kind) == Some(MessageKind::Campaign)),
                 contact_id: r.contact_id,
-                email: Some(r.to_email.clone()),
+                // A message whose content the retention purge removed names no one.
+                email: Some(r.to_email.clone()).filter(|e| !e.is_empty()),
                 custom_id: r.custom_id.clone(),
                 url: e.data.url.clone(),
                 ip,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::events::NewEvent;
-use crate::store::sql_types::{Id, Json};
+use crate::store::sql_types::{Id, Json, Timestamp};
 
 /// Work that leaves the request. Each kind has a name (its queue, in RabbitMQ terms) and
 /// a payload of ids — except events, which carry what they record (a click's URL, a
@@ -30,6 +30,13 @@ pub enum Job {
     /// Carry out a verified data-subject request.
     #[serde(rename = "data_subject_request.execute")]
     ExecuteDataSubjectRequest { request_id: Id },
+    /// Purge what is past every account's retention, erase the accounts whose deletion is
+    /// due, and delete old finished job rows — as of `as_of` (unset: when it runs).
+    #[serde(rename = "retention.purge")]
+    PurgeRetention {
+        #[serde(default)]
+        as_of: Option<Timestamp>,
+    },
 }
 
 /// How urgent a job is; higher runs first. Test and transactional messages jump ahead of
@@ -52,6 +59,7 @@ impl Job {
             Job::DeliverWebhook { .. } => "webhook.deliver",
             Job::ImportList { .. } => "list.import",
             Job::ExecuteDataSubjectRequest { .. } => "data_subject_request.execute",
+            Job::PurgeRetention { .. } => "retention.purge",
         }
     }
 
@@ -66,13 +74,14 @@ impl Job {
     }
 
     /// All kinds, for declaring queues.
-    pub const KINDS: [&'static str; 6] = [
+    pub const KINDS: [&'static str; 7] = [
         "campaign.dispatch",
         "message.deliver",
         "events.record",
         "webhook.deliver",
         "list.import",
         "data_subject_request.execute",
+        "retention.purge",
     ];
 }
 

@@ -2,7 +2,9 @@
 
 mod job;
 mod outbox;
+mod periodic;
 mod queue;
 
 pub use job::{Job, Priority};
+pub use periodic::{period_id, schedule_periodic};
 pub use queue::{ClaimedJob, Enqueue, JobRow, backoff, status};

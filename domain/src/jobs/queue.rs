@@ -86,9 +86,15 @@ fn add(at: Timestamp, by: Duration) -> Timestamp {
 impl JobRow {
     /// Writes a job; call it inside the transaction of the change that causes it.
     pub fn enqueue(conn: &mut DbConnection, job: &Job, options: Enqueue) -> Result<Id> {
+        Self::enqueue_as(conn, Id::new(), job, options)
+    }
+
+    /// Writes a job under an id the caller chose; a second job with the same id is a
+    /// `Conflict`.
+    pub fn enqueue_as(conn: &mut DbConnection, id: Id, job: &Job, options: Enqueue) -> Result<Id> {
         let now = clock::now();
         let row = JobRow {
-            id: Id::new(),
+            id,
             kind: job.kind().to_owned(),
             group_id: options.group,
             payload: job.payload(),

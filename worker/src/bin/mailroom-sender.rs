@@ -1,5 +1,4 @@
-//! `mailroom-sender`: dispatches campaigns, delivers messages, runs list imports and
-//! carries out data-subject requests (a long-running worker).
+//! `mailroom-sender`: dispatches campaigns and delivers messages (a long-running worker).
 //! Configured by the same environment as the API and started with no arguments; SIGTERM
 //! stops taking jobs, lets the jobs under way finish, and exits.
 
@@ -7,17 +6,7 @@ use mailroom_worker::process;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match process::run(
-        "sender",
-        &[
-            "campaign.dispatch",
-            "message.deliver",
-            "list.import",
-            "data_subject_request.execute",
-        ],
-    )
-    .await
-    {
+    match process::run("sender", &["campaign.dispatch", "message.deliver"]).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mailroom-sender: {e:#}");

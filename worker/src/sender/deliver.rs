@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailroom_domain::accounts::Account;
 use mailroom_domain::campaigns::{Campaign, CampaignStatus};
 use mailroom_domain::contacts::EmailAddress;
 use mailroom_domain::contacts::email::mask_emails_in;
@@ -175,6 +176,23 @@ fn prepare(
             }
             Err(e) => return Err(e),
         }
+    }
+    // An account that asked to be deleted sends nothing more: its campaign pauses (the
+    // message waits with it), anything else is skipped.
+    if Account::find(conn, message.account_id)?.deletion_pending() {
+        if let Some(campaign) = &campaign {
+            conn.write_transaction(|conn| Campaign::pause_for_account_deletion(conn, campaign.id))?;
+            return Ok(Prepared::Finished(JobOutcome::Hold));
+        }
+        conn.write_transaction(|conn| {
+            finish(
+                conn,
+                &message,
+                MessageStatus::Skipped,
+                Some("account deletion pending"),
+            )
+        })?;
+        return Ok(Prepared::Finished(JobOutcome::Done));
     }
     match compose(conn, ctx, &message, campaign)? {
         Verdict::Send(composed) => {

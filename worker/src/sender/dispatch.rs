@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailroom_domain::accounts::Account;
 use mailroom_domain::campaigns::{Campaign, CampaignStatus, audience};
 use mailroom_domain::consent::ConsentRecord;
 use mailroom_domain::contacts::EmailAddress;
@@ -66,6 +67,10 @@ fn dispatch_batch(
             // A scheduled campaign whose time came: it starts sending now.
             CampaignStatus::Scheduled => start_scheduled(conn, &campaign)?,
             _ => return Ok(Batch::Stopped),
+        }
+        if Account::find(conn, campaign.account_id)?.deletion_pending() {
+            Campaign::pause_for_account_deletion(conn, campaign_id)?;
+            return Ok(Batch::Paused);
         }
         let account = campaign.account_id;
         let campaign_tracking = campaign.tracking;

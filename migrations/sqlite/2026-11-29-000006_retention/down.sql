@@ -1,0 +1,13 @@
+DROP INDEX jobs_finished_idx;
+DROP INDEX inbound_reports_account_created_idx;
+DROP INDEX webhook_deliveries_account_created_idx;
+DROP INDEX sandbox_messages_account_created_idx;
+DROP INDEX messages_account_created_idx;
+DROP INDEX events_account_occurred_idx;
+ALTER TABLE messages DROP COLUMN content_purged_at;
+ALTER TABLE accounts DROP COLUMN deletion_due_at;
+ALTER TABLE accounts DROP COLUMN deletion_requested_at;
+ALTER TABLE accounts DROP COLUMN retention_webhook_deliveries_days;
+ALTER TABLE accounts DROP COLUMN retention_dsr_exports_days;
+ALTER TABLE accounts DROP COLUMN retention_messages_days;
+ALTER TABLE accounts DROP COLUMN retention_events_days;

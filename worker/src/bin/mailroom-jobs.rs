@@ -1,0 +1,26 @@
+//! `mailroom-jobs`: runs list imports, data-subject requests and the retention purge (which
+//! it also queues, once per `MAILROOM_RETENTION_INTERVAL_SECS`) — a long-running worker. Configured by the same
+//! environment as the API and started with no arguments; SIGTERM stops taking jobs, lets
+//! the jobs under way finish, and exits.
+
+use mailroom_worker::process;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match process::run(
+        "jobs",
+        &[
+            "list.import",
+            "data_subject_request.execute",
+            "retention.purge",
+        ],
+    )
+    .await
+    {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mailroom-jobs: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
