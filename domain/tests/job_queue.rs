@@ -3,91 +3,20 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
+use support::TestDb;
+
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
 use mailroom_domain::jobs::{ClaimedJob, Enqueue, Job, JobRow, Priority, status};
-use mailroom_domain::store::{DatabaseUrl, DbConnection, run_migrations};
+use mailroom_domain::store::DbConnection;
 use mailroom_domain::{Id, Timestamp};
 
 /// A long lease: nothing in these tests outlives it unless it means to.
 const LONG_LEASE: Duration = Duration::from_secs(300);
-
-fn postgres_admin_url() -> String {
-    std::env::var("MAILROOM_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// A migrated database of the test's own, removed on drop.
-struct TestDb {
-    url: DatabaseUrl,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    Directory(PathBuf),
-    PostgresDatabase(String),
-}
-
-impl TestDb {
-    fn sqlite() -> TestDb {
-        let dir =
-            std::env::temp_dir().join(format!("mailroom-jobq-{}", uuid::Uuid::now_v7().simple()));
-        let url = DatabaseUrl::parse(&dir.join("mailroom.db").to_string_lossy()).unwrap();
-        let db = TestDb {
-            url,
-            cleanup: Cleanup::Directory(dir),
-        };
-        db.migrate();
-        db
-    }
-
-    fn postgres() -> TestDb {
-        let admin = postgres_admin_url();
-        let name = format!("mailroom_jobq_{}", uuid::Uuid::now_v7().simple());
-        let mut conn = PgConnection::establish(&admin)
-            .expect("PostgreSQL for tests (MAILROOM_TEST_POSTGRES_URL)");
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .unwrap();
-        let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
-        let db = TestDb {
-            url: DatabaseUrl::parse(&format!("{base}/{name}?sslmode=disable")).unwrap(),
-            cleanup: Cleanup::PostgresDatabase(name),
-        };
-        db.migrate();
-        db
-    }
-
-    fn migrate(&self) {
-        run_migrations(&mut self.open()).unwrap();
-    }
-
-    /// A connection of its own.
-    fn open(&self) -> DbConnection {
-        DbConnection::open(&self.url).unwrap()
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        match &self.cleanup {
-            Cleanup::Directory(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Cleanup::PostgresDatabase(name) => {
-                if let Ok(mut conn) = PgConnection::establish(&postgres_admin_url()) {
-                    let _ =
-                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut conn);
-                }
-            }
-        }
-    }
-}
 
 fn deliver() -> Job {
     Job::DeliverMessage {
@@ -324,27 +253,6 @@ fn concurrent_claims_are_disjoint_and_complete(db: &TestDb) {
             "claimed exactly once"
         );
     }
-}
-
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&super::TestDb::sqlite());
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(&super::TestDb::postgres());
-                }
-            )*
-        }
-    };
 }
 
 on_both_backends!(

@@ -467,14 +467,10 @@ fn delete_mentioning_deliveries(
         scrub,
         Some(account_id),
     )?;
-    let mut deleted = 0;
-    for batch in ids.chunks(500) {
-        deleted += diesel::delete(
-            webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(batch.to_vec())),
-        )
-        .execute(conn)?;
-    }
-    Ok(deleted)
+    delete_in_chunks(conn, &ids, |conn, chunk| {
+        Ok(diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(chunk)))
+            .execute(conn)?)
+    })
 }
 
 /// Reports that name the person but matched none of their messages.
@@ -492,12 +488,21 @@ fn delete_mentioning_reports(
         scrub,
         Some(account_id),
     )?;
+    delete_in_chunks(conn, &ids, |conn, chunk| {
+        Ok(diesel::delete(inbound_reports::table.filter(inbound_reports::id.eq_any(chunk)))
+            .execute(conn)?)
+    })
+}
+
+/// Deletes rows by id, a statement per 500 (SQLite limits a statement's parameters).
+fn delete_in_chunks(
+    conn: &mut DbConnection,
+    ids: &[Id],
+    delete: impl Fn(&mut DbConnection, Vec<Id>) -> Result<usize>,
+) -> Result<usize> {
     let mut deleted = 0;
-    for batch in ids.chunks(500) {
-        deleted += diesel::delete(
-            inbound_reports::table.filter(inbound_reports::id.eq_any(batch.to_vec())),
-        )
-        .execute(conn)?;
+    for chunk in ids.chunks(500) {
+        deleted += delete(conn, chunk.to_vec())?;
     }
     Ok(deleted)
 }
