@@ -32,7 +32,9 @@ pub enum PublicToken {
 
 #[derive(Clone)]
 pub struct TokenSigner {
-    key: Vec<u8>,
+    /// Keyed once: every public hit verifies a token, and keying hashes two blocks.
+    /// (HMAC takes a key of any length, so this is never `None` in practice.)
+    mac: Option<Hmac<Sha256>>,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -44,14 +46,13 @@ impl std::fmt::Debug for TokenSigner {
 impl TokenSigner {
     pub fn new(key: &SecretString) -> Self {
         TokenSigner {
-            key: key.expose_secret().as_bytes().to_vec(),
+            mac: Hmac::<Sha256>::new_from_slice(key.expose_secret().as_bytes()).ok(),
         }
     }
 
     fn tag(&self, payload: &[u8]) -> Vec<u8> {
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.key) {
-            Ok(mac) => mac,
-            Err(_) => return vec![0; TAG_LEN],
+        let Some(mut mac) = self.mac.clone() else {
+            return vec![0; TAG_LEN];
         };
         mac.update(payload);
         mac.finalize().into_bytes()[..TAG_LEN].to_vec()

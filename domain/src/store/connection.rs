@@ -91,6 +91,25 @@ impl DbConnection {
         })
     }
 
+    /// A write transaction whose commit does not wait for the disk, for writes whose loss
+    /// in a database crash is harmless because the work they record would be redone. On
+    /// PostgreSQL `synchronous_commit` is off for this transaction only: it commits without
+    /// its own WAL flush, is visible at once, and is durable with the next synchronous
+    /// commit (WAL is flushed in order), so only a crash before that can lose it. On SQLite
+    /// it is `write_transaction`.
+    pub fn write_transaction_async_commit<T, E, F>(&mut self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        self.write_transaction(|conn| {
+            if let DbConnection::Postgres(pg) = conn {
+                pg.batch_execute("SET LOCAL synchronous_commit = off")?;
+            }
+            work(conn)
+        })
+    }
+
     pub(crate) fn is_broken_connection(&mut self) -> bool {
         match self {
             DbConnection::Postgres(c) => c.is_broken(),

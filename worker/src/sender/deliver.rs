@@ -34,29 +34,32 @@ enum Prepared {
 }
 
 pub async fn run(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> JobOutcome {
-    let outcome = deliver(ctx, message_id, job).await;
-    settle_campaign(ctx, message_id).await;
+    let (outcome, settle) = deliver(ctx, message_id, job).await;
+    match settle {
+        Settle::Campaign(campaign_id) => settle_campaign(ctx, campaign_id).await,
+        Settle::LookUp => settle_campaign_of(ctx, message_id).await,
+        Settle::Nothing => {}
+    }
     outcome
+}
+
+/// What a delivery knows, once its outcome is committed, about the campaign to settle.
+enum Settle {
+    /// The message is final and belongs to this campaign.
+    Campaign(Id),
+    /// The message was final already or skipped: read it to know.
+    LookUp,
+    /// The message is not final (retried, held), or not a campaign's.
+    Nothing,
 }
 
 /// After a message's outcome is committed: completes its campaign when nothing of it is
 /// left open. Checked after the commit (not under a lock inside every delivery's
 /// transaction), so that deliveries of one campaign do not queue up on its row: of two
 /// last messages finishing together, the one committing second sees the first committed.
-async fn settle_campaign(ctx: &Arc<WorkerContext>, message_id: Id) {
+async fn settle_campaign(ctx: &Arc<WorkerContext>, campaign_id: Id) {
     let settled = ctx
         .db(move |conn| {
-            let message = match Message::find(conn, message_id) {
-                Ok(m) => m,
-                Err(Error::NotFound(_)) => return Ok(()),
-                Err(e) => return Err(e),
-            };
-            let Some(campaign_id) = message
-                .campaign_id
-                .filter(|_| message.kind() == MessageKind::Campaign && message.status().is_final())
-            else {
-                return Ok(());
-            };
             if Message::any_open_in_campaign(conn, campaign_id)? {
                 return Ok(());
             }
@@ -65,11 +68,31 @@ async fn settle_campaign(ctx: &Arc<WorkerContext>, message_id: Id) {
         })
         .await;
     if let Err(e) = settled {
-        tracing::warn!(error = %e, %message_id, "checking whether the campaign is done failed");
+        tracing::warn!(error = %e, %campaign_id, "checking whether the campaign is done failed");
     }
 }
 
-async fn deliver(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> JobOutcome {
+/// `settle_campaign` for the campaign of a message whose state is not known here.
+async fn settle_campaign_of(ctx: &Arc<WorkerContext>, message_id: Id) {
+    let campaign = ctx
+        .db(move |conn| match Message::find(conn, message_id) {
+            Ok(message) => Ok(message.campaign_id.filter(|_| {
+                message.kind() == MessageKind::Campaign && message.status().is_final()
+            })),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        })
+        .await;
+    match campaign {
+        Ok(Some(campaign_id)) => settle_campaign(ctx, campaign_id).await,
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, %message_id, "checking whether the campaign is done failed")
+        }
+    }
+}
+
+async fn deliver(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> (JobOutcome, Settle) {
     let worker = ctx.clone();
     let prepared = ctx.db(move |conn| prepare(conn, &worker, message_id)).await;
     let (composed, message) = match prepared {
@@ -77,10 +100,23 @@ async fn deliver(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> Jo
             let (composed, message) = *ready;
             (composed, message)
         }
-        Ok(Prepared::Finished(outcome)) => return outcome,
-        Err(Error::Unavailable(e)) => return JobOutcome::RetryAfter(Duration::from_secs(5), e),
-        Err(e) => return JobOutcome::RetryAfter(Duration::from_secs(30), e.to_string()),
+        Ok(Prepared::Finished(outcome)) => return (outcome, Settle::LookUp),
+        Err(Error::Unavailable(e)) => {
+            return (
+                JobOutcome::RetryAfter(Duration::from_secs(5), e),
+                Settle::Nothing,
+            );
+        }
+        Err(e) => {
+            return (
+                JobOutcome::RetryAfter(Duration::from_secs(30), e.to_string()),
+                Settle::Nothing,
+            );
+        }
     };
+    let campaign = message
+        .campaign_id
+        .filter(|_| message.kind() == MessageKind::Campaign);
     if let Some(rate) = &ctx.rate {
         rate.acquire().await;
     }
@@ -107,12 +143,20 @@ async fn deliver(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> Jo
         })
         .await;
     match recorded {
-        Ok(outcome) => outcome,
+        // Done: the message is final (sent, bounced, or failed for good).
+        Ok(JobOutcome::Done) => (
+            JobOutcome::Done,
+            campaign.map_or(Settle::Nothing, Settle::Campaign),
+        ),
+        Ok(outcome) => (outcome, Settle::Nothing),
         Err(e) => {
             // The relay has the message but the database did not take the outcome: the next
             // attempt sees `sending` and sends again (the one window for a duplicate).
             tracing::error!(error = %e, message_id = %message_id, "recording a delivery failed");
-            JobOutcome::RetryAfter(Duration::from_secs(5), e.to_string())
+            (
+                JobOutcome::RetryAfter(Duration::from_secs(5), e.to_string()),
+                Settle::Nothing,
+            )
         }
     }
 }
@@ -138,7 +182,7 @@ pub async fn give_up(
         })
     })
     .await?;
-    settle_campaign(ctx, message_id).await;
+    settle_campaign_of(ctx, message_id).await;
     Ok(())
 }
 
@@ -196,12 +240,17 @@ fn prepare(
     }
     match compose(conn, ctx, &message, campaign)? {
         Verdict::Send(composed) => {
-            Message::mark_sending(
-                conn,
-                message.id,
-                &composed.rendered.subject,
-                composed.tracked,
-            )?;
+            // Losing this mark in a database crash is harmless: the job, not acknowledged,
+            // comes back and the message is sent then. So its commit does not wait for
+            // the disk; the outcome's commit (synchronous) makes it durable.
+            conn.write_transaction_async_commit(|conn| {
+                Message::mark_sending(
+                    conn,
+                    message.id,
+                    &composed.rendered.subject,
+                    composed.tracked,
+                )
+            })?;
             Ok(Prepared::Send(Box::new((*composed, message))))
         }
         Verdict::Skip(reason) => {

@@ -8,6 +8,7 @@ mod outcome;
 mod pool;
 mod settings;
 mod smtp;
+mod socket;
 
 pub use outcome::DeliveryOutcome;
 pub use settings::{SmtpSecurity, SmtpSettings};

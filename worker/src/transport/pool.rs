@@ -19,6 +19,7 @@ use tokio::time::timeout;
 
 use super::outcome::{self, DeliveryOutcome, Stage};
 use super::settings::{SmtpSecurity, SmtpSettings};
+use super::socket::{ImplicitTls, connect_tcp};
 
 /// Relays drop idle sessions after a few minutes (Postfix: 300 s); reconnecting is cheaper
 /// than finding out on the next message.
@@ -149,19 +150,26 @@ impl Relay {
         let settings = &self.settings;
         let failed =
             |error: lettre::transport::smtp::Error| outcome::classify(Stage::Session, &error);
-        let implicit_tls = match settings.security {
-            SmtpSecurity::ImplicitTls => self.tls.clone(),
-            _ => None,
+        let tcp = connect_tcp(&settings.host, settings.port, settings.timeout).await?;
+        let (mut connection, implicit_tls) = match (settings.security, &self.tls) {
+            (SmtpSecurity::ImplicitTls, Some(tls)) => {
+                let stream = ImplicitTls::handshake(tcp, tls.clone())
+                    .await
+                    .map_err(failed)?;
+                let connection =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
+                        .await
+                        .map_err(failed)?;
+                (connection, true)
+            }
+            _ => {
+                let connection =
+                    AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello)
+                        .await
+                        .map_err(failed)?;
+                (connection, false)
+            }
         };
-        let mut connection = AsyncSmtpConnection::connect_tokio1(
-            (settings.host.as_str(), settings.port),
-            Some(settings.timeout),
-            &self.hello,
-            implicit_tls,
-            None,
-        )
-        .await
-        .map_err(failed)?;
         match (settings.security, &self.tls) {
             // Fails before sending anything else when the relay does not offer STARTTLS.
             (SmtpSecurity::RequireStartTls, Some(tls)) => {
@@ -179,7 +187,7 @@ impl Relay {
             _ => {}
         }
         if let Some((user, password)) = &settings.credentials {
-            if !may_log_in(settings, connection.is_encrypted()) {
+            if !may_log_in(settings, implicit_tls || connection.is_encrypted()) {
                 return Err(DeliveryOutcome::TemporaryFailure {
                     reason: "SMTP session: the relay offers no STARTTLS, and the password is not \
                              sent unencrypted (use smtps://, or tls=none on a trusted network)"
