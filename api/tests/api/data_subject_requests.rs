@@ -2,6 +2,8 @@
 //! rejection, access/portability exports, rectification, restriction, objection — and
 //! erasure, proven by scanning every text and JSON column of every table afterwards.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use diesel::QueryableByName;
@@ -16,6 +18,7 @@ use crate::helpers::*;
 use crate::imports::import;
 use crate::inbound::{POSTFIX_DELAYED, Sent, post_report};
 use crate::on_both_backends;
+use crate::rabbitmq::{TestVhost, WorkerProcess};
 use crate::retention::{days_ahead, purge};
 use crate::suppressions::{scoped_token, with_db};
 use crate::tracking::{html_to, send_and_collect, stats, tracked_body, urls_with, wait_for_events};
@@ -729,4 +732,86 @@ async fn erasure_leaves_nothing_but_the_hash_sqlite() {
 #[tokio::test]
 async fn erasure_leaves_nothing_but_the_hash_postgres() {
     erasure_leaves_nothing_but_the_hash(Backend::Postgres).await;
+}
+
+/// Scaled out (PostgreSQL + RabbitMQ, the API running no workers), requests are carried
+/// out by a `mailroom-jobs` process, and the retention purge it runs takes their exports.
+#[tokio::test]
+async fn scaled_out_requests_and_the_purge_run_in_a_jobs_process() {
+    let vhost = TestVhost::create();
+    let amqp = vhost.url_via(5672);
+    let captured = Arc::new(Mutex::new(HashMap::new()));
+    let keep = captured.clone();
+    let app = TestApp::spawn_with(Backend::Postgres, move |vars| {
+        vars.insert("AMQP_URL".into(), amqp);
+        *keep.lock().unwrap() = vars.clone();
+    })
+    .await;
+    let worker_vars = captured.lock().unwrap().clone();
+    let acct = app.create_account("Shop").await;
+    let ada = app.contact(&acct.token, "ada@example.com").await;
+    app.patch(
+        "/v1/account",
+        &acct.token,
+        json!({"retention": {"dsr_exports_days": 10}}),
+    )
+    .await;
+    let access = create(
+        &app,
+        &acct.token,
+        json!({"kind": "access", "subject_email": "ada@example.com", "verification": verified()}),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, waiting) = app
+        .get(
+            &format!("/v1/data-subject-requests/{}", id_of(&access)),
+            &acct.token,
+        )
+        .await;
+    assert_eq!(
+        waiting["status"], "verified",
+        "the API runs no workers: {waiting}"
+    );
+
+    let jobs = WorkerProcess::start("mailroom-jobs", &worker_vars);
+    let done = wait_completed(&app, &acct.token, &id_of(&access)).await;
+    let url = done["export_url"].as_str().unwrap().to_owned();
+    let (status, export) = app.get(&url, &acct.token).await;
+    assert_eq!(status, StatusCode::OK, "{export}");
+    assert_eq!(export["contact"]["id"], ada);
+
+    let erasure = create(
+        &app,
+        &acct.token,
+        json!({"kind": "erasure", "subject_email": "ada@example.com", "verification": verified()}),
+    )
+    .await;
+    wait_completed(&app, &acct.token, &id_of(&erasure)).await;
+    let (status, _) = app.get(&format!("/v1/contacts/{ada}"), &acct.token).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // The purge, as of 11 days on, through RabbitMQ: the access export goes.
+    let (status, queued) = app
+        .request(
+            reqwest::Method::POST,
+            "/v1/admin/retention/purge",
+            Some(ADMIN_TOKEN),
+            Some(json!({"as_of": days_ahead(11)})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _) = app.get(&url, &acct.token).await;
+        if status == StatusCode::NOT_FOUND {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the export was never purged:\n{}",
+            jobs.output()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

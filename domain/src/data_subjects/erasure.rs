@@ -468,8 +468,10 @@ fn delete_mentioning_deliveries(
         Some(account_id),
     )?;
     delete_in_chunks(conn, &ids, |conn, chunk| {
-        Ok(diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(chunk)))
-            .execute(conn)?)
+        Ok(
+            diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(chunk)))
+                .execute(conn)?,
+        )
     })
 }
 
@@ -489,8 +491,10 @@ fn delete_mentioning_reports(
         Some(account_id),
     )?;
     delete_in_chunks(conn, &ids, |conn, chunk| {
-        Ok(diesel::delete(inbound_reports::table.filter(inbound_reports::id.eq_any(chunk)))
-            .execute(conn)?)
+        Ok(
+            diesel::delete(inbound_reports::table.filter(inbound_reports::id.eq_any(chunk)))
+                .execute(conn)?,
+        )
     })
 }
 

@@ -83,7 +83,8 @@ impl Drop for TestDb {
     }
 }
 
-/// Runs each `fn name(db: &TestDb)` on SQLite and on PostgreSQL.
+/// Runs each `fn name(db: &TestDb)` on SQLite and on PostgreSQL (the test file imports
+/// `support::TestDb`).
 #[macro_export]
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
@@ -91,7 +92,7 @@ macro_rules! on_both_backends {
             $(
                 #[test]
                 fn $name() {
-                    super::$name(&crate::support::TestDb::sqlite());
+                    super::$name(&super::TestDb::sqlite());
                 }
             )*
         }
@@ -99,7 +100,7 @@ macro_rules! on_both_backends {
             $(
                 #[test]
                 fn $name() {
-                    super::$name(&crate::support::TestDb::postgres());
+                    super::$name(&super::TestDb::postgres());
                 }
             )*
         }
