@@ -136,7 +136,7 @@ impl Contact {
             .select(contacts::id)
             .into_boxed();
         query = match contact_id {
-            Some(id) => query.filter(contacts::id.eq(id).or(contacts::email.eq(email.as_str()))),
+            Some(id) => query.filter(contacts::id.eq(id)),
             None => query.filter(contacts::email.eq(email.as_str())),
         };
         Ok(query.first::<Id>(conn).optional()?.is_some())

@@ -74,14 +74,19 @@ fn record_chunk(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event
         .collect();
     // Opens and clicks of people whose processing is restricted, or who were erased, are
     // not recorded (data-subject requests).
-    let contact_ids: Vec<Id> = unique(recipients.values().filter_map(|r| r.contact_id));
-    let restricted: HashSet<Id> = contacts::table
-        .filter(contacts::id.eq_any(&contact_ids))
-        .filter(contacts::restricted_at.is_not_null())
-        .select(contacts::id)
-        .load::<Id>(conn)?
-        .into_iter()
-        .collect();
+    let tracked = |e: &NewEvent| matches!(e.event_type, EventType::Open | EventType::Click);
+    let restricted: HashSet<Id> = if batch.iter().any(tracked) {
+        let contact_ids: Vec<Id> = unique(recipients.values().filter_map(|r| r.contact_id));
+        contacts::table
+            .filter(contacts::id.eq_any(&contact_ids))
+            .filter(contacts::restricted_at.is_not_null())
+            .select(contacts::id)
+            .load::<Id>(conn)?
+            .into_iter()
+            .collect()
+    } else {
+        HashSet::new()
+    };
     let untracked = |r: &Recipient| {
         r.contact_id.is_some_and(|c| restricted.contains(&c))
             || r.to_email.starts_with(ERASED_PREFIX)
@@ -93,7 +98,7 @@ fn record_chunk(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event
         .filter(|e| seen.insert(e.id))
         .filter_map(|e| {
             let r = recipients.get(&e.message_id)?;
-            if matches!(e.event_type, EventType::Open | EventType::Click) && untracked(r) {
+            if tracked(e) && untracked(r) {
                 return None;
             }
             let ip = match &e.data.ip {

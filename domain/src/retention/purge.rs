@@ -21,6 +21,32 @@ use crate::webhooks::DeliveryStatus;
 /// Rows one statement touches at most.
 const BATCH: i64 = 1000;
 
+/// A step deleting, batch by batch, the account's `$table` rows whose `$time` is before
+/// the policy's `$cutoff`, found and deleted by `$key`.
+macro_rules! purge_older {
+    ($table:ident, $key:ident, $time:ident, $cutoff:ident) => {
+        |conn: &mut DbConnection, account: Id, cut: &Cutoffs, _as_of: Timestamp| -> Result<usize> {
+            delete_in_batches(
+                conn,
+                |conn| {
+                    Ok($table::table
+                        .filter($table::account_id.eq(account))
+                        .filter($table::$time.lt(cut.$cutoff))
+                        .select($table::$key)
+                        .limit(BATCH)
+                        .load(conn)?)
+                },
+                |conn, ids| {
+                    Ok(
+                        diesel::delete($table::table.filter($table::$key.eq_any(ids)))
+                            .execute(conn)?,
+                    )
+                },
+            )
+        }
+    };
+}
+
 /// One kind of record an account keeps for a limited time: its name (in reports and
 /// logs) and the function that purges what is past the cut-off.
 type PurgeStep = (
@@ -30,13 +56,26 @@ type PurgeStep = (
 
 /// Everything the purge removes from an account. One more kind of record is one more
 /// line here.
+///
+/// Sandbox copies (whole MIME messages) and bounce/complaint reports are logs of messages:
+/// they follow message retention. An expired data-subject export is deleted (downloading
+/// it answers 404); the request and its outcome stay as the account's proof of its answer.
 const STEPS: &[PurgeStep] = &[
-    ("events", purge_events),
+    ("events", purge_older!(events, id, occurred_at, events)),
     ("message_content", purge_message_content),
-    ("sandbox_messages", purge_sandbox_messages),
-    ("inbound_reports", purge_inbound_reports),
+    (
+        "sandbox_messages",
+        purge_older!(sandbox_messages, id, created_at, messages),
+    ),
+    (
+        "inbound_reports",
+        purge_older!(inbound_reports, id, created_at, messages),
+    ),
     ("webhook_deliveries", purge_webhook_deliveries),
-    ("data_subject_exports", purge_data_subject_exports),
+    (
+        "data_subject_exports",
+        purge_older!(data_subject_exports, request_id, created_at, dsr_exports),
+    ),
 ];
 
 /// What the purge removed from one account, per step (steps that removed nothing are
@@ -149,26 +188,6 @@ fn delete_in_batches(
     }
 }
 
-fn purge_events(
-    conn: &mut DbConnection,
-    account: Id,
-    cut: &Cutoffs,
-    _as_of: Timestamp,
-) -> Result<usize> {
-    delete_in_batches(
-        conn,
-        |conn| {
-            Ok(events::table
-                .filter(events::account_id.eq(account))
-                .filter(events::occurred_at.lt(cut.events))
-                .select(events::id)
-                .limit(BATCH)
-                .load(conn)?)
-        },
-        |conn, ids| Ok(diesel::delete(events::table.filter(events::id.eq_any(ids))).execute(conn)?),
-    )
-}
-
 /// Empties finished messages past retention of who they went to and what they said
 /// (recipient, subject, transactional body and variables, custom id, relay answers). The
 /// row keeps its id, campaign, contact and status: campaign progress counts it and a late
@@ -214,58 +233,6 @@ fn purge_message_content(
     )
 }
 
-/// The sandbox mailbox's copies (whole MIME messages) go with message content.
-fn purge_sandbox_messages(
-    conn: &mut DbConnection,
-    account: Id,
-    cut: &Cutoffs,
-    _as_of: Timestamp,
-) -> Result<usize> {
-    delete_in_batches(
-        conn,
-        |conn| {
-            Ok(sandbox_messages::table
-                .filter(sandbox_messages::account_id.eq(account))
-                .filter(sandbox_messages::created_at.lt(cut.messages))
-                .select(sandbox_messages::id)
-                .limit(BATCH)
-                .load(conn)?)
-        },
-        |conn, ids| {
-            Ok(
-                diesel::delete(sandbox_messages::table.filter(sandbox_messages::id.eq_any(ids)))
-                    .execute(conn)?,
-            )
-        },
-    )
-}
-
-/// Bounce and complaint reports are logs of messages: they follow message retention.
-fn purge_inbound_reports(
-    conn: &mut DbConnection,
-    account: Id,
-    cut: &Cutoffs,
-    _as_of: Timestamp,
-) -> Result<usize> {
-    delete_in_batches(
-        conn,
-        |conn| {
-            Ok(inbound_reports::table
-                .filter(inbound_reports::account_id.eq(account))
-                .filter(inbound_reports::created_at.lt(cut.messages))
-                .select(inbound_reports::id)
-                .limit(BATCH)
-                .load(conn)?)
-        },
-        |conn, ids| {
-            Ok(
-                diesel::delete(inbound_reports::table.filter(inbound_reports::id.eq_any(ids)))
-                    .execute(conn)?,
-            )
-        },
-    )
-}
-
 /// Finished deliveries (with their payloads) past retention; a pending one is still being
 /// retried and stays until it ends.
 fn purge_webhook_deliveries(
@@ -292,33 +259,6 @@ fn purge_webhook_deliveries(
                 )
                 .execute(conn)?,
             )
-        },
-    )
-}
-
-/// Exports of data-subject requests past retention (downloading one later answers 404;
-/// the request itself, and its outcome, stay as the account's proof of its answer).
-fn purge_data_subject_exports(
-    conn: &mut DbConnection,
-    account: Id,
-    cut: &Cutoffs,
-    _as_of: Timestamp,
-) -> Result<usize> {
-    delete_in_batches(
-        conn,
-        |conn| {
-            Ok(data_subject_exports::table
-                .filter(data_subject_exports::account_id.eq(account))
-                .filter(data_subject_exports::created_at.lt(cut.dsr_exports))
-                .select(data_subject_exports::request_id)
-                .limit(BATCH)
-                .load(conn)?)
-        },
-        |conn, ids| {
-            Ok(diesel::delete(
-                data_subject_exports::table.filter(data_subject_exports::request_id.eq_any(ids)),
-            )
-            .execute(conn)?)
         },
     )
 }
