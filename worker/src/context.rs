@@ -13,6 +13,8 @@ use mailroom_domain::webhooks::SecretBox;
 use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 
+use crate::sender::outcomes::OutcomeRecorder;
+use crate::sender::settle::CampaignSettler;
 use crate::transport::{SmtpSettings, SmtpTransport};
 use crate::webhooks::WebhookClient;
 
@@ -36,6 +38,10 @@ pub struct WorkerContext {
     pub rate: Option<RateLimiter>,
     /// Where webhook deliveries go out (its HTTP client is built on first use).
     pub webhook_client: WebhookClient,
+    /// Coalesces the checks whether a campaign is done.
+    pub settler: CampaignSettler,
+    /// Records delivery outcomes in group commits.
+    pub outcomes: OutcomeRecorder,
 }
 
 impl WorkerContext {
@@ -62,6 +68,8 @@ impl WorkerContext {
             settings,
             outlet,
             rate,
+            settler: CampaignSettler::default(),
+            outcomes: OutcomeRecorder::default(),
         })
     }
 

@@ -113,6 +113,8 @@ impl<B: Bus> Runner<B> {
         for task in tasks {
             let _ = task.await;
         }
+        // The last deliveries' campaigns are checked before the process goes.
+        self.ctx.settler.drained(Duration::from_secs(5)).await;
     }
 }
 

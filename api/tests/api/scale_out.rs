@@ -253,6 +253,27 @@ async fn two_senders_share_a_campaign_and_mail_each_recipient_once() {
         "one sender did all the work: {by_a} / {by_b}"
     );
     println!("sender A delivered {by_a}, sender B {by_b}");
+    // Outcomes are recorded in group commits: every message still has exactly one `sent`
+    // event, counted once.
+    let _events = WorkerProcess::start("mailroom-events", &so.worker_vars);
+    let sent = crate::tracking::wait_for_events(&so.app, &acct.token, "type=sent", 150).await;
+    let messages: HashSet<&str> = sent
+        .iter()
+        .map(|e| e["message_id"].as_str().unwrap())
+        .collect();
+    assert_eq!((sent.len(), messages.len()), (150, 150));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, stats) = so
+            .app
+            .get(&format!("/v1/campaigns/{campaign}/stats"), &acct.token)
+            .await;
+        if stats["sent"] == 150 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{stats}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -121,27 +121,6 @@ impl Contact {
             .optional()?)
     }
 
-    /// Whether the recipient — the message's contact, or else the account's contact with
-    /// the address — has processing restricted (a data-subject request): then they are
-    /// neither mailed nor tracked.
-    pub fn is_restricted(
-        conn: &mut DbConnection,
-        account_id: Id,
-        contact_id: Option<Id>,
-        email: &EmailAddress,
-    ) -> Result<bool> {
-        let mut query = contacts::table
-            .filter(contacts::account_id.eq(account_id))
-            .filter(contacts::restricted_at.is_not_null())
-            .select(contacts::id)
-            .into_boxed();
-        query = match contact_id {
-            Some(id) => query.filter(contacts::id.eq(id)),
-            None => query.filter(contacts::email.eq(email.as_str())),
-        };
-        Ok(query.first::<Id>(conn).optional()?.is_some())
-    }
-
     pub fn list(
         conn: &mut DbConnection,
         account_id: Id,

@@ -34,6 +34,7 @@ impl JobRow {
         conn.write_transaction(|conn| {
             let ids: Vec<Id> = match conn {
                 DbConnection::Postgres(pg) => jobs::table
+                    .filter(super::queue::active())
                     .filter(due)
                     .order((jobs::priority.desc(), jobs::run_at.asc()))
                     .select(jobs::id)
@@ -42,6 +43,7 @@ impl JobRow {
                     .skip_locked()
                     .load(pg)?,
                 DbConnection::Sqlite(_) => jobs::table
+                    .filter(super::queue::active())
                     .filter(due)
                     .order((jobs::priority.desc(), jobs::run_at.asc()))
                     .select(jobs::id)

@@ -57,6 +57,15 @@ pub mod status {
     pub const RELAYING: &str = "relaying";
     /// Scale-out: confirmed by the broker, which holds the job from now on.
     pub const PUBLISHED: &str = "published";
+
+    /// The states of `jobs_active_idx` (still to run or to relay), as its SQL predicate:
+    /// written out literally, not bound, so that both backends' planners can use it.
+    pub(crate) const ACTIVE_SQL: &str = "jobs.status IN ('pending', 'running', 'relaying')";
+}
+
+/// A job still to run or to relay (see `status::ACTIVE_SQL`).
+pub(crate) fn active() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>(status::ACTIVE_SQL)
 }
 
 /// Options of a new job.
@@ -92,8 +101,38 @@ impl JobRow {
     /// Writes a job under an id the caller chose; a second job with the same id is a
     /// `Conflict`.
     pub fn enqueue_as(conn: &mut DbConnection, id: Id, job: &Job, options: Enqueue) -> Result<Id> {
+        let row = Self::new_row(id, job, &options, clock::now());
+        diesel::insert_into(jobs::table)
+            .values(&row)
+            .execute(conn)?;
+        Ok(row.id)
+    }
+
+    /// Writes many jobs with the same options in a few statements; call it inside the
+    /// transaction of the change that causes them.
+    pub fn enqueue_many(conn: &mut DbConnection, jobs: &[Job], options: Enqueue) -> Result<()> {
+        /// Rows per INSERT, well inside both backends' limits on bound parameters.
+        const ROWS_PER_INSERT: usize = 500;
         let now = clock::now();
-        let row = JobRow {
+        for chunk in jobs.chunks(ROWS_PER_INSERT) {
+            let rows: Vec<JobRow> = chunk
+                .iter()
+                .map(|job| Self::new_row(Id::new(), job, &options, now))
+                .collect();
+            match conn {
+                DbConnection::Postgres(pg) => {
+                    diesel::insert_into(jobs::table).values(&rows).execute(pg)?
+                }
+                DbConnection::Sqlite(lite) => diesel::insert_into(jobs::table)
+                    .values(&rows)
+                    .execute(lite)?,
+            };
+        }
+        Ok(())
+    }
+
+    fn new_row(id: Id, job: &Job, options: &Enqueue, now: Timestamp) -> JobRow {
+        JobRow {
             id,
             kind: job.kind().to_owned(),
             group_id: options.group,
@@ -107,11 +146,7 @@ impl JobRow {
             last_error: None,
             created_at: now,
             updated_at: now,
-        };
-        diesel::insert_into(jobs::table)
-            .values(&row)
-            .execute(conn)?;
-        Ok(row.id)
+        }
     }
 
     /// Takes the most urgent due job (or one whose lease ran out) under a lease.
@@ -126,6 +161,7 @@ impl JobRow {
         let claimed = conn.write_transaction(|conn| {
             let candidate: Option<Id> = match conn {
                 DbConnection::Postgres(pg) => jobs::table
+                    .filter(active())
                     .filter(due)
                     .order((jobs::priority.desc(), jobs::run_at.asc()))
                     .select(jobs::id)
@@ -135,6 +171,7 @@ impl JobRow {
                     .first(pg)
                     .optional()?,
                 DbConnection::Sqlite(_) => jobs::table
+                    .filter(active())
                     .filter(due)
                     .order((jobs::priority.desc(), jobs::run_at.asc()))
                     .select(jobs::id)

@@ -80,6 +80,10 @@ impl MessageStatus {
     ];
     /// States a message leaves only through delivery.
     pub const OPEN: [&'static str; 3] = ["queued", "sending", "deferred"];
+    /// `OPEN` as the SQL predicate of `messages_campaign_open_idx` (with `kind`): written
+    /// out literally, not bound, so that both backends' planners can use that index.
+    const OPEN_CAMPAIGN_SQL: &'static str =
+        "messages.kind = 'campaign' AND messages.status IN ('queued', 'sending', 'deferred')";
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -294,24 +298,23 @@ impl Message {
             .load(conn)?)
     }
 
-    /// Campaign messages not yet in a final state.
-    /// Whether any message of the campaign is still open (cheap: stops at the first).
+    /// Whether any message of the campaign is still open (cheap: stops at the first, and
+    /// reads `messages_campaign_open_idx`, which holds only open campaign messages).
     pub fn any_open_in_campaign(conn: &mut DbConnection, campaign_id: Id) -> Result<bool> {
         Ok(messages::table
             .filter(messages::campaign_id.eq(campaign_id))
-            .filter(messages::kind.eq(MessageKind::Campaign.as_str()))
-            .filter(messages::status.eq_any(MessageStatus::OPEN))
+            .filter(open_campaign_message())
             .select(messages::id)
             .first::<Id>(conn)
             .optional()?
             .is_some())
     }
 
+    /// How many messages of the campaign are still open.
     pub fn open_in_campaign(conn: &mut DbConnection, campaign_id: Id) -> Result<i64> {
         Ok(messages::table
             .filter(messages::campaign_id.eq(campaign_id))
-            .filter(messages::kind.eq(MessageKind::Campaign.as_str()))
-            .filter(messages::status.eq_any(MessageStatus::OPEN))
+            .filter(open_campaign_message())
             .count()
             .get_result(conn)?)
     }
@@ -354,4 +357,9 @@ impl Message {
         ))
         .execute(conn)?)
     }
+}
+
+/// A campaign message that is not final yet, as `messages_campaign_open_idx` is defined.
+fn open_campaign_message() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    diesel::dsl::sql::<diesel::sql_types::Bool>(MessageStatus::OPEN_CAMPAIGN_SQL)
 }

@@ -82,39 +82,47 @@ pub fn confirm_url(settings: &Settings, ctx: &WorkerContext, message: &Message) 
     Some(format!("{}/confirm/{token}", settings.public_url))
 }
 
-fn contact_vars(
+/// The message's contact: the one it was sent to, or else the account's contact with its
+/// address (transactional mail), if there is one.
+fn recipient_contact(
     conn: &mut DbConnection,
     message: &Message,
-) -> mailroom_domain::Result<ContactVars> {
-    let contact = match message.contact_id {
-        Some(id) => Contact::find(conn, message.account_id, id).ok(),
-        None => EmailAddress::parse(&message.to_email).ok().and_then(|e| {
-            Contact::find_by_email(conn, message.account_id, &e)
-                .ok()
-                .flatten()
-        }),
-    };
-    Ok(match contact {
+    recipient: &EmailAddress,
+) -> mailroom_domain::Result<Option<Contact>> {
+    match message.contact_id {
+        Some(id) => match Contact::find(conn, message.account_id, id) {
+            Ok(contact) => Ok(Some(contact)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        },
+        None => Contact::find_by_email(conn, message.account_id, recipient),
+    }
+}
+
+fn contact_vars(message: &Message, contact: Option<&Contact>) -> ContactVars {
+    match contact {
         Some(c) => ContactVars {
             properties: c.properties_map(),
-            email: c.email,
-            name: c.name,
+            email: c.email.clone(),
+            name: c.name.clone(),
         },
         None => ContactVars {
             email: message.to_email.clone(),
             name: message.to_name.clone(),
             properties: Map::new(),
         },
-    })
+    }
 }
 
 /// Decides whether the message still goes out and, if so, builds it.
-/// `campaign` is the message's campaign when the caller already read it.
+/// `campaign` is the message's campaign when the caller already read it; `account` is the
+/// message's account.
 pub fn compose(
     conn: &mut DbConnection,
     ctx: &WorkerContext,
     message: &Message,
     campaign: Option<Campaign>,
+    account: &Account,
 ) -> mailroom_domain::Result<Verdict> {
     let preloaded = campaign;
     let settings = &ctx.settings;
@@ -126,7 +134,9 @@ pub fn compose(
     {
         return Ok(Verdict::Skip(format!("suppressed ({})", reason.as_str())));
     }
-    if Contact::is_restricted(conn, message.account_id, message.contact_id, &recipient)? {
+    // Processing restricted (a data-subject request): neither mailed nor tracked.
+    let contact = recipient_contact(conn, message, &recipient)?;
+    if contact.as_ref().is_some_and(|c| c.restricted_at.is_some()) {
         return Ok(Verdict::Skip("processing restricted".into()));
     }
     let kind = message.kind();
@@ -257,7 +267,7 @@ pub fn compose(
             }
         };
     let context = RenderContext {
-        contact: contact_vars(conn, message)?,
+        contact: contact_vars(message, contact.as_ref()),
         list,
         campaign,
         unsubscribe_url: unsubscribe.clone(),
@@ -267,7 +277,8 @@ pub fn compose(
         Ok(r) => r,
         Err(e) => return Ok(Verdict::Fail(format!("template error: {e}"))),
     };
-    let tracked = rendered.html.is_some() && tracking_allowed(conn, message, kind)?;
+    let tracked = rendered.html.is_some()
+        && tracking_allowed(conn, message, kind, account, contact.as_ref())?;
     if tracked && let Some(html) = rendered.html.take() {
         rendered.html = Some(add_tracking(ctx, message, &html));
     }
@@ -309,34 +320,25 @@ fn tracking_allowed(
     conn: &mut DbConnection,
     message: &Message,
     kind: MessageKind,
+    account: &Account,
+    contact: Option<&Contact>,
 ) -> mailroom_domain::Result<bool> {
     if !message.tracking || !matches!(kind, MessageKind::Campaign | MessageKind::Transactional) {
         return Ok(false);
     }
-    if !Account::find(conn, message.account_id)?.tracking_enabled {
+    if !account.tracking_enabled {
         return Ok(false);
     }
-    let contact_id = match message.contact_id {
-        Some(id) => Some(id),
-        None => EmailAddress::parse(&message.to_email)
-            .ok()
-            .and_then(|e| {
-                Contact::find_by_email(conn, message.account_id, &e)
-                    .ok()
-                    .flatten()
-            })
-            .map(|c| c.id),
-    };
-    let Some(contact_id) = contact_id else {
+    let Some(contact) = contact else {
         return Ok(false);
     };
     Ok(ConsentRecord::granted_contacts(
         conn,
         message.account_id,
-        &[contact_id],
+        &[contact.id],
         purposes::TRACKING,
     )?
-    .contains(&contact_id))
+    .contains(&contact.id))
 }
 
 /// Rewrites the HTML's links to signed click links (Mailroom's own links — unsubscribe,

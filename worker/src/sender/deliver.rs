@@ -22,6 +22,8 @@ use mailroom_domain::suppressions::{Suppression, SuppressionReason};
 use mailroom_domain::{Error, Id};
 
 use super::compose::{Composed, Verdict, compose};
+use super::outcomes::{OutcomeRecorder, Recording};
+use super::settle::CampaignSettler;
 use crate::bus::Delivery;
 use crate::context::{Outlet, WorkerContext};
 use crate::runner::JobOutcome;
@@ -29,14 +31,22 @@ use crate::transport::DeliveryOutcome;
 
 /// What preparation decided.
 enum Prepared {
-    Send(Box<(Composed, Message)>),
+    Send(Box<Ready>),
     Finished(JobOutcome),
+}
+
+/// A message composed and marked `sending`.
+struct Ready {
+    composed: Composed,
+    message: Message,
+    /// Its campaign had relay failures in a row.
+    relay_failing: bool,
 }
 
 pub async fn run(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> JobOutcome {
     let (outcome, settle) = deliver(ctx, message_id, job).await;
     match settle {
-        Settle::Campaign(campaign_id) => settle_campaign(ctx, campaign_id).await,
+        Settle::Campaign(campaign_id) => settle_campaign(ctx, campaign_id),
         Settle::LookUp => settle_campaign_of(ctx, message_id).await,
         Settle::Nothing => {}
     }
@@ -53,23 +63,12 @@ enum Settle {
     Nothing,
 }
 
-/// After a message's outcome is committed: completes its campaign when nothing of it is
-/// left open. Checked after the commit (not under a lock inside every delivery's
-/// transaction), so that deliveries of one campaign do not queue up on its row: of two
-/// last messages finishing together, the one committing second sees the first committed.
-async fn settle_campaign(ctx: &Arc<WorkerContext>, campaign_id: Id) {
-    let settled = ctx
-        .db(move |conn| {
-            if Message::any_open_in_campaign(conn, campaign_id)? {
-                return Ok(());
-            }
-            conn.write_transaction(|conn| Campaign::complete_if_done(conn, campaign_id))
-                .map(|_| ())
-        })
-        .await;
-    if let Err(e) = settled {
-        tracing::warn!(error = %e, %campaign_id, "checking whether the campaign is done failed");
-    }
+/// After a message's outcome is committed: has its campaign checked for completion (see
+/// `settle`: not under a lock inside every delivery's transaction, so that deliveries of
+/// one campaign do not queue up on its row, and coalesced, so that a campaign of N messages
+/// is not checked N times).
+fn settle_campaign(ctx: &Arc<WorkerContext>, campaign_id: Id) {
+    CampaignSettler::request(ctx, campaign_id);
 }
 
 /// `settle_campaign` for the campaign of a message whose state is not known here.
@@ -84,7 +83,7 @@ async fn settle_campaign_of(ctx: &Arc<WorkerContext>, message_id: Id) {
         })
         .await;
     match campaign {
-        Ok(Some(campaign_id)) => settle_campaign(ctx, campaign_id).await,
+        Ok(Some(campaign_id)) => settle_campaign(ctx, campaign_id),
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(error = %e, %message_id, "checking whether the campaign is done failed")
@@ -95,11 +94,12 @@ async fn settle_campaign_of(ctx: &Arc<WorkerContext>, message_id: Id) {
 async fn deliver(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> (JobOutcome, Settle) {
     let worker = ctx.clone();
     let prepared = ctx.db(move |conn| prepare(conn, &worker, message_id)).await;
-    let (composed, message) = match prepared {
-        Ok(Prepared::Send(ready)) => {
-            let (composed, message) = *ready;
-            (composed, message)
-        }
+    let Ready {
+        composed,
+        message,
+        relay_failing,
+    } = match prepared {
+        Ok(Prepared::Send(ready)) => *ready,
         Ok(Prepared::Finished(outcome)) => return (outcome, Settle::LookUp),
         Err(Error::Unavailable(e)) => {
             return (
@@ -133,15 +133,14 @@ async fn deliver(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> (J
             response: "stored in the sandbox mailbox".into(),
         },
     };
-    let worker = ctx.clone();
-    let attempt = job.attempt;
-    let recorded = ctx
-        .db(move |conn| {
-            conn.write_transaction(|conn| {
-                record(conn, &worker, &message, &composed, outcome, attempt)
-            })
-        })
-        .await;
+    let recording = Recording {
+        message,
+        composed,
+        outcome,
+        attempt: job.attempt,
+        relay_failing,
+    };
+    let recorded = OutcomeRecorder::record(ctx, recording).await;
     match recorded {
         // Done: the message is final (sent, bounced, or failed for good).
         Ok(JobOutcome::Done) => (
@@ -223,7 +222,8 @@ fn prepare(
     }
     // An account that asked to be deleted sends nothing more: its campaign pauses (the
     // message waits with it), anything else is skipped.
-    if Account::find(conn, message.account_id)?.deletion_pending() {
+    let account = Account::find(conn, message.account_id)?;
+    if account.deletion_pending() {
         if let Some(campaign) = &campaign {
             conn.write_transaction(|conn| Campaign::pause_for_account_deletion(conn, campaign.id))?;
             return Ok(Prepared::Finished(JobOutcome::Hold));
@@ -238,7 +238,10 @@ fn prepare(
         })?;
         return Ok(Prepared::Finished(JobOutcome::Done));
     }
-    match compose(conn, ctx, &message, campaign)? {
+    let relay_failing = campaign
+        .as_ref()
+        .is_some_and(|c| c.consecutive_failures > 0);
+    match compose(conn, ctx, &message, campaign, &account)? {
         Verdict::Send(composed) => {
             // Losing this mark in a database crash is harmless: the job, not acknowledged,
             // comes back and the message is sent then. So its commit does not wait for
@@ -251,7 +254,11 @@ fn prepare(
                     composed.tracked,
                 )
             })?;
-            Ok(Prepared::Send(Box::new((*composed, message))))
+            Ok(Prepared::Send(Box::new(Ready {
+                composed: *composed,
+                message,
+                relay_failing,
+            })))
         }
         Verdict::Skip(reason) => {
             conn.write_transaction(|conn| {
@@ -308,30 +315,40 @@ fn finish(
     status: MessageStatus,
     reason: Option<&str>,
 ) -> mailroom_domain::Result<()> {
-    let (event_type, data) = final_event(status, reason);
-    finish_reporting(conn, message, status, reason, event_type, data)
+    let mut events = Vec::new();
+    finish_into(conn, message, status, reason, &mut events)?;
+    events::enqueue(conn, events)
 }
 
-fn finish_reporting(
+/// `finish`, its event added to `events` for the caller to enqueue.
+fn finish_into(
     conn: &mut DbConnection,
     message: &Message,
     status: MessageStatus,
     reason: Option<&str>,
-    event_type: EventType,
-    data: EventData,
+    events: &mut Vec<NewEvent>,
 ) -> mailroom_domain::Result<()> {
-    events::enqueue(conn, vec![NewEvent::new(event_type, message.id, data)])?;
+    let (event_type, data) = final_event(status, reason);
+    events.push(NewEvent::new(event_type, message.id, data));
     Message::mark(conn, message.id, status, reason)
 }
 
-fn record(
+/// Writes a delivery's outcome; its events go to `events`, for the caller to enqueue in
+/// the same transaction (see `outcomes`).
+pub(super) fn record(
     conn: &mut DbConnection,
     ctx: &WorkerContext,
-    message: &Message,
-    composed: &Composed,
-    outcome: DeliveryOutcome,
-    attempt: i32,
+    recording: &Recording,
+    events: &mut Vec<NewEvent>,
 ) -> mailroom_domain::Result<JobOutcome> {
+    let Recording {
+        message,
+        composed,
+        outcome,
+        attempt,
+        relay_failing,
+    } = recording;
+    let attempt = *attempt;
     let campaign = message
         .campaign_id
         .filter(|_| message.kind() == MessageKind::Campaign);
@@ -351,11 +368,13 @@ fn record(
                     rendering::with_return_path(&composed.built),
                 )?;
             }
-            tracing::debug!(message_id = %message.id, response = %mask_emails_in(&response), "delivered");
-            if let Some(campaign_id) = campaign {
+            tracing::debug!(message_id = %message.id, response = %mask_emails_in(response), "delivered");
+            // Only a campaign whose relay was failing has a count to reset (read when the
+            // message was prepared): no write to the campaign's row per message.
+            if let Some(campaign_id) = campaign.filter(|_| *relay_failing) {
                 Campaign::record_relay_success(conn, campaign_id)?;
             }
-            finish(conn, message, MessageStatus::Sent, None)?;
+            finish_into(conn, message, MessageStatus::Sent, None, events)?;
             Ok(JobOutcome::Done)
         }
         DeliveryOutcome::PermanentFailure { code, reason } => {
@@ -370,10 +389,10 @@ fn record(
                     Some(reason.clone()),
                 )?;
             }
-            if let Some(campaign_id) = campaign {
+            if let Some(campaign_id) = campaign.filter(|_| *relay_failing) {
                 Campaign::record_relay_success(conn, campaign_id)?;
             }
-            finish(conn, message, MessageStatus::Bounced, Some(&reason))?;
+            finish_into(conn, message, MessageStatus::Bounced, Some(&reason), events)?;
             Ok(JobOutcome::Done)
         }
         DeliveryOutcome::TemporaryFailure { reason } => {
@@ -382,11 +401,11 @@ fn record(
                     conn,
                     campaign_id,
                     delivery.pause_after_failures,
-                    &reason,
+                    reason,
                 )?,
                 None => false,
             };
-            let diagnostic = Some(mask_emails_in(&reason));
+            let diagnostic = Some(mask_emails_in(reason));
             if attempt >= delivery.max_attempts {
                 // Temporary failures until the last attempt: a soft bounce.
                 let data = EventData {
@@ -394,25 +413,16 @@ fn record(
                     diagnostic,
                     ..EventData::default()
                 };
-                finish_reporting(
-                    conn,
-                    message,
-                    MessageStatus::Failed,
-                    Some(&reason),
-                    EventType::Bounce,
-                    data,
-                )?;
+                events.push(NewEvent::new(EventType::Bounce, message.id, data));
+                Message::mark(conn, message.id, MessageStatus::Failed, Some(reason))?;
                 return Ok(JobOutcome::Done);
             }
-            Message::mark(conn, message.id, MessageStatus::Deferred, Some(&reason))?;
+            Message::mark(conn, message.id, MessageStatus::Deferred, Some(reason))?;
             let data = EventData {
                 diagnostic,
                 ..EventData::default()
             };
-            events::enqueue(
-                conn,
-                vec![NewEvent::new(EventType::Deferred, message.id, data)],
-            )?;
+            events.push(NewEvent::new(EventType::Deferred, message.id, data));
             // Paused by this failure or by another one meanwhile: wait for resume, not for
             // the backoff.
             let paused = paused_now
@@ -423,7 +433,7 @@ fn record(
                 return Ok(JobOutcome::Hold);
             }
             let delay = backoff(delivery.retry_base, attempt, Duration::from_secs(6 * 3600));
-            Ok(JobOutcome::RetryAfter(delay, reason))
+            Ok(JobOutcome::RetryAfter(delay, reason.clone()))
         }
     }
 }

@@ -4,3 +4,5 @@
 pub mod compose;
 pub mod deliver;
 pub mod dispatch;
+pub mod outcomes;
+pub mod settle;
