@@ -89,6 +89,10 @@ pub struct WebhookSettings {
     pub max_attempts: i32,
     /// `MAILROOM_WEBHOOK_SECRET_GRACE_SECS`: how long a rotated-out secret still signs.
     pub secret_grace: Duration,
+    /// `MAILROOM_WEBHOOK_CONCURRENCY`: deliveries in flight in a `mailroom-webhooks`
+    /// process. They mostly wait — on receivers, up to the timeout, and on the database —
+    /// so it is higher than the sender's.
+    pub concurrency: usize,
 }
 
 impl WebhookSettings {
@@ -347,6 +351,8 @@ impl Settings {
                     "MAILROOM_WEBHOOK_SECRET_GRACE_SECS",
                     24 * 3600,
                 )?),
+                concurrency: number(&get, "MAILROOM_WEBHOOK_CONCURRENCY", 32)?.clamp(1, 1024)
+                    as usize,
             },
             retention: RetentionSettings {
                 interval: Duration::from_secs(
@@ -509,17 +515,24 @@ mod tests {
         assert!(!err.to_string().contains("pw"));
     }
 
-    #[test]
-    fn webhook_retries_span_about_a_day_by_default_and_private_endpoints_are_off() {
+    /// Settings with explicit secrets and a data directory of their own, plus `extra`.
+    fn explicit(extra: &[(&str, &str)]) -> Result<Settings> {
         let dir = std::env::temp_dir().join(format!("mailroom-config-{}", uuid::Uuid::now_v7()));
-        let s = Settings::from_vars(&vars(&[
-            ("MAILROOM_DATA_DIR", dir.to_str().unwrap()),
+        let dir = dir.to_string_lossy().into_owned();
+        let mut pairs = vec![
+            ("MAILROOM_DATA_DIR", dir.as_str()),
             ("MAILROOM_ADMIN_TOKEN", "a"),
             ("MAILROOM_JWT_SECRET", "j"),
             ("MAILROOM_SIGNING_KEY", "s"),
             ("MAILROOM_HASH_KEY", "h"),
-        ]))
-        .unwrap();
+        ];
+        pairs.extend_from_slice(extra);
+        Settings::from_vars(&vars(&pairs))
+    }
+
+    #[test]
+    fn webhook_retries_span_about_a_day_by_default_and_private_endpoints_are_off() {
+        let s = explicit(&[]).unwrap();
         let w = &s.webhooks;
         assert!(!w.allow_private);
         assert_eq!(w.timeout, Duration::from_secs(15));
@@ -536,15 +549,17 @@ mod tests {
             "{span:?}"
         );
         assert!(w.max_attempts < WebhookSettings::JOB_MAX_ATTEMPTS);
-        let bad = Settings::from_vars(&vars(&[
-            ("MAILROOM_DATA_DIR", dir.to_str().unwrap()),
-            ("MAILROOM_ADMIN_TOKEN", "a"),
-            ("MAILROOM_JWT_SECRET", "j"),
-            ("MAILROOM_SIGNING_KEY", "s"),
-            ("MAILROOM_HASH_KEY", "h"),
-            ("MAILROOM_WEBHOOK_ALLOW_PRIVATE", "maybe"),
-        ]));
-        assert!(bad.is_err());
+        assert!(explicit(&[("MAILROOM_WEBHOOK_ALLOW_PRIVATE", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn webhook_deliveries_have_more_slots_than_messages() {
+        // They wait on receivers, up to the timeout, not on CPU.
+        let s = explicit(&[]).unwrap();
+        assert_eq!((s.webhooks.concurrency, s.delivery.concurrency), (32, 8));
+        let tuned = explicit(&[("MAILROOM_WEBHOOK_CONCURRENCY", "0")]).unwrap();
+        assert_eq!(tuned.webhooks.concurrency, 1, "at least one");
+        assert!(explicit(&[("MAILROOM_WEBHOOK_CONCURRENCY", "many")]).is_err());
     }
 
     #[test]

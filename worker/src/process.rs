@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use mailroom_domain::config::Settings;
 use mailroom_domain::store::{build_pool, checkout, run_migrations};
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
@@ -21,13 +22,14 @@ use crate::probes::Probes;
 use crate::retention;
 use crate::runner::Runner;
 
-/// Runs the worker `role` (e.g. `sender`) over the job kinds it handles, until SIGTERM.
-pub async fn run(role: &str, kinds: &[&str]) -> anyhow::Result<()> {
+/// Runs the worker `role` (e.g. `sender`) over the job kinds it handles, until SIGTERM,
+/// with as many jobs in flight as `slots` reads from the settings.
+pub async fn run(role: &str, kinds: &[&str], slots: fn(&Settings) -> usize) -> anyhow::Result<()> {
     let settings = Arc::new(lifecycle::start(role)?);
     let pool = build_pool(&settings.database_url, &settings.pool);
     let migrate_pool = pool.clone();
     tokio::task::spawn_blocking(move || run_migrations(&mut *checkout(&migrate_pool)?)).await??;
-    let slots = settings.delivery.concurrency;
+    let slots = slots(&settings);
     let ctx = Arc::new(WorkerContext::new(pool.clone(), settings.clone())?);
     let (stop_jobs, jobs_stopped) = watch::channel(false);
     let (stop_link, link_stopped) = watch::channel(false);
@@ -53,7 +55,11 @@ pub async fn run(role: &str, kinds: &[&str]) -> anyhow::Result<()> {
                 BrokerOptions {
                     url: url.expose_secret().to_owned(),
                     quorum: settings.bus.quorum,
-                    prefetch: settings.bus.prefetch,
+                    // Every slot can hold a job, and the next is already here.
+                    prefetch: settings
+                        .bus
+                        .prefetch
+                        .max(u16::try_from(slots).unwrap_or(u16::MAX)),
                     consume: kinds.iter().map(|kind| work_queue(kind)).collect(),
                     connection_name: format!("mailroom-{role}"),
                 },

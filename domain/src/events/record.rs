@@ -38,11 +38,18 @@ pub fn record_batch(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<E
         return Ok(Vec::new());
     }
     conn.write_transaction(|conn| {
+        let now = clock::now();
         let mut recorded = Vec::new();
+        let mut deltas: HashMap<Id, CounterRow> = HashMap::new();
         for chunk in batch.chunks(CHUNK) {
-            recorded.extend(record_chunk(conn, chunk)?);
+            let rows = record_chunk(conn, chunk)?;
+            count(conn, &rows, now, &mut deltas)?;
+            recorded.extend(rows);
         }
         crate::webhooks::fan_out(conn, &recorded)?;
+        // Last: a campaign's counter row, which every batch of the campaign updates, stays
+        // locked only until the commit that follows.
+        add_to_counters(conn, deltas)?;
         Ok(recorded)
     })
 }
@@ -132,12 +139,10 @@ fn record_chunk(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event
         return Ok(rows);
     }
     let inserted: HashSet<Id> = insert_new(conn, &rows)?.into_iter().collect();
-    let rows: Vec<Event> = rows
+    Ok(rows
         .into_iter()
         .filter(|e| inserted.contains(&e.id))
-        .collect();
-    count(conn, &rows, now)?;
-    Ok(rows)
+        .collect())
 }
 
 fn unique<I: Iterator<Item = Id>>(ids: I) -> Vec<Id> {
@@ -208,8 +213,14 @@ fn mark_first(
     Ok(firsts.into_iter().collect())
 }
 
-/// Adds the recorded events to their campaigns' counters.
-fn count(conn: &mut DbConnection, rows: &[Event], now: Timestamp) -> Result<()> {
+/// Marks first opens and clicks, and adds the recorded events to their campaigns' counter
+/// deltas (written by `add_to_counters`).
+fn count(
+    conn: &mut DbConnection,
+    rows: &[Event],
+    now: Timestamp,
+    deltas: &mut HashMap<Id, CounterRow>,
+) -> Result<()> {
     let mut opens = Vec::new();
     let mut clicks = Vec::new();
     for e in rows {
@@ -219,12 +230,32 @@ fn count(conn: &mut DbConnection, rows: &[Event], now: Timestamp) -> Result<()> 
             _ => {}
         }
     }
-    let mut touched = unique(opens.iter().chain(clicks.iter()).copied());
-    touched.sort();
-    lock_in_order(conn, &touched)?;
+    // Only messages whose first open or click is still unmarked are locked and updated:
+    // most hits are on messages opened before, and batches carrying them do not queue up
+    // on those rows. (Marked is for good; one marked meanwhile is not marked twice, as the
+    // update asks for an unmarked column again.)
+    let touched = unique(opens.iter().chain(clicks.iter()).copied());
+    let unmarked: Vec<(Id, bool, bool)> = if touched.is_empty() {
+        Vec::new()
+    } else {
+        messages::table
+            .filter(messages::id.eq_any(&touched))
+            .select((
+                messages::id,
+                messages::opened_at.is_null(),
+                messages::clicked_at.is_null(),
+            ))
+            .load(conn)?
+    };
+    let unopened: HashSet<Id> = unmarked.iter().filter(|m| m.1).map(|m| m.0).collect();
+    let unclicked: HashSet<Id> = unmarked.iter().filter(|m| m.2).map(|m| m.0).collect();
+    opens.retain(|m| unopened.contains(m));
+    clicks.retain(|m| unclicked.contains(m));
+    let mut to_mark = unique(opens.iter().chain(clicks.iter()).copied());
+    to_mark.sort();
+    lock_in_order(conn, &to_mark)?;
     let first_opens = mark_first(conn, &unique(opens.into_iter()), EventType::Open, now)?;
     let first_clicks = mark_first(conn, &unique(clicks.into_iter()), EventType::Click, now)?;
-    let mut deltas: HashMap<Id, CounterRow> = HashMap::new();
     let (mut opened, mut clicked) = (HashSet::new(), HashSet::new());
     for e in rows {
         let (Some(campaign_id), Some(kind)) = (e.campaign_id, e.event_type()) else {
@@ -257,7 +288,11 @@ fn count(conn: &mut DbConnection, rows: &[Event], now: Timestamp) -> Result<()> 
             EventType::Spam => d.complained += 1,
         }
     }
-    // Counter rows are taken in campaign order too.
+    Ok(())
+}
+
+/// Adds the deltas to the campaigns' counter rows, taken in campaign order.
+fn add_to_counters(conn: &mut DbConnection, deltas: HashMap<Id, CounterRow>) -> Result<()> {
     let mut deltas: Vec<CounterRow> = deltas.into_values().collect();
     deltas.sort_by_key(|d| d.campaign_id);
     for d in deltas {
@@ -277,7 +312,7 @@ fn count(conn: &mut DbConnection, rows: &[Event], now: Timestamp) -> Result<()> 
                 campaign_stats::unsubscribed.eq(campaign_stats::unsubscribed + d.unsubscribed),
                 campaign_stats::complained.eq(campaign_stats::complained + d.complained),
                 campaign_stats::failed.eq(campaign_stats::failed + d.failed),
-                campaign_stats::updated_at.eq(now),
+                campaign_stats::updated_at.eq(d.updated_at),
             ))
             .execute(conn)?;
     }

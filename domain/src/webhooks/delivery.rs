@@ -211,6 +211,48 @@ impl WebhookDelivery {
         Ok(true)
     }
 
+    /// Writes many deliveries and the jobs of those that are new (see `queue`), in a few
+    /// statements; answers how many were new.
+    pub fn queue_many(
+        conn: &mut DbConnection,
+        deliveries: &[WebhookDelivery],
+        priority: Priority,
+    ) -> Result<usize> {
+        /// Rows per INSERT, well inside both backends' limits on bound parameters.
+        const ROWS_PER_INSERT: usize = 500;
+        let mut queued = 0;
+        for chunk in deliveries.chunks(ROWS_PER_INSERT) {
+            let new: Vec<Id> = match conn {
+                DbConnection::Postgres(pg) => diesel::insert_into(webhook_deliveries::table)
+                    .values(chunk)
+                    .on_conflict_do_nothing()
+                    .returning(webhook_deliveries::id)
+                    .get_results(pg)?,
+                DbConnection::Sqlite(lite) => {
+                    diesel::insert_or_ignore_into(webhook_deliveries::table)
+                        .values(chunk)
+                        .returning(webhook_deliveries::id)
+                        .get_results(lite)?
+                }
+            };
+            let jobs: Vec<Job> = new
+                .iter()
+                .map(|&delivery_id| Job::DeliverWebhook { delivery_id })
+                .collect();
+            JobRow::enqueue_many(
+                conn,
+                &jobs,
+                Enqueue {
+                    priority,
+                    max_attempts: WebhookSettings::JOB_MAX_ATTEMPTS,
+                    ..Enqueue::default()
+                },
+            )?;
+            queued += new.len();
+        }
+        Ok(queued)
+    }
+
     /// Queues a test delivery to one of the account's endpoints — enabled or not, whatever
     /// types it subscribed to.
     pub fn queue_test(conn: &mut DbConnection, account_id: Id, webhook_id: Id) -> Result<Self> {

@@ -1,6 +1,6 @@
 //! Handing recorded events to the account's webhook endpoints: one delivery row (and its
 //! `webhook.deliver` job) per enabled endpoint subscribed to the event's type, written in
-//! the transaction that records the event.
+//! the transaction that records the event, a batch's rows in a few multi-row statements.
 
 use std::collections::{HashMap, HashSet};
 
@@ -34,13 +34,15 @@ pub fn fan_out(conn: &mut DbConnection, events: &[Event]) -> Result<()> {
     if endpoints.is_empty() {
         return Ok(());
     }
+    let mut deliveries = Vec::new();
     for event in events {
         let Some(candidates) = endpoints.get(&event.account_id) else {
             continue;
         };
         for webhook in candidates.iter().filter(|w| w.wants(&event.event_type)) {
-            WebhookDelivery::for_event(webhook, event).queue(conn, Priority::DISPATCH)?;
+            deliveries.push(WebhookDelivery::for_event(webhook, event));
         }
     }
+    WebhookDelivery::queue_many(conn, &deliveries, Priority::DISPATCH)?;
     Ok(())
 }

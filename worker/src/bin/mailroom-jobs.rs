@@ -14,6 +14,7 @@ async fn main() -> std::process::ExitCode {
             "data_subject_request.execute",
             "retention.purge",
         ],
+        |s| s.delivery.concurrency,
     )
     .await
     {

@@ -6,7 +6,11 @@ use mailroom_worker::process;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match process::run("sender", &["campaign.dispatch", "message.deliver"]).await {
+    match process::run("sender", &["campaign.dispatch", "message.deliver"], |s| {
+        s.delivery.concurrency
+    })
+    .await
+    {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mailroom-sender: {e:#}");

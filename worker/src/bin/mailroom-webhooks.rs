@@ -6,7 +6,7 @@ use mailroom_worker::process;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match process::run("webhooks", &["webhook.deliver"]).await {
+    match process::run("webhooks", &["webhook.deliver"], |s| s.webhooks.concurrency).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mailroom-webhooks: {e:#}");

@@ -307,6 +307,7 @@ mod tests {
             retry_base: Duration::from_secs(30),
             max_attempts,
             secret_grace: Duration::from_secs(3600),
+            concurrency: 32,
         }
     }
 
