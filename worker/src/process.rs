@@ -55,7 +55,7 @@ pub async fn run(role: &str, kinds: &[&str], slots: fn(&Settings) -> usize) -> a
                 BrokerOptions {
                     url: url.expose_secret().to_owned(),
                     quorum: settings.bus.quorum,
-                    // Every slot can hold a job, and the next is already here.
+                    // Never fewer unacknowledged jobs than slots, or slots would sit idle.
                     prefetch: settings
                         .bus
                         .prefetch

@@ -185,34 +185,12 @@ impl WebhookDelivery {
     /// Writes the delivery and its job, unless the endpoint already has this event (a
     /// replayed batch); answers whether it was new.
     pub fn queue(&self, conn: &mut DbConnection, priority: Priority) -> Result<bool> {
-        let inserted = match conn {
-            DbConnection::Postgres(pg) => diesel::insert_into(webhook_deliveries::table)
-                .values(self)
-                .on_conflict_do_nothing()
-                .execute(pg)?,
-            DbConnection::Sqlite(lite) => diesel::insert_or_ignore_into(webhook_deliveries::table)
-                .values(self)
-                .execute(lite)?,
-        };
-        if inserted == 0 {
-            return Ok(false);
-        }
-        JobRow::enqueue(
-            conn,
-            &Job::DeliverWebhook {
-                delivery_id: self.id,
-            },
-            Enqueue {
-                priority,
-                max_attempts: WebhookSettings::JOB_MAX_ATTEMPTS,
-                ..Enqueue::default()
-            },
-        )?;
-        Ok(true)
+        Ok(Self::queue_many(conn, std::slice::from_ref(self), priority)? == 1)
     }
 
-    /// Writes many deliveries and the jobs of those that are new (see `queue`), in a few
-    /// statements; answers how many were new.
+    /// Writes deliveries and the jobs of those that are new — a delivery is unique per
+    /// (endpoint, event), so a replayed batch queues nothing twice — in a few statements;
+    /// answers how many were new.
     pub fn queue_many(
         conn: &mut DbConnection,
         deliveries: &[WebhookDelivery],

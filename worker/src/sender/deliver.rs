@@ -46,7 +46,7 @@ struct Ready {
 pub async fn run(ctx: &Arc<WorkerContext>, message_id: Id, job: &Delivery) -> JobOutcome {
     let (outcome, settle) = deliver(ctx, message_id, job).await;
     match settle {
-        Settle::Campaign(campaign_id) => settle_campaign(ctx, campaign_id),
+        Settle::Campaign(campaign_id) => CampaignSettler::request(ctx, campaign_id),
         Settle::LookUp => settle_campaign_of(ctx, message_id).await,
         Settle::Nothing => {}
     }
@@ -63,15 +63,7 @@ enum Settle {
     Nothing,
 }
 
-/// After a message's outcome is committed: has its campaign checked for completion (see
-/// `settle`: not under a lock inside every delivery's transaction, so that deliveries of
-/// one campaign do not queue up on its row, and coalesced, so that a campaign of N messages
-/// is not checked N times).
-fn settle_campaign(ctx: &Arc<WorkerContext>, campaign_id: Id) {
-    CampaignSettler::request(ctx, campaign_id);
-}
-
-/// `settle_campaign` for the campaign of a message whose state is not known here.
+/// `CampaignSettler::request` for the campaign of a message whose state is not known here.
 async fn settle_campaign_of(ctx: &Arc<WorkerContext>, message_id: Id) {
     let campaign = ctx
         .db(move |conn| match Message::find(conn, message_id) {
@@ -83,7 +75,7 @@ async fn settle_campaign_of(ctx: &Arc<WorkerContext>, message_id: Id) {
         })
         .await;
     match campaign {
-        Ok(Some(campaign_id)) => settle_campaign(ctx, campaign_id),
+        Ok(Some(campaign_id)) => CampaignSettler::request(ctx, campaign_id),
         Ok(None) => {}
         Err(e) => {
             tracing::warn!(error = %e, %message_id, "checking whether the campaign is done failed")
@@ -308,7 +300,7 @@ fn final_event(status: MessageStatus, reason: Option<&str>) -> (EventType, Event
 }
 
 /// Puts a message in a final state and reports its event (its campaign is settled after
-/// the commit: see `settle_campaign`).
+/// the commit: see `CampaignSettler`).
 fn finish(
     conn: &mut DbConnection,
     message: &Message,
