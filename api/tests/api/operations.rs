@@ -24,7 +24,10 @@ async fn healthz_and_readyz_answer_on_both_backends() {
     }
 }
 
-#[tokio::test]
+// Multi-threaded: the proxy's tasks run on the test's runtime, and dropping the app joins
+// the embedded workers' thread, which may be inside a query through the proxy; on a
+// single-threaded runtime that join would wait for ever on the proxy it blocks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn losing_the_database_makes_readyz_and_requests_503_quickly_then_recovers() {
     let db = TestDatabase::create();
     let proxy = Proxy::start("127.0.0.1:5432".parse().unwrap()).await;
