@@ -1,32 +1,79 @@
 //! The hand-off of events born on public request paths (tracking hits) to the bus.
 //!
 //! A hit is verified and answered without touching the database: its event goes into a
-//! bounded channel, and a background task writes what has gathered as `events.record`
-//! outbox jobs, up to 500 events per job and one transaction per batch. A full channel
-//! makes requests wait rather than drop events; a database outage makes the task retry the
-//! batch it holds. Stopping the API drains the channel first.
+//! bounded channel, and a background task hands what has gathered on as one
+//! `events.record` job: up to 1,000 events, or what arrived within 20 ms of the first (a
+//! handful of large jobs cost the broker and the events worker far less than many small
+//! ones; the hit's answer never waits for this). With a broker (scale-out) the job is
+//! published straight to it, with a publisher confirm: these events belong to no database
+//! change, so the outbox would only add a write and a relay. Without one, or while the
+//! broker is down or refuses the job, it is written to the outbox, retried through a
+//! database outage. A full channel makes requests wait rather than drop events. Stopping
+//! the API drains the channel first. `/metrics` counts the events and jobs handed on each
+//! way (`mailroom_tracking_events_total`, `mailroom_tracking_jobs_total`).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mailroom_domain::events::{self, NewEvent};
+use mailroom_domain::jobs::{Job, JobRow};
 use mailroom_domain::store::{Pool, checkout};
+use mailroom_worker::bus::amqp::direct::DirectPublisher;
 use tokio::sync::mpsc;
 
 const CAPACITY: usize = 20_000;
-const BATCH: usize = 500;
+const BATCH: usize = 1_000;
+const LINGER: Duration = Duration::from_millis(20);
 
 #[derive(Clone)]
 pub struct EventSink {
     events: mpsc::Sender<NewEvent>,
+    handed_on: Arc<HandedOn>,
+}
+
+/// Events and jobs this process handed on, by way.
+#[derive(Debug, Default)]
+pub struct HandedOn {
+    pub broker_events: AtomicU64,
+    pub broker_jobs: AtomicU64,
+    pub outbox_events: AtomicU64,
+    pub outbox_jobs: AtomicU64,
+}
+
+impl HandedOn {
+    fn count(&self, via_broker: bool, events: usize) {
+        let (jobs, counted) = if via_broker {
+            (&self.broker_jobs, &self.broker_events)
+        } else {
+            (&self.outbox_jobs, &self.outbox_events)
+        };
+        jobs.fetch_add(1, Ordering::Relaxed);
+        counted.fetch_add(events as u64, Ordering::Relaxed);
+    }
 }
 
 impl EventSink {
     /// Starts the writer on the current runtime; it ends when every sink is dropped and
     /// the channel is drained.
-    pub fn start(pool: Pool) -> (EventSink, tokio::task::JoinHandle<()>) {
+    pub fn start(
+        pool: Pool,
+        publisher: Option<DirectPublisher>,
+    ) -> (EventSink, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(CAPACITY);
-        let task = tokio::spawn(write_batches(pool, rx));
-        (EventSink { events: tx }, task)
+        let handed_on = Arc::new(HandedOn::default());
+        let task = tokio::spawn(hand_on_batches(pool, publisher, rx, Arc::clone(&handed_on)));
+        (
+            EventSink {
+                events: tx,
+                handed_on,
+            },
+            task,
+        )
+    }
+
+    pub fn handed_on(&self) -> &HandedOn {
+        &self.handed_on
     }
 
     /// Hands an event on; waits only while the channel is full.
@@ -37,32 +84,70 @@ impl EventSink {
     }
 }
 
-async fn write_batches(pool: Pool, mut rx: mpsc::Receiver<NewEvent>) {
+async fn hand_on_batches(
+    pool: Pool,
+    publisher: Option<DirectPublisher>,
+    mut rx: mpsc::Receiver<NewEvent>,
+    handed_on: Arc<HandedOn>,
+) {
+    let queueing = events::record_queueing();
     while let Some(first) = rx.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(event) => batch.push(event),
-                Err(_) => break,
-            }
-        }
-        let mut delay = Duration::from_millis(100);
-        loop {
-            let (pool, events) = (pool.clone(), batch.clone());
-            let written = tokio::task::spawn_blocking(move || {
-                let mut conn = checkout(&pool)?;
-                conn.write_transaction(|conn| events::enqueue(conn, events))
-            })
-            .await;
-            match written {
-                Ok(Ok(())) => break,
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, events = batch.len(), "writing tracking events failed; retrying")
+        let batch = gather(first, &mut rx).await;
+        let size = batch.len();
+        let job = Arc::new(Job::RecordEvents { events: batch });
+        if let Some(publisher) = &publisher {
+            match publisher.publish(&job, &queueing).await {
+                Ok(()) => {
+                    handed_on.count(true, size);
+                    continue;
                 }
-                Err(e) => tracing::warn!(error = %e, "the event writer task failed; retrying"),
+                Err(reason) => {
+                    tracing::debug!(%reason, "tracking events not published; writing them to the outbox")
+                }
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(5));
         }
+        write_to_outbox(&pool, job).await;
+        handed_on.count(false, size);
+    }
+}
+
+/// The first event and what follows it within `LINGER`, up to `BATCH`; less when the
+/// channel closes (the API stopping).
+async fn gather(first: NewEvent, rx: &mut mpsc::Receiver<NewEvent>) -> Vec<NewEvent> {
+    let mut batch = vec![first];
+    let until = tokio::time::Instant::now() + LINGER;
+    while batch.len() < BATCH {
+        match rx.try_recv() {
+            Ok(event) => batch.push(event),
+            Err(mpsc::error::TryRecvError::Disconnected) => break,
+            Err(mpsc::error::TryRecvError::Empty) => {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Ok(Some(event)) => batch.push(event),
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+    }
+    batch
+}
+
+/// Writes the job to the outbox, retrying (with backoff) until the database takes it.
+async fn write_to_outbox(pool: &Pool, job: Arc<Job>) {
+    let queueing = events::record_queueing();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let (pool, job) = (pool.clone(), Arc::clone(&job));
+        let written = tokio::task::spawn_blocking(move || {
+            let mut conn = checkout(&pool)?;
+            conn.write_transaction(|conn| JobRow::enqueue(conn, &job, queueing))
+        })
+        .await;
+        match written {
+            Ok(Ok(_)) => return,
+            Ok(Err(e)) => tracing::warn!(error = %e, "writing tracking events failed; retrying"),
+            Err(e) => tracing::warn!(error = %e, "the event writer task failed; retrying"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }

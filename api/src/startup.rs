@@ -96,7 +96,8 @@ impl Application {
 
         let doc = openapi::document();
         let relay = RelayThread::start(pool.clone(), &settings)?;
-        let (events, event_writer) = EventSink::start(pool.clone());
+        let (events, event_writer) =
+            EventSink::start(pool.clone(), relay.as_ref().map(RelayThread::publisher));
         let state = AppState {
             events,
             broker: relay.as_ref().map(RelayThread::state),

@@ -11,33 +11,11 @@ use std::time::Duration;
 
 use mailroom_domain::Id;
 use mailroom_domain::accounts::Account;
-use mailroom_domain::campaigns::{Campaign, CampaignDraft};
 use mailroom_domain::jobs::{Enqueue, Job, JobRow};
-use mailroom_domain::lists::MailingList;
 use mailroom_domain::messages::{Message, MessageKind, MessageStatus, NewMessage};
 use mailroom_domain::store::DbConnection;
 
-use support::TestDb;
-
-fn campaign(conn: &mut DbConnection, account: Id) -> Id {
-    let list = MailingList::create(conn, account, &format!("List {}", Id::new()), None, false)
-        .unwrap()
-        .id;
-    Campaign::create(
-        conn,
-        account,
-        CampaignDraft {
-            name: Some("News".into()),
-            list_ids: Some(vec![list]),
-            subject: Some("Hello".into()),
-            from_email: Some("news@example.com".into()),
-            html: Some("<p>Hello</p>".into()),
-            ..CampaignDraft::default()
-        },
-    )
-    .unwrap()
-    .id
-}
+use support::{TestDb, campaign};
 
 fn message(
     conn: &mut DbConnection,

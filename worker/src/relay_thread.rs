@@ -11,12 +11,14 @@ use secrecy::ExposeSecret;
 use tokio::sync::watch;
 
 use crate::bus::amqp::broker::{Broker, BrokerOptions, BrokerState};
+use crate::bus::amqp::direct::DirectPublisher;
 use crate::bus::amqp::relay::OutboxRelay;
 
 pub struct RelayThread {
     shutdown: watch::Sender<bool>,
     thread: Option<JoinHandle<()>>,
     state: watch::Receiver<BrokerState>,
+    broker: Arc<Broker>,
 }
 
 impl RelayThread {
@@ -43,10 +45,11 @@ impl RelayThread {
             Broker::start(options, stopped.clone())
         };
         let state = broker.state();
+        let relayed = Arc::clone(&broker);
         let thread = std::thread::Builder::new()
             .name("mailroom-relay".into())
             .spawn(move || {
-                runtime.block_on(OutboxRelay::new(pool, Arc::clone(&broker)).run(stopped));
+                runtime.block_on(OutboxRelay::new(pool, relayed).run(stopped));
                 // Let the supervisor close the connection before the runtime goes.
                 runtime.block_on(async {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await
@@ -56,7 +59,14 @@ impl RelayThread {
             shutdown,
             thread: Some(thread),
             state,
+            broker,
         }))
+    }
+
+    /// Publishes jobs that have no row straight to the broker (tracking events), on the
+    /// caller's runtime.
+    pub fn publisher(&self) -> DirectPublisher {
+        DirectPublisher::new(Arc::clone(&self.broker))
     }
 
     /// The broker as the API last saw it (for `/readyz`).

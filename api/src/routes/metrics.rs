@@ -1,8 +1,10 @@
 //! `/metrics`: Prometheus text for operators — the data-subject requests open, due within
 //! 7 days and overdue across the installation (the deadline a data protection officer
-//! watches), and jobs by kind and status. Counts only, never personal data.
+//! watches), jobs by kind and status, and the tracking events this API process handed to
+//! the bus. Counts only, never personal data.
 
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::{HttpResponse, get, web};
 use diesel::dsl::count_star;
@@ -17,6 +19,8 @@ use crate::state::AppState;
 struct Gauges {
     requests: RequestSummary,
     jobs: Vec<(String, String, i64)>,
+    /// Tracking events and their `events.record` jobs, by way: `[(via, events, jobs)]`.
+    tracking: [(&'static str, u64, u64); 2],
 }
 
 fn render(g: &Gauges) -> String {
@@ -47,6 +51,24 @@ fn render(g: &Gauges) -> String {
             "mailroom_jobs{{kind=\"{kind}\",status=\"{status}\"}} {n}"
         );
     }
+    for (name, help, pick) in [
+        (
+            "mailroom_tracking_events_total",
+            "Open and click events this API process handed to the bus, by way (broker: published straight to RabbitMQ; outbox: written to the job table).",
+            (|t: &(&str, u64, u64)| t.1) as fn(&(&str, u64, u64)) -> u64,
+        ),
+        (
+            "mailroom_tracking_jobs_total",
+            "The events.record jobs that carried them, by way.",
+            |t| t.2,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        for t in &g.tracking {
+            let _ = writeln!(out, "{name}{{via=\"{}\"}} {}", t.0, pick(t));
+        }
+    }
     out
 }
 
@@ -59,7 +81,7 @@ fn render(g: &Gauges) -> String {
 #[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let now = clock::now();
-    let gauges = state
+    let (requests, jobs) = state
         .db(move |conn| {
             let requests = DataSubjectRequest::summary(conn, None, now)?;
             let jobs = jobs::table
@@ -67,9 +89,27 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
                 .select((jobs::kind, jobs::status, count_star()))
                 .order((jobs::kind, jobs::status))
                 .load::<(String, String, i64)>(conn)?;
-            Ok(Gauges { requests, jobs })
+            Ok((requests, jobs))
         })
         .await?;
+    let handed_on = state.events.handed_on();
+    let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+    let gauges = Gauges {
+        requests,
+        jobs,
+        tracking: [
+            (
+                "broker",
+                load(&handed_on.broker_events),
+                load(&handed_on.broker_jobs),
+            ),
+            (
+                "outbox",
+                load(&handed_on.outbox_events),
+                load(&handed_on.outbox_jobs),
+            ),
+        ],
+    };
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(render(&gauges)))
@@ -88,9 +128,13 @@ mod tests {
                 overdue: 2,
             },
             jobs: vec![("message.deliver".into(), "pending".into(), 7)],
+            tracking: [("broker", 2_500, 3), ("outbox", 40, 1)],
         });
         assert!(text.contains("mailroom_data_subject_requests{state=\"overdue\"} 2\n"));
         assert!(text.contains("mailroom_jobs{kind=\"message.deliver\",status=\"pending\"} 7\n"));
         assert!(text.contains("# TYPE mailroom_jobs gauge\n"));
+        assert!(text.contains("mailroom_tracking_events_total{via=\"broker\"} 2500\n"));
+        assert!(text.contains("mailroom_tracking_jobs_total{via=\"outbox\"} 1\n"));
+        assert!(text.contains("# TYPE mailroom_tracking_jobs_total counter\n"));
     }
 }

@@ -1,5 +1,6 @@
 //! Scale-out mode end to end: PostgreSQL, the machine's RabbitMQ (a vhost per test), the
-//! API in this process publishing through its outbox relay, and `mailroom-sender` as real
+//! API in this process publishing through its outbox relay (tracking events straight to
+//! the broker), and `mailroom-sender` as real
 //! separate processes delivering to a real SMTP server. Each test counts what the SMTP
 //! server received (and the webhook test what a webhook receiver received).
 
@@ -332,28 +333,7 @@ async fn the_api_accepts_sends_while_the_broker_is_unreachable_and_every_job_arr
     let _sender = so.sender();
 
     proxy.cut();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let ready = loop {
-        let (status, ready) = app
-            .request(reqwest::Method::GET, "/readyz", None, None)
-            .await;
-        assert_eq!(
-            status,
-            StatusCode::OK,
-            "a broker outage must not fail readiness: {ready}"
-        );
-        if ready["broker"]
-            .as_str()
-            .is_some_and(|b| b.starts_with("degraded"))
-        {
-            break ready;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the outage was never noticed: {ready}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let ready = broker_outage_noticed(app).await;
     assert_eq!(ready["database"], "ok");
 
     let campaign = send_campaign(app, &acct.token, &list).await;
@@ -395,6 +375,33 @@ async fn the_api_accepts_sends_while_the_broker_is_unreachable_and_every_job_arr
         .await
         .1;
     assert_eq!(ready["broker"], "ok", "{ready}");
+}
+
+/// Waits until `/readyz` reports the broker degraded — answering 200 throughout, as a
+/// broker outage must not fail readiness — and answers its last body.
+async fn broker_outage_noticed(app: &TestApp) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, ready) = app
+            .request(reqwest::Method::GET, "/readyz", None, None)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "a broker outage must not fail readiness: {ready}"
+        );
+        if ready["broker"]
+            .as_str()
+            .is_some_and(|b| b.starts_with("degraded"))
+        {
+            return ready;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outage was never noticed: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn mailroom_api(vars: &HashMap<String, String>, args: &[&str]) -> String {
@@ -625,10 +632,16 @@ async fn the_deploy_definitions_are_the_topology_every_process_declares() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tracking_hits_become_events_recorded_by_the_events_worker_process() {
-    let server = SmtpServer::start();
-    let so = ScaleOut::start(&server, None, &[]).await;
+/// A sent one-recipient campaign whose mail has an open pixel and a tracked link.
+struct TrackedMail {
+    token: String,
+    campaign: String,
+    pixel: String,
+    click: String,
+    _sender: WorkerProcess,
+}
+
+async fn tracked_mail(so: &ScaleOut, server: &SmtpServer) -> TrackedMail {
     let app = &so.app;
     let acct = app.create_account("Shop").await;
     app.patch(
@@ -640,7 +653,7 @@ async fn tracking_hits_become_events_recorded_by_the_events_worker_process() {
     let list = app.list(&acct.token, "News").await;
     let ada = crate::campaigns::subscriber(app, &acct.token, &list, "ada@example.com", "Ada").await;
     crate::campaigns::grant(app, &acct.token, &ada, "tracking").await;
-    let _sender = so.sender();
+    let sender = so.sender();
     let mut body = campaign_body(&list);
     body["html"] =
         json!("<html><body><p><a href=\"https://shop.example/sale\">Sale</a></p></body></html>");
@@ -663,44 +676,144 @@ async fn tracking_hits_become_events_recorded_by_the_events_worker_process() {
             .unwrap_or_else(|| panic!("no {prefix} link in {html}"))
             .to_owned()
     };
-    let (pixel, click) = (find("/t/o/"), find("/t/c/"));
-    let client = reqwest::Client::builder()
+    TrackedMail {
+        pixel: find("/t/o/"),
+        click: find("/t/c/"),
+        token: acct.token,
+        campaign,
+        _sender: sender,
+    }
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
+        .unwrap()
+}
+
+/// `(events, jobs)` of the API's tracking hand-off counters for `via` (broker, outbox).
+async fn handed_on(app: &TestApp, via: &str) -> (u64, u64) {
+    let text = reqwest::get(app.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
         .unwrap();
+    let read = |name: &str| {
+        let prefix = format!("{name}{{via=\"{via}\"}} ");
+        text.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {text}"))
+            .parse::<u64>()
+            .unwrap()
+    };
+    (
+        read("mailroom_tracking_events_total"),
+        read("mailroom_tracking_jobs_total"),
+    )
+}
+
+async fn wait_for_stats(app: &TestApp, token: &str, campaign: &str, opens: i64, clicks: i64) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, s) = app
+            .get(&format!("/v1/campaigns/{campaign}/stats"), token)
+            .await;
+        if s["clicked"]["total"] == clicks
+            && s["opened"]["total"] == opens
+            && s["clicked"]["unique"] == clicks.min(1)
+            && s["opened"]["unique"] == opens.min(1)
+            && s["sent"] == 1
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_hits_become_events_recorded_by_the_events_worker_process() {
+    let server = SmtpServer::start();
+    let so = ScaleOut::start(&server, None, &[]).await;
+    let app = &so.app;
+    let mail = tracked_mail(&so, &server).await;
+    let client = no_redirects();
     assert_eq!(
-        client.get(&pixel).send().await.unwrap().status(),
+        client.get(&mail.pixel).send().await.unwrap().status(),
         StatusCode::OK
     );
-    let res = client.get(&click).send().await.unwrap();
+    let res = client.get(&mail.click).send().await.unwrap();
     assert_eq!(res.headers()["location"], "https://shop.example/sale");
 
-    // No events worker yet: the API and the sender record no events themselves.
+    // No events worker yet: the API and the sender record no events themselves. The hits
+    // went straight to the broker, not through the outbox.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
-        app.all_pages(&acct.token, "/v1/events", 50)
+        app.all_pages(&mail.token, "/v1/events", 50)
             .await
             .is_empty()
     );
+    let (events, jobs) = handed_on(app, "broker").await;
+    assert_eq!(events, 2);
+    assert!((1..=2).contains(&jobs), "{jobs} jobs");
+    assert_eq!(handed_on(app, "outbox").await, (0, 0));
     let _events = WorkerProcess::start("mailroom-events", &so.worker_vars);
-    let events = crate::tracking::wait_for_events(app, &acct.token, "", 3).await;
+    let events = crate::tracking::wait_for_events(app, &mail.token, "", 3).await;
     let types: HashSet<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(
         types,
         HashSet::from(["sent", "open", "click"]),
         "{events:?}"
     );
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, s) = app
-            .get(&format!("/v1/campaigns/{campaign}/stats"), &acct.token)
-            .await;
-        if s["clicked"]["unique"] == 1 && s["opened"]["unique"] == 1 && s["sent"] == 1 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "{s}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for_stats(app, &mail.token, &mail.campaign, 1, 1).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracking_hits_during_a_broker_outage_wait_in_the_outbox_and_are_recorded_after() {
+    let server = SmtpServer::start();
+    let proxy = Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let so = ScaleOut::start(&server, Some(proxy.port), &[]).await;
+    let app = &so.app;
+    let mail = tracked_mail(&so, &server).await;
+    let _events = WorkerProcess::start("mailroom-events", &so.worker_vars);
+    let client = no_redirects();
+    assert_eq!(
+        client.get(&mail.pixel).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    wait_for_stats(app, &mail.token, &mail.campaign, 1, 0).await;
+
+    proxy.cut();
+    broker_outage_noticed(app).await;
+    // Answered as ever; the events wait in the outbox.
+    for _ in 0..3 {
+        let res = client.get(&mail.click).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FOUND);
     }
+    assert_eq!(
+        client.get(&mail.pixel).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while handed_on(app, "outbox").await.0 < 4 {
+        assert!(
+            Instant::now() < deadline,
+            "hits not handed on during the outage"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(handed_on(app, "broker").await.0, 1);
+
+    proxy.restore();
+    wait_for_stats(app, &mail.token, &mail.campaign, 2, 3).await;
+    let clicks = crate::tracking::wait_for_events(app, &mail.token, "type=click", 3).await;
+    assert!(
+        clicks
+            .iter()
+            .all(|e| e["url"] == "https://shop.example/sale")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

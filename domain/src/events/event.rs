@@ -105,6 +105,8 @@ impl NewEvent {
 /// A recorded event.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, Serialize)]
 #[diesel(table_name = events)]
+// Absent values are NULLs, so that batches can be copied in (`COPY` has no `DEFAULT`).
+#[diesel(treat_none_as_default_value = false)]
 pub struct Event {
     pub id: Id,
     pub account_id: Id,

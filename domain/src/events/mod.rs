@@ -29,14 +29,15 @@ pub fn enqueue(conn: &mut DbConnection, events: Vec<NewEvent>) -> Result<()> {
     if events.is_empty() {
         return Ok(());
     }
-    JobRow::enqueue(
-        conn,
-        &Job::RecordEvents { events },
-        Enqueue {
-            priority: Priority::DISPATCH,
-            max_attempts: 20,
-            ..Enqueue::default()
-        },
-    )?;
+    JobRow::enqueue(conn, &Job::RecordEvents { events }, record_queueing())?;
     Ok(())
+}
+
+/// How `events.record` jobs are queued: ahead of bulk sending, retried for a while.
+pub fn record_queueing() -> Enqueue {
+    Enqueue {
+        priority: Priority::DISPATCH,
+        max_attempts: 20,
+        ..Enqueue::default()
+    }
 }

@@ -151,13 +151,33 @@ fn unique<I: Iterator<Item = Id>>(ids: I) -> Vec<Id> {
 }
 
 /// Inserts the rows whose id is new; answers the ids inserted.
+///
+/// On PostgreSQL the rows are copied in (`COPY`, a fraction of a multi-row `INSERT`'s cost
+/// per row) under a savepoint. Fresh events are the rule; a batch delivered again, after a
+/// worker died before acknowledging it, collides with its rows recorded the first time,
+/// and is then inserted skipping the ids already there.
 fn insert_new(conn: &mut DbConnection, rows: &[Event]) -> Result<Vec<Id>> {
     Ok(match conn {
-        DbConnection::Postgres(pg) => diesel::insert_into(events::table)
-            .values(rows)
-            .on_conflict_do_nothing()
-            .returning(events::id)
-            .get_results(pg)?,
+        DbConnection::Postgres(pg) => {
+            use diesel::ExecuteCopyFromDsl;
+            use diesel::result::{DatabaseErrorKind, Error};
+            let copied = pg.transaction(|pg| {
+                diesel::copy_from(events::table)
+                    .from_insertable(rows)
+                    .execute(pg)
+            });
+            match copied {
+                Ok(_) => rows.iter().map(|e| e.id).collect(),
+                Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                    diesel::insert_into(events::table)
+                        .values(rows)
+                        .on_conflict_do_nothing()
+                        .returning(events::id)
+                        .get_results(pg)?
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         DbConnection::Sqlite(lite) => diesel::insert_or_ignore_into(events::table)
             .values(rows)
             .returning(events::id)
@@ -291,35 +311,42 @@ fn count(
     Ok(())
 }
 
-/// Adds the deltas to the campaigns' counter rows, taken in campaign order.
+/// Adds the deltas to the campaigns' counter rows, taken in campaign order. The row is
+/// created by the campaign's first recorded event.
 fn add_to_counters(conn: &mut DbConnection, deltas: HashMap<Id, CounterRow>) -> Result<()> {
     let mut deltas: Vec<CounterRow> = deltas.into_values().collect();
     deltas.sort_by_key(|d| d.campaign_id);
     for d in deltas {
-        ensure_row(conn, &d)?;
-        diesel::update(campaign_stats::table.find(d.campaign_id))
-            .set((
-                campaign_stats::sent.eq(campaign_stats::sent + d.sent),
-                campaign_stats::deferred.eq(campaign_stats::deferred + d.deferred),
-                campaign_stats::bounced_hard.eq(campaign_stats::bounced_hard + d.bounced_hard),
-                campaign_stats::bounced_soft.eq(campaign_stats::bounced_soft + d.bounced_soft),
-                campaign_stats::blocked.eq(campaign_stats::blocked + d.blocked),
-                campaign_stats::opened_unique.eq(campaign_stats::opened_unique + d.opened_unique),
-                campaign_stats::opened_total.eq(campaign_stats::opened_total + d.opened_total),
-                campaign_stats::clicked_unique
-                    .eq(campaign_stats::clicked_unique + d.clicked_unique),
-                campaign_stats::clicked_total.eq(campaign_stats::clicked_total + d.clicked_total),
-                campaign_stats::unsubscribed.eq(campaign_stats::unsubscribed + d.unsubscribed),
-                campaign_stats::complained.eq(campaign_stats::complained + d.complained),
-                campaign_stats::failed.eq(campaign_stats::failed + d.failed),
-                campaign_stats::updated_at.eq(d.updated_at),
-            ))
-            .execute(conn)?;
+        if add_to_row(conn, &d)? == 0 {
+            create_row(conn, &d)?;
+            add_to_row(conn, &d)?;
+        }
     }
     Ok(())
 }
 
-fn ensure_row(conn: &mut DbConnection, d: &CounterRow) -> Result<()> {
+fn add_to_row(conn: &mut DbConnection, d: &CounterRow) -> Result<usize> {
+    Ok(diesel::update(campaign_stats::table.find(d.campaign_id))
+        .set((
+            campaign_stats::sent.eq(campaign_stats::sent + d.sent),
+            campaign_stats::deferred.eq(campaign_stats::deferred + d.deferred),
+            campaign_stats::bounced_hard.eq(campaign_stats::bounced_hard + d.bounced_hard),
+            campaign_stats::bounced_soft.eq(campaign_stats::bounced_soft + d.bounced_soft),
+            campaign_stats::blocked.eq(campaign_stats::blocked + d.blocked),
+            campaign_stats::opened_unique.eq(campaign_stats::opened_unique + d.opened_unique),
+            campaign_stats::opened_total.eq(campaign_stats::opened_total + d.opened_total),
+            campaign_stats::clicked_unique.eq(campaign_stats::clicked_unique + d.clicked_unique),
+            campaign_stats::clicked_total.eq(campaign_stats::clicked_total + d.clicked_total),
+            campaign_stats::unsubscribed.eq(campaign_stats::unsubscribed + d.unsubscribed),
+            campaign_stats::complained.eq(campaign_stats::complained + d.complained),
+            campaign_stats::failed.eq(campaign_stats::failed + d.failed),
+            campaign_stats::updated_at.eq(d.updated_at),
+        ))
+        .execute(conn)?)
+}
+
+/// An all-zero counter row (another batch may create it first).
+fn create_row(conn: &mut DbConnection, d: &CounterRow) -> Result<()> {
     let empty = CounterRow::zero(d.campaign_id, d.account_id, d.updated_at);
     match conn {
         DbConnection::Postgres(pg) => diesel::insert_into(campaign_stats::table)

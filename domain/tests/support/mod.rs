@@ -1,12 +1,36 @@
-//! A migrated database of a test's own, on SQLite or PostgreSQL, and the macro that runs a
-//! test on both.
+//! A migrated database of a test's own, on SQLite or PostgreSQL, the macro that runs a
+//! test on both, and a campaign draft to hang messages on.
 
 #![allow(dead_code)]
 
 use std::path::PathBuf;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use mailroom_domain::Id;
+use mailroom_domain::campaigns::{Campaign, CampaignDraft};
+use mailroom_domain::lists::MailingList;
 use mailroom_domain::store::{DatabaseUrl, DbConnection, run_migrations};
+
+/// A draft campaign of the account to a list of its own (made for it).
+pub fn campaign(conn: &mut DbConnection, account: Id) -> Id {
+    let list = MailingList::create(conn, account, &format!("List {}", Id::new()), None, false)
+        .expect("a list")
+        .id;
+    Campaign::create(
+        conn,
+        account,
+        CampaignDraft {
+            name: Some("News".into()),
+            list_ids: Some(vec![list]),
+            subject: Some("Hello".into()),
+            from_email: Some("news@example.com".into()),
+            html: Some("<p>Hello</p>".into()),
+            ..CampaignDraft::default()
+        },
+    )
+    .expect("a campaign")
+    .id
+}
 
 pub fn postgres_admin_url() -> String {
     std::env::var("MAILROOM_TEST_POSTGRES_URL")

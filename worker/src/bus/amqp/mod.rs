@@ -11,6 +11,7 @@
 //! message already sent is not sent again), which is what makes redelivery harmless.
 
 pub mod broker;
+pub mod direct;
 pub mod envelope;
 pub mod parking;
 pub mod relay;

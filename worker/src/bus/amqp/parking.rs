@@ -33,7 +33,7 @@ impl ParkedJob {
                 attempts: envelope.attempt,
                 parked_at: envelope.parked_at,
                 reason: envelope.last_error.unwrap_or_default(),
-                payload: envelope.payload,
+                payload: serde_json::from_str(envelope.payload.get()).unwrap_or_default(),
             },
             Err(reason) => ParkedJob {
                 id: None,

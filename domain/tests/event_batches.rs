@@ -1,0 +1,127 @@
+//! Recording batches of events, on a temporary SQLite file and on a fresh PostgreSQL
+//! database: each event once by its id — also when a batch is delivered again whole, or
+//! again with new events beside old ones (on PostgreSQL the first is copied in, and a
+//! collision makes it insert skipping the ids already there) — and counted once in its
+//! campaign's statistics.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use mailroom_domain::Id;
+use mailroom_domain::accounts::Account;
+use mailroom_domain::events::{
+    CampaignStats, EventData, EventQuery, EventType, NewEvent, record_batch,
+};
+use mailroom_domain::messages::{Message, MessageKind, MessageStatus, NewMessage};
+use mailroom_domain::pagination::PageRequest;
+use mailroom_domain::store::DbConnection;
+
+use support::{TestDb, campaign};
+
+fn sent_messages(conn: &mut DbConnection, account: Id, n: usize) -> (Id, Vec<Id>) {
+    let campaign = campaign(conn, account);
+    let messages = (0..n)
+        .map(|i| {
+            Message::create_with_status(
+                conn,
+                account,
+                MessageKind::Campaign,
+                NewMessage {
+                    campaign_id: Some(campaign),
+                    to_email: format!("reader{i}@example.com"),
+                    ..NewMessage::default()
+                },
+                MessageStatus::Sent,
+            )
+            .unwrap()
+            .id
+        })
+        .collect();
+    (campaign, messages)
+}
+
+fn open(message: Id) -> NewEvent {
+    NewEvent::new(EventType::Open, message, EventData::default())
+}
+
+fn click(message: Id, url: &str) -> NewEvent {
+    NewEvent::new(
+        EventType::Click,
+        message,
+        EventData {
+            url: Some(url.into()),
+            ip: Some("192.0.2.7".into()),
+            user_agent: Some("Mail/1.0".into()),
+            ..EventData::default()
+        },
+    )
+}
+
+fn recorded(conn: &mut DbConnection, account: Id) -> Vec<(Id, String)> {
+    let page = PageRequest::parse(Some(500), None).unwrap();
+    EventQuery::default()
+        .run(conn, account, &page)
+        .unwrap()
+        .data
+        .into_iter()
+        .map(|e| (e.id, e.event_type))
+        .collect()
+}
+
+fn each_event_is_recorded_and_counted_once_however_often_its_batch_arrives(db: &TestDb) {
+    let conn = &mut db.open();
+    let account = Account::create_with_key(conn, "Shop").unwrap().0.id;
+    let (campaign, m) = sent_messages(conn, account, 3);
+
+    let first = vec![open(m[0]), open(m[0]), click(m[1], "https://example.com/a")];
+    let written = record_batch(conn, &first).unwrap();
+    assert_eq!(written.len(), 3);
+    let click_row = written.iter().find(|e| e.event_type == "click").unwrap();
+    assert_eq!(click_row.url.as_deref(), Some("https://example.com/a"));
+    assert_eq!(click_row.user_agent.as_deref(), Some("Mail/1.0"));
+    assert_eq!(click_row.email.as_deref(), Some("reader1@example.com"));
+    assert_eq!(click_row.campaign_id, Some(campaign));
+    assert_eq!(click_row.custom_id, None);
+
+    // The same batch again (a redelivered job): nothing new.
+    assert!(record_batch(conn, &first).unwrap().is_empty());
+
+    // Old events beside new ones (a relayed copy merged into a later batch): only the new.
+    let mut mixed = first.clone();
+    mixed.push(open(m[2]));
+    mixed.push(click(m[1], "https://example.com/b"));
+    let written = record_batch(conn, &mixed).unwrap();
+    let new_ids: Vec<Id> = mixed[3..].iter().map(|e| e.id).collect();
+    assert_eq!(written.iter().map(|e| e.id).collect::<Vec<_>>(), new_ids);
+
+    let rows = recorded(conn, account);
+    assert_eq!(rows.len(), 5, "{rows:?}");
+    let stats = CampaignStats::load(conn, campaign, 3).unwrap();
+    assert_eq!((stats.opened.total, stats.opened.unique), (3, 2));
+    assert_eq!((stats.clicked.total, stats.clicked.unique), (2, 1));
+    assert_eq!(stats.links.len(), 2);
+}
+
+fn a_large_batch_is_recorded_whole(db: &TestDb) {
+    let conn = &mut db.open();
+    let account = Account::create_with_key(conn, "Shop").unwrap().0.id;
+    let (campaign, m) = sent_messages(conn, account, 10);
+    // More than one chunk of the recorder, opens and clicks alternating over ten messages.
+    let batch: Vec<NewEvent> = (0..1_200)
+        .map(|i| match i % 2 {
+            0 => open(m[i % 10]),
+            _ => click(m[i % 10], "https://example.com/"),
+        })
+        .collect();
+    assert_eq!(record_batch(conn, &batch).unwrap().len(), 1_200);
+    assert!(record_batch(conn, &batch).unwrap().is_empty());
+    let stats = CampaignStats::load(conn, campaign, 10).unwrap();
+    assert_eq!((stats.opened.total, stats.opened.unique), (600, 5));
+    assert_eq!((stats.clicked.total, stats.clicked.unique), (600, 5));
+}
+
+on_both_backends!(
+    each_event_is_recorded_and_counted_once_however_often_its_batch_arrives,
+    a_large_batch_is_recorded_whole,
+);
