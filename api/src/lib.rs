@@ -4,6 +4,7 @@
 //! is calling; `problem` is the one error type; `openapi` completes the generated contract.
 
 pub mod auth;
+pub mod client;
 pub mod event_sink;
 pub mod extract;
 pub mod idempotency;

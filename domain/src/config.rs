@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
+use ipnet::IpNet;
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -49,6 +50,10 @@ pub struct Settings {
     pub worker_addr: Option<String>,
     pub webhooks: WebhookSettings,
     pub retention: RetentionSettings,
+    /// `MAILROOM_TRUSTED_PROXIES`: the reverse proxies (addresses or CIDR ranges,
+    /// comma-separated) whose `X-Forwarded-For` names the client. Unset → none: the
+    /// connection's peer is the client, and forwarding headers are ignored.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// The retention purge's schedule, the grace period of account deletions, and how long
@@ -363,6 +368,7 @@ impl Settings {
                 finished_jobs_days: number(&get, "MAILROOM_FINISHED_JOB_RETENTION_DAYS", 7)?
                     .clamp(1, 3650) as u32,
             },
+            trusted_proxies: networks(&get, "MAILROOM_TRUSTED_PROXIES")?,
         })
     }
 
@@ -418,6 +424,23 @@ fn number(get: &impl Fn(&str) -> Option<String>, key: &str, default: u64) -> Res
             .parse()
             .map_err(|_| Error::Config(format!("{key} must be a whole number, not {v:?}"))),
     }
+}
+
+/// A comma-separated list of addresses (`192.0.2.7`) and CIDR ranges (`10.0.0.0/8`).
+fn networks(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<Vec<IpNet>> {
+    get(key)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    Error::Config(format!("{key}: {s:?} is not an IP address or CIDR range"))
+                })
+        })
+        .collect()
 }
 
 fn flag(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<bool> {
@@ -560,6 +583,22 @@ mod tests {
         let tuned = explicit(&[("MAILROOM_WEBHOOK_CONCURRENCY", "0")]).unwrap();
         assert_eq!(tuned.webhooks.concurrency, 1, "at least one");
         assert!(explicit(&[("MAILROOM_WEBHOOK_CONCURRENCY", "many")]).is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_and_ranges_and_none_by_default() {
+        assert!(explicit(&[]).unwrap().trusted_proxies.is_empty());
+        let s = explicit(&[(
+            "MAILROOM_TRUSTED_PROXIES",
+            " 10.0.0.0/8, 127.0.0.1 ,2001:db8::/32,",
+        )])
+        .unwrap();
+        let shown: Vec<String> = s.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "127.0.0.1/32", "2001:db8::/32"]);
+        let err = explicit(&[("MAILROOM_TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("\"proxy.internal\""), "{err}");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use mailroom_domain::Id;
 use mailroom_domain::accounts::{Account, ApiKey, Scope, ScopeSet};
 use mailroom_domain::audit::{Actor, ActorKind};
 
-use crate::pages::client_ip;
+use crate::client::client_ip;
 
 use crate::problem::ApiError;
 use crate::state::AppState;

@@ -8,7 +8,8 @@ use mailroom_domain::clock;
 use mailroom_domain::lists::{ConfirmOutcome, ConfirmationEvidence, confirm_membership};
 use mailroom_domain::tokens::PublicToken;
 
-use crate::pages::{client_ip, escape, page, user_agent};
+use crate::client::{client_ip, user_agent};
+use crate::pages::{escape, page};
 use crate::problem::ApiError;
 use crate::state::AppState;
 

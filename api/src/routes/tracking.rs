@@ -10,7 +10,7 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use mailroom_domain::events::{EventData, EventType, NewEvent};
 use mailroom_domain::tokens::PublicToken;
 
-use crate::pages::{client_ip, user_agent};
+use crate::client::{client_ip, user_agent};
 use crate::state::AppState;
 
 /// A transparent 1×1 GIF.

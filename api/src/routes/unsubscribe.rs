@@ -11,7 +11,8 @@ use mailroom_domain::Id;
 use mailroom_domain::lists::{UnsubscribeOutcome, UnsubscribeVia, unsubscribe_by_message};
 use mailroom_domain::tokens::PublicToken;
 
-use crate::pages::{client_ip, escape, page, user_agent};
+use crate::client::{client_ip, user_agent};
+use crate::pages::{escape, page};
 use crate::problem::ApiError;
 use crate::state::AppState;
 

@@ -200,7 +200,14 @@ on_both_backends! {
             .unwrap();
 
         for _ in 0..2 {
-            let res = no_redirects.get(&pixel).header("user-agent", "MailClient/1.0").send().await.unwrap();
+            // A forwarding header is not believed from a peer that is no trusted proxy.
+            let res = no_redirects
+                .get(&pixel)
+                .header("user-agent", "MailClient/1.0")
+                .header("x-forwarded-for", "203.0.113.9")
+                .send()
+                .await
+                .unwrap();
             assert_eq!(res.status(), StatusCode::OK);
             assert_eq!(res.headers()["content-type"], "image/gif");
             assert!(res.headers()["cache-control"].to_str().unwrap().contains("no-store"));
@@ -393,4 +400,49 @@ async fn delivery_events_sqlite() {
 #[tokio::test]
 async fn delivery_events_postgres() {
     delivery_outcomes_become_events_and_counters(Backend::Postgres).await;
+}
+
+/// Behind the operator's reverse proxy (`MAILROOM_TRUSTED_PROXIES`), the client is the
+/// address the proxy appended to `X-Forwarded-For` — not what the client wrote before it.
+async fn behind_a_trusted_proxy_the_forwarded_client_address_is_stored(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |vars| {
+        vars.insert("MAILROOM_TRUSTED_PROXIES".into(), "127.0.0.1".into());
+    })
+    .await;
+    let acct = app.create_account("Shop").await;
+    app.patch(
+        "/v1/account",
+        &acct.token,
+        json!({"tracking_enabled": true}),
+    )
+    .await;
+    let list = app.list(&acct.token, "News").await;
+    let ada = subscriber(&app, &acct.token, &list, "ada@example.com", "Ada").await;
+    grant(&app, &acct.token, &ada, "tracking").await;
+    let (_, mail) = send_and_collect(&app, &acct.token, tracked_body(&list, true), 1).await;
+    let pixel = urls_with(
+        html_to(&mail, "ada@example.com"),
+        &format!("{}/t/o/", app.address),
+    )
+    .remove(0);
+    let res = app
+        .client
+        .get(&pixel)
+        .header("x-forwarded-for", "6.6.6.6, 203.0.113.9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let opens = wait_for_events(&app, &acct.token, "type=open", 1).await;
+    assert_eq!(opens[0]["ip"], "203.0.113.9");
+}
+
+#[tokio::test]
+async fn trusted_proxy_sqlite() {
+    behind_a_trusted_proxy_the_forwarded_client_address_is_stored(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn trusted_proxy_postgres() {
+    behind_a_trusted_proxy_the_forwarded_client_address_is_stored(Backend::Postgres).await;
 }
