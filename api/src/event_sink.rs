@@ -111,24 +111,26 @@ async fn hand_on_batches(
     }
 }
 
-/// The first event and what follows it within `LINGER`, up to `BATCH`; less when the
-/// channel closes (the API stopping).
+/// The first event and what follows it within `LINGER`, up to `BATCH`. The writer sleeps
+/// through the linger rather than waiting on each event: a hit then costs its request
+/// thread no wake-up of this one.
 async fn gather(first: NewEvent, rx: &mut mpsc::Receiver<NewEvent>) -> Vec<NewEvent> {
     let mut batch = vec![first];
-    let until = tokio::time::Instant::now() + LINGER;
+    take_waiting(rx, &mut batch);
+    if batch.len() < BATCH && !rx.is_closed() {
+        tokio::time::sleep(LINGER).await;
+        take_waiting(rx, &mut batch);
+    }
+    batch
+}
+
+fn take_waiting(rx: &mut mpsc::Receiver<NewEvent>, batch: &mut Vec<NewEvent>) {
     while batch.len() < BATCH {
         match rx.try_recv() {
             Ok(event) => batch.push(event),
-            Err(mpsc::error::TryRecvError::Disconnected) => break,
-            Err(mpsc::error::TryRecvError::Empty) => {
-                match tokio::time::timeout_at(until, rx.recv()).await {
-                    Ok(Some(event)) => batch.push(event),
-                    Ok(None) | Err(_) => break,
-                }
-            }
+            Err(_) => break,
         }
     }
-    batch
 }
 
 /// Writes the job to the outbox, retrying (with backoff) until the database takes it.
