@@ -8,6 +8,7 @@ pub mod client;
 pub mod event_sink;
 pub mod extract;
 pub mod idempotency;
+pub mod inbound_smtp;
 pub mod openapi;
 pub mod operator;
 pub mod pages;

@@ -24,7 +24,7 @@ use crate::event_sink::EventSink;
 use crate::extract::path_error;
 use crate::problem::unknown_route;
 use crate::state::AppState;
-use crate::{openapi, routes, telemetry, tls};
+use crate::{inbound_smtp, openapi, routes, telemetry, tls};
 
 pub struct Application {
     port: u16,
@@ -32,6 +32,8 @@ pub struct Application {
     pool: Pool,
     background: Option<Background>,
     event_writer: tokio::task::JoinHandle<()>,
+    /// The inbound SMTP listener's port and task, when `MAILROOM_INBOUND_SMTP_ADDR` is set.
+    inbound_smtp: Option<(u16, tokio::task::JoinHandle<()>)>,
 }
 
 /// What the API runs beside its HTTP server: the embedded workers (job table), or the
@@ -112,6 +114,10 @@ impl Application {
             secret_box: SecretBox::new(&settings.signing_key),
             settings: Arc::new(settings.clone()),
         };
+        let inbound_smtp = match &settings.inbound_smtp_addr {
+            Some(addr) => Some(start_inbound_smtp(addr, &state, &settings).await?),
+            None => None,
+        };
         let background = match relay {
             Some(relay) => Some(Background::Relay(relay)),
             None if settings.delivery.embedded_workers => Some(Background::Workers(
@@ -143,7 +149,13 @@ impl Application {
             pool,
             background,
             event_writer,
+            inbound_smtp,
         })
+    }
+
+    /// The port the inbound SMTP listener took, if it runs.
+    pub fn inbound_smtp_port(&self) -> Option<u16> {
+        self.inbound_smtp.as_ref().map(|(port, _)| *port)
     }
 
     pub fn port(&self) -> u16 {
@@ -164,6 +176,9 @@ impl Application {
     /// finish the jobs under way (or the relay its batch).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
+        if let Some((_, listener)) = &self.inbound_smtp {
+            listener.abort();
+        }
         // The server's handlers (and their event sinks) are gone: the writer drains.
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.event_writer).await;
         if let Some(background) = self.background {
@@ -171,6 +186,28 @@ impl Application {
         }
         served
     }
+}
+
+async fn start_inbound_smtp(
+    addr: &str,
+    state: &AppState,
+    settings: &Settings,
+) -> anyhow::Result<(u16, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for SMTP on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(addr = %local, "receiving bounces and complaints over SMTP on {local}");
+    let context = Arc::new(inbound_smtp::Context {
+        pool: state.pool.clone(),
+        hash_key: state.hash_key.clone(),
+        domain: settings.delivery.bounce_domain.clone(),
+        size_limit: settings.body_limit,
+    });
+    Ok((
+        local.port(),
+        tokio::spawn(inbound_smtp::serve(listener, context)),
+    ))
 }
 
 async fn docs_redirect() -> actix_web::HttpResponse {

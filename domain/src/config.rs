@@ -54,6 +54,9 @@ pub struct Settings {
     /// comma-separated) whose `X-Forwarded-For` names the client. Unset → none: the
     /// connection's peer is the client, and forwarding headers are ignored.
     pub trusted_proxies: Vec<IpNet>,
+    /// `MAILROOM_INBOUND_SMTP_ADDR`: where the API receives bounces and complaints over
+    /// SMTP (mail to its VERP bounce addresses); unset → no listener.
+    pub inbound_smtp_addr: Option<String>,
 }
 
 /// The retention purge's schedule, the grace period of account deletions, and how long
@@ -369,6 +372,7 @@ impl Settings {
                     .clamp(1, 3650) as u32,
             },
             trusted_proxies: networks(&get, "MAILROOM_TRUSTED_PROXIES")?,
+            inbound_smtp_addr: get("MAILROOM_INBOUND_SMTP_ADDR"),
         })
     }
 

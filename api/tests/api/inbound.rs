@@ -672,3 +672,235 @@ on_both_backends! {
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     }
 }
+
+// --- over SMTP (`MAILROOM_INBOUND_SMTP_ADDR`) ------------------------------------------
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Delivers `raw` to `rcpt` at the listener with Python's `smtplib` (an independent
+/// client), from the null sender as bounces are; answers what the server said to `DATA`.
+async fn deliver_with_smtplib(port: u16, rcpt: &str, raw: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("mailroom-smtp-{}", Id::new()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("report.eml");
+    std::fs::write(&file, raw.replace("\r\n", "\n").replace('\n', "\r\n")).unwrap();
+    let script = r#"
+import smtplib, sys
+port, rcpt, path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+    smtp.ehlo("mx.remote.example")
+    smtp.mail("")
+    code, text = smtp.rcpt(rcpt)
+    if code != 250:
+        print(code, text.decode()); sys.exit(0)
+    code, text = smtp.data(open(path, "rb").read())
+    print(code, text.decode())
+"#;
+    let (rcpt, path) = (rcpt.to_owned(), file.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("python3")
+            .args(["-c", script, &port.to_string(), &rcpt])
+            .arg(&path)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+async fn a_bounce_delivered_over_smtp_is_processed_like_a_posted_one(backend: Backend) {
+    let server = SmtpServer::start();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let app = app_with_relay(
+        backend,
+        &server,
+        &[("MAILROOM_INBOUND_SMTP_ADDR", listen.as_str())],
+    )
+    .await;
+    let acct = app.create_account("Shop").await;
+    let (_, campaign) = campaign_to(&app, &acct, &["ada@example.com", "grace@example.com"]).await;
+    wait_for_counters(&app, &campaign, (2, 0, 0, 0)).await;
+    let ada = Sent::to(&server, "ada@example.com");
+    // Sent to the bounce address only (the report's own headers name another mailbox):
+    // the SMTP envelope is what ties it to the message.
+    let raw = ada.report_to(POSTFIX_HARD_BOUNCE, "bounces@shop.example");
+    let reply = deliver_with_smtplib(port, &ada.verp, &raw).await;
+    assert!(reply.starts_with("250 2.0.0 kept as report "), "{reply}");
+
+    let (_, reports) = app.get("/v1/inbound/reports", &acct.token).await;
+    let report = &reports["data"][0];
+    assert_eq!(report["kind"], "dsn", "{reports}");
+    assert_eq!(report["matched_by"], "verp", "{reports}");
+    assert_eq!(report["message_id"], ada.mailroom_id.as_str());
+    assert_eq!(report["outcome"], "hard_bounce");
+    assert!(reply.ends_with(report["id"].as_str().unwrap()), "{reply}");
+    assert_eq!(
+        suppressed(&app, &acct.token, "hard_bounce").await,
+        [json!("ada@example.com")]
+    );
+    wait_for_counters(&app, &campaign, (2, 1, 0, 0)).await;
+    let events = wait_for_events(&app, &acct, &ada.mailroom_id, 2).await;
+    assert!(events.iter().any(|e| e.event_type == "bounce"));
+
+    // Not a bounce address of a message that exists: refused at RCPT, nothing kept.
+    let grace = Sent::to(&server, "grace@example.com");
+    let made_up = Sent::made_up("grace@example.com");
+    for rcpt in [
+        made_up.verp.as_str(),
+        "postmaster@mailroom.localhost",
+        &grace
+            .verp
+            .replace("mailroom.localhost", "elsewhere.example"),
+    ] {
+        let reply = deliver_with_smtplib(port, rcpt, &grace.report(POSTFIX_HARD_BOUNCE)).await;
+        assert!(reply.starts_with("550 5.1.1"), "{rcpt}: {reply}");
+    }
+    // Past the size limit (the API's body limit, 1 MiB here): read to its end, refused,
+    // and the conversation goes on.
+    let (mut c, _) = Conversation::open(port).await;
+    c.say("EHLO mx.remote.example").await;
+    c.say("MAIL FROM:<>").await;
+    assert!(
+        c.say(&format!("RCPT TO:<{}>", grace.verp))
+            .await
+            .starts_with("250 2.1.5")
+    );
+    assert!(c.say("DATA").await.starts_with("354"));
+    let line = "x".repeat(998);
+    for _ in 0..1100 {
+        c.send_line(&line).await;
+    }
+    assert!(c.say(".").await.starts_with("552 5.3.4"));
+    assert!(c.say("NOOP").await.starts_with("250"));
+    let (_, reports) = app.get("/v1/inbound/reports", &acct.token).await;
+    assert_eq!(reports["data"].as_array().unwrap().len(), 1, "{reports}");
+}
+
+#[tokio::test]
+async fn smtp_bounce_sqlite() {
+    a_bounce_delivered_over_smtp_is_processed_like_a_posted_one(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn smtp_bounce_postgres() {
+    a_bounce_delivered_over_smtp_is_processed_like_a_posted_one(Backend::Postgres).await;
+}
+
+/// A raw conversation: each line sent, then the reply read (all its lines).
+struct Conversation {
+    read: tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    write: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Conversation {
+    async fn open(port: u16) -> (Conversation, String) {
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let (read, write) = stream.into_split();
+        let mut c = Conversation {
+            read: tokio::io::BufReader::new(read),
+            write,
+        };
+        let greeting = c.reply().await;
+        (c, greeting)
+    }
+
+    async fn reply(&mut self) -> String {
+        use tokio::io::AsyncBufReadExt;
+        let mut all = String::new();
+        loop {
+            let mut line = String::new();
+            self.read.read_line(&mut line).await.unwrap();
+            all.push_str(&line);
+            // The last line of a reply has a space after its code.
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return all.trim_end().to_owned();
+            }
+        }
+    }
+
+    async fn send_line(&mut self, line: &str) {
+        use tokio::io::AsyncWriteExt;
+        self.write
+            .write_all(format!("{line}\r\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    async fn say(&mut self, line: &str) -> String {
+        self.send_line(line).await;
+        self.reply().await
+    }
+}
+
+#[tokio::test]
+async fn the_smtp_listener_answers_every_misstep_with_a_reply_code_and_keeps_nothing() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let app = TestApp::spawn_with(Backend::Sqlite, |vars| {
+        vars.insert("MAILROOM_INBOUND_SMTP_ADDR".into(), listen);
+        vars.insert("MAILROOM_BODY_LIMIT_BYTES".into(), "4096".into());
+    })
+    .await;
+    let acct = app.create_account("Shop").await;
+    let (mut c, greeting) = Conversation::open(port).await;
+    assert!(
+        greeting.starts_with("220 mailroom.localhost "),
+        "{greeting}"
+    );
+    assert!(c.say("MAIL FROM:<>").await.starts_with("503 5.5.1"));
+    let ehlo = c.say("EHLO mx.remote.example").await;
+    assert!(ehlo.starts_with("250-mailroom.localhost"), "{ehlo}");
+    assert!(ehlo.contains("250-SIZE 4096"), "{ehlo}");
+    assert!(c.say("STARTTLS").await.starts_with("502 5.5.2"));
+    assert!(
+        c.say("RCPT TO:<a@b.example>")
+            .await
+            .starts_with("503 5.5.1")
+    );
+    assert!(c.say("DATA").await.starts_with("503 5.5.1"));
+    assert!(
+        c.say("MAIL FROM:<> SIZE=999999")
+            .await
+            .starts_with("552 5.3.4")
+    );
+    assert!(c.say("MAIL FROM:<>").await.starts_with("250 2.1.0"));
+    assert!(c.say("MAIL FROM:<>").await.starts_with("503 5.5.1"));
+    assert!(c.say("RCPT TO:nobody").await.starts_with("501 5.5.4"));
+    let unknown = Sent::made_up("ada@example.com");
+    assert!(
+        c.say(&format!("RCPT TO:<{}>", unknown.verp))
+            .await
+            .starts_with("550 5.1.1")
+    );
+    assert!(c.say("DATA").await.starts_with("503 5.5.1"));
+    assert!(c.say("VRFY ada").await.starts_with("252"));
+    assert!(c.say("RSET").await.starts_with("250"));
+    assert!(c.say("NOOP").await.starts_with("250"));
+    assert_eq!(c.say("QUIT").await, "221 2.0.0 bye");
+
+    // A line past the limit ends the conversation.
+    let (mut c, _) = Conversation::open(port).await;
+    let long = format!("EHLO {}", "x".repeat(5000));
+    assert!(c.say(&long).await.starts_with("500 5.5.2"));
+
+    // Nothing was kept, and the API still answers.
+    let (status, reports) = app.get("/v1/inbound/reports", &acct.token).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(reports["data"].as_array().unwrap().len(), 0);
+}

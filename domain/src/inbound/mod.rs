@@ -15,7 +15,11 @@
 //! [`process_report`] acts on a parsed report for one account — a hard bounce or a
 //! complaint suppresses the address, every bounce and complaint becomes an event — and
 //! keeps it as a [`StoredReport`] (its findings, never the raw message).
+//!
+//! Reports arrive over HTTP (`POST /v1/inbound/messages`, with the account's token) or
+//! over SMTP at the bounce address, whose account [`account_of_bounce_address`] finds.
 
+mod bounce_address;
 mod dsn;
 mod feedback;
 mod fields;
@@ -28,6 +32,7 @@ mod stored;
 #[cfg(test)]
 mod tests;
 
+pub use bounce_address::account_of_bounce_address;
 pub use dsn::{BounceClass, DeliveryStatusReport, DsnAction, RecipientStatus};
 pub use feedback::FeedbackReport;
 pub use parse::parse_report;

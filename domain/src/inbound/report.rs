@@ -15,6 +15,21 @@ pub enum InboundReport {
     Unrecognized { reason: UnrecognizedReason },
 }
 
+impl InboundReport {
+    /// Adds the address the report was delivered to (an SMTP envelope recipient) ahead of
+    /// those its headers name: the envelope is the surest link to the message.
+    pub fn delivered_to(&mut self, address: &str) {
+        let report_to = match self {
+            InboundReport::Dsn(dsn) => &mut dsn.report_to,
+            InboundReport::Feedback(arf) => &mut arf.report_to,
+            InboundReport::Unrecognized { .. } => return,
+        };
+        if !report_to.iter().any(|a| a.eq_ignore_ascii_case(address)) {
+            report_to.insert(0, address.to_owned());
+        }
+    }
+}
+
 /// Why a message is not a report Mailroom acts on. Messages never echo more of the
 /// input than a report type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
