@@ -54,6 +54,12 @@ pub struct Settings {
     /// comma-separated) whose `X-Forwarded-For` names the client. Unset → none: the
     /// connection's peer is the client, and forwarding headers are ignored.
     pub trusted_proxies: Vec<IpNet>,
+    /// `MAILROOM_EVENTS_CONCURRENCY`: batches of events a `mailroom-events` process records
+    /// at once. A batch holds up to a thousand events and keeps one database connection
+    /// busy; batches at once queue on their campaigns' counter rows and compete for the
+    /// database's CPU, so one is the default. Scale out with processes, or raise it for a
+    /// database with cores to spare.
+    pub events_concurrency: usize,
     /// `MAILROOM_INBOUND_SMTP_ADDR`: where the API receives bounces and complaints over
     /// SMTP (mail to its VERP bounce addresses); unset → no listener.
     pub inbound_smtp_addr: Option<String>,
@@ -373,6 +379,8 @@ impl Settings {
             },
             trusted_proxies: networks(&get, "MAILROOM_TRUSTED_PROXIES")?,
             inbound_smtp_addr: get("MAILROOM_INBOUND_SMTP_ADDR"),
+            events_concurrency: number(&get, "MAILROOM_EVENTS_CONCURRENCY", 1)?.clamp(1, 64)
+                as usize,
         })
     }
 
@@ -587,6 +595,16 @@ mod tests {
         let tuned = explicit(&[("MAILROOM_WEBHOOK_CONCURRENCY", "0")]).unwrap();
         assert_eq!(tuned.webhooks.concurrency, 1, "at least one");
         assert!(explicit(&[("MAILROOM_WEBHOOK_CONCURRENCY", "many")]).is_err());
+    }
+
+    #[test]
+    fn the_events_worker_records_one_batch_at_a_time_unless_told() {
+        assert_eq!(explicit(&[]).unwrap().events_concurrency, 1);
+        let tuned = explicit(&[("MAILROOM_EVENTS_CONCURRENCY", "4")]).unwrap();
+        assert_eq!(tuned.events_concurrency, 4);
+        let floor = explicit(&[("MAILROOM_EVENTS_CONCURRENCY", "0")]).unwrap();
+        assert_eq!(floor.events_concurrency, 1, "at least one");
+        assert!(explicit(&[("MAILROOM_EVENTS_CONCURRENCY", "some")]).is_err());
     }
 
     #[test]

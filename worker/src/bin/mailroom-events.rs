@@ -6,7 +6,7 @@ use mailroom_worker::process;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match process::run("events", &["events.record"], |s| s.delivery.concurrency).await {
+    match process::run("events", &["events.record"], |s| s.events_concurrency).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mailroom-events: {e:#}");
