@@ -643,16 +643,7 @@ struct TrackedMail {
 
 async fn tracked_mail(so: &ScaleOut, server: &SmtpServer) -> TrackedMail {
     let app = &so.app;
-    let acct = app.create_account("Shop").await;
-    app.patch(
-        "/v1/account",
-        &acct.token,
-        json!({"tracking_enabled": true}),
-    )
-    .await;
-    let list = app.list(&acct.token, "News").await;
-    let ada = crate::campaigns::subscriber(app, &acct.token, &list, "ada@example.com", "Ada").await;
-    crate::campaigns::grant(app, &acct.token, &ada, "tracking").await;
+    let (acct, list) = crate::tracking::tracked_reader(app).await;
     let sender = so.sender();
     let mut body = campaign_body(&list);
     body["html"] =

@@ -402,13 +402,9 @@ async fn delivery_events_postgres() {
     delivery_outcomes_become_events_and_counters(Backend::Postgres).await;
 }
 
-/// Behind the operator's reverse proxy (`MAILROOM_TRUSTED_PROXIES`), the client is the
-/// address the proxy appended to `X-Forwarded-For` — not what the client wrote before it.
-async fn behind_a_trusted_proxy_the_forwarded_client_address_is_stored(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |vars| {
-        vars.insert("MAILROOM_TRUSTED_PROXIES".into(), "127.0.0.1".into());
-    })
-    .await;
+/// An account with tracking on, and a list holding Ada, who consents to tracking:
+/// `(account, list id)`.
+pub async fn tracked_reader(app: &TestApp) -> (TestAccount, String) {
     let acct = app.create_account("Shop").await;
     app.patch(
         "/v1/account",
@@ -417,8 +413,19 @@ async fn behind_a_trusted_proxy_the_forwarded_client_address_is_stored(backend: 
     )
     .await;
     let list = app.list(&acct.token, "News").await;
-    let ada = subscriber(&app, &acct.token, &list, "ada@example.com", "Ada").await;
-    grant(&app, &acct.token, &ada, "tracking").await;
+    let ada = subscriber(app, &acct.token, &list, "ada@example.com", "Ada").await;
+    grant(app, &acct.token, &ada, "tracking").await;
+    (acct, list)
+}
+
+/// Behind the operator's reverse proxy (`MAILROOM_TRUSTED_PROXIES`), the client is the
+/// address the proxy appended to `X-Forwarded-For` — not what the client wrote before it.
+async fn behind_a_trusted_proxy_the_forwarded_client_address_is_stored(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |vars| {
+        vars.insert("MAILROOM_TRUSTED_PROXIES".into(), "127.0.0.1".into());
+    })
+    .await;
+    let (acct, list) = tracked_reader(&app).await;
     let (_, mail) = send_and_collect(&app, &acct.token, tracked_body(&list, true), 1).await;
     let pixel = urls_with(
         html_to(&mail, "ada@example.com"),
