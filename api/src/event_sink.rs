@@ -35,10 +35,10 @@ pub struct EventSink {
 /// Events and jobs this process handed on, by way.
 #[derive(Debug, Default)]
 pub struct HandedOn {
-    pub broker_events: AtomicU64,
-    pub broker_jobs: AtomicU64,
-    pub outbox_events: AtomicU64,
-    pub outbox_jobs: AtomicU64,
+    broker_events: AtomicU64,
+    broker_jobs: AtomicU64,
+    outbox_events: AtomicU64,
+    outbox_jobs: AtomicU64,
 }
 
 impl HandedOn {
@@ -50,6 +50,15 @@ impl HandedOn {
         };
         jobs.fetch_add(1, Ordering::Relaxed);
         counted.fetch_add(events as u64, Ordering::Relaxed);
+    }
+
+    /// `[(way, events, jobs)]`, for `/metrics`.
+    pub fn snapshot(&self) -> [(&'static str, u64, u64); 2] {
+        let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        [
+            ("broker", load(&self.broker_events), load(&self.broker_jobs)),
+            ("outbox", load(&self.outbox_events), load(&self.outbox_jobs)),
+        ]
     }
 }
 

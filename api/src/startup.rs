@@ -32,8 +32,8 @@ pub struct Application {
     pool: Pool,
     background: Option<Background>,
     event_writer: tokio::task::JoinHandle<()>,
-    /// The inbound SMTP listener's port and task, when `MAILROOM_INBOUND_SMTP_ADDR` is set.
-    inbound_smtp: Option<(u16, tokio::task::JoinHandle<()>)>,
+    /// The inbound SMTP listener, when `MAILROOM_INBOUND_SMTP_ADDR` is set.
+    inbound_smtp: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What the API runs beside its HTTP server: the embedded workers (job table), or the
@@ -153,11 +153,6 @@ impl Application {
         })
     }
 
-    /// The port the inbound SMTP listener took, if it runs.
-    pub fn inbound_smtp_port(&self) -> Option<u16> {
-        self.inbound_smtp.as_ref().map(|(port, _)| *port)
-    }
-
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -176,7 +171,7 @@ impl Application {
     /// finish the jobs under way (or the relay its batch).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        if let Some((_, listener)) = &self.inbound_smtp {
+        if let Some(listener) = &self.inbound_smtp {
             listener.abort();
         }
         // The server's handlers (and their event sinks) are gone: the writer drains.
@@ -192,7 +187,7 @@ async fn start_inbound_smtp(
     addr: &str,
     state: &AppState,
     settings: &Settings,
-) -> anyhow::Result<(u16, tokio::task::JoinHandle<()>)> {
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen for SMTP on {addr}: {e}"))?;
@@ -204,10 +199,7 @@ async fn start_inbound_smtp(
         domain: settings.delivery.bounce_domain.clone(),
         size_limit: settings.body_limit,
     });
-    Ok((
-        local.port(),
-        tokio::spawn(inbound_smtp::serve(listener, context)),
-    ))
+    Ok(tokio::spawn(inbound_smtp::serve(listener, context)))
 }
 
 async fn docs_redirect() -> actix_web::HttpResponse {

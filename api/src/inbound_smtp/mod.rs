@@ -15,7 +15,7 @@ mod session;
 
 use std::sync::Arc;
 
-use mailroom_domain::store::Pool;
+use mailroom_domain::store::{DbConnection, Pool, checkout};
 use mailroom_domain::suppressions::HashKey;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -31,6 +31,20 @@ pub struct Context {
     pub domain: String,
     /// The largest message accepted, in bytes.
     pub size_limit: usize,
+}
+
+impl Context {
+    /// Runs database work off the conversation's task.
+    async fn db<T, F>(&self, work: F) -> mailroom_domain::Result<T>
+    where
+        F: FnOnce(&mut DbConnection) -> mailroom_domain::Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || work(&mut *checkout(&pool)?))
+            .await
+            .map_err(|e| mailroom_domain::Error::Internal(e.to_string()))?
+    }
 }
 
 /// Accepts connections until the task is dropped or aborted.

@@ -11,8 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mailroom_domain::Id;
-use mailroom_domain::inbound::{self, StoredReport};
-use mailroom_domain::store::checkout;
+use mailroom_domain::inbound;
 use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt,
 };
@@ -210,12 +209,9 @@ async fn read_data<R: AsyncBufRead + Unpin>(
 }
 
 async fn account_of(ctx: &Context, address: &str) -> mailroom_domain::Result<Option<Id>> {
-    let (pool, address, domain) = (ctx.pool.clone(), address.to_owned(), ctx.domain.clone());
-    tokio::task::spawn_blocking(move || {
-        inbound::account_of_bounce_address(&mut *checkout(&pool)?, &address, &domain)
-    })
-    .await
-    .map_err(|e| mailroom_domain::Error::Internal(e.to_string()))?
+    let (address, domain) = (address.to_owned(), ctx.domain.clone());
+    ctx.db(move |conn| inbound::account_of_bounce_address(conn, &address, &domain))
+        .await
 }
 
 /// Processes the message once per account among its recipients (each account sees the
@@ -229,9 +225,8 @@ async fn keep_reports(
     for (address, account) in recipients {
         per_account.entry(account).or_default().push(address);
     }
-    let (pool, hash_key) = (ctx.pool.clone(), ctx.hash_key.clone());
-    tokio::task::spawn_blocking(move || {
-        let mut conn = checkout(&pool)?;
+    let hash_key = ctx.hash_key.clone();
+    ctx.db(move |conn| {
         let parsed = inbound::parse_report(&raw);
         let mut kept = Vec::new();
         for (account, addresses) in per_account {
@@ -239,14 +234,15 @@ async fn keep_reports(
             for address in addresses.iter().rev() {
                 report.delivered_to(address);
             }
-            let stored: StoredReport =
-                inbound::process_report(&mut conn, account, &hash_key, &report)?;
-            kept.push(stored.id.to_string());
+            kept.push(
+                inbound::process_report(conn, account, &hash_key, &report)?
+                    .id
+                    .to_string(),
+            );
         }
         Ok(kept)
     })
     .await
-    .map_err(|e| mailroom_domain::Error::Internal(e.to_string()))?
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 //! the bus. Counts only, never personal data.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use actix_web::{HttpResponse, get, web};
 use diesel::dsl::count_star;
@@ -51,23 +50,24 @@ fn render(g: &Gauges) -> String {
             "mailroom_jobs{{kind=\"{kind}\",status=\"{status}\"}} {n}"
         );
     }
-    for (name, help, pick) in [
-        (
-            "mailroom_tracking_events_total",
-            "Open and click events this API process handed to the bus, by way (broker: published straight to RabbitMQ; outbox: written to the job table).",
-            (|t: &(&str, u64, u64)| t.1) as fn(&(&str, u64, u64)) -> u64,
-        ),
-        (
-            "mailroom_tracking_jobs_total",
-            "The events.record jobs that carried them, by way.",
-            |t| t.2,
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}");
-        let _ = writeln!(out, "# TYPE {name} counter");
-        for t in &g.tracking {
-            let _ = writeln!(out, "{name}{{via=\"{}\"}} {}", t.0, pick(t));
-        }
+    let _ = writeln!(
+        out,
+        "# HELP mailroom_tracking_events_total Open and click events this API process handed to the bus, by way (broker: published straight to RabbitMQ; outbox: written to the job table)."
+    );
+    let _ = writeln!(out, "# TYPE mailroom_tracking_events_total counter");
+    for (via, events, _) in &g.tracking {
+        let _ = writeln!(
+            out,
+            "mailroom_tracking_events_total{{via=\"{via}\"}} {events}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mailroom_tracking_jobs_total The events.record jobs that carried them, by way."
+    );
+    let _ = writeln!(out, "# TYPE mailroom_tracking_jobs_total counter");
+    for (via, _, jobs) in &g.tracking {
+        let _ = writeln!(out, "mailroom_tracking_jobs_total{{via=\"{via}\"}} {jobs}");
     }
     out
 }
@@ -92,23 +92,10 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
             Ok((requests, jobs))
         })
         .await?;
-    let handed_on = state.events.handed_on();
-    let load = |n: &AtomicU64| n.load(Ordering::Relaxed);
     let gauges = Gauges {
         requests,
         jobs,
-        tracking: [
-            (
-                "broker",
-                load(&handed_on.broker_events),
-                load(&handed_on.broker_jobs),
-            ),
-            (
-                "outbox",
-                load(&handed_on.outbox_events),
-                load(&handed_on.outbox_jobs),
-            ),
-        ],
+        tracking: state.events.handed_on().snapshot(),
     };
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
