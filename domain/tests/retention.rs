@@ -1,16 +1,21 @@
 //! The retention rules on a temporary SQLite file and on a fresh PostgreSQL database:
 //! what a purge as of some time removes from messages and the job table, that it changes
-//! nothing the second time, and that an erasure takes an account's jobs but not another's.
+//! nothing the second time, that events go by the time their ids were minted, and that an
+//! erasure takes an account's jobs but not another's, and every event of the account, also
+//! those recorded while it runs.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
-use mailroom_domain::accounts::Account;
-use mailroom_domain::events::{EventData, EventType, NewEvent};
+use mailroom_domain::accounts::{Account, AccountSettings};
+use mailroom_domain::events::{EventData, EventQuery, EventType, NewEvent, record_batch};
 use mailroom_domain::jobs::{Enqueue, Job, JobRow, status};
 use mailroom_domain::messages::{Message, MessageKind, MessageStatus, NewMessage};
-use mailroom_domain::retention::{erase_account, purge_account, purge_finished_jobs};
+use mailroom_domain::pagination::PageRequest;
+use mailroom_domain::retention::{
+    AccountPurge, RetentionChange, erase_account, purge_account, purge_finished_jobs,
+};
 use mailroom_domain::store::DbConnection;
 use mailroom_domain::{Error, Id, Timestamp};
 
@@ -151,7 +156,127 @@ fn erasing_an_account_takes_its_jobs_and_leaves_other_accounts_events_queued(db:
     assert!(Message::find(conn, ours.id).is_ok());
 }
 
+fn events_of(conn: &mut DbConnection, account: Id) -> Vec<Id> {
+    let page = PageRequest::parse(Some(100), None).unwrap();
+    let page = EventQuery::default().run(conn, account, &page).unwrap();
+    page.data.into_iter().map(|e| e.id).collect()
+}
+
+fn opens(conn: &mut DbConnection, message: &Message, n: usize) -> Vec<Id> {
+    let batch: Vec<NewEvent> = (0..n)
+        .map(|_| NewEvent::new(EventType::Open, message.id, EventData::default()))
+        .collect();
+    record_batch(conn, &batch)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect()
+}
+
+/// The purge finds expired events by their time-ordered ids, to the millisecond: with the
+/// cut-off between two events, the earlier goes and the later stays; another account's
+/// (longer) policy keeps its own.
+fn events_go_when_the_time_their_ids_were_minted_is_past_retention(db: &TestDb) {
+    let conn = &mut db.open();
+    let shop = account(conn, "Shop");
+    let archive = account(conn, "Archive");
+    let longer = RetentionChange {
+        events_days: Some(400),
+        ..RetentionChange::default()
+    };
+    let settings = AccountSettings {
+        retention: Some(longer),
+        ..AccountSettings::default()
+    };
+    Account::update_settings(conn, archive, &settings).unwrap();
+    let shop_message = message(conn, shop, MessageStatus::Sent);
+    let archive_message = message(conn, archive, MessageStatus::Sent);
+    let earlier = opens(conn, &shop_message, 2);
+    let archived = opens(conn, &archive_message, 1);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let between = mailroom_domain::clock::now();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let later = opens(conn, &shop_message, 1);
+    let retention = chrono::Duration::days(395);
+
+    // (Message content goes after 90 days: only the events step is looked at.)
+    let events_removed = |purge: AccountPurge| {
+        purge
+            .removed
+            .iter()
+            .find(|(step, _)| *step == "events")
+            .map_or(0, |(_, n)| *n)
+    };
+    let nothing_yet = Timestamp::from(earlier_instant(&earlier) + retention);
+    assert_eq!(
+        events_removed(purge_account(conn, shop, nothing_yet).unwrap()),
+        0
+    );
+
+    let as_of = Timestamp::from(between.0 + retention);
+    assert_eq!(events_removed(purge_account(conn, shop, as_of).unwrap()), 2);
+    assert_eq!(events_of(conn, shop), later);
+    let again = purge_account(conn, shop, as_of).unwrap();
+    assert_eq!(events_removed(again), 0, "once");
+    assert_eq!(
+        events_removed(purge_account(conn, archive, as_of).unwrap()),
+        0
+    );
+    assert_eq!(events_of(conn, archive), archived);
+}
+
+/// The instant of the first id's millisecond, less one: before anything was minted.
+fn earlier_instant(ids: &[Id]) -> chrono::DateTime<chrono::Utc> {
+    let (secs, nanos) = ids[0].as_uuid().get_timestamp().unwrap().to_unix();
+    chrono::DateTime::from_timestamp(secs as i64, nanos).unwrap()
+        - chrono::Duration::milliseconds(1)
+}
+
+/// Events recorded while the account is being erased do not outlive it: a worker records
+/// batches on its messages until they are gone, beside the erasure; afterwards none of the
+/// account's events is left (the event log has no foreign key to cascade from).
+fn events_recorded_during_an_erasure_go_with_the_account(db: &TestDb) {
+    for round in 0..5 {
+        let conn = &mut db.open();
+        let leaving = account(conn, &format!("Leaving {round}"));
+        let messages: Vec<Message> = (0..20)
+            .map(|_| message(conn, leaving, MessageStatus::Sent))
+            .collect();
+        let (started, start) = std::sync::mpsc::channel();
+        let recorder = {
+            let mut conn = db.open();
+            std::thread::spawn(move || {
+                let mut recorded = 0;
+                let mut batches = 0;
+                loop {
+                    let batch: Vec<NewEvent> = messages
+                        .iter()
+                        .map(|m| NewEvent::new(EventType::Open, m.id, EventData::default()))
+                        .collect();
+                    let n = record_batch(&mut conn, &batch).unwrap().len();
+                    recorded += n;
+                    batches += 1;
+                    if batches == 3 {
+                        started.send(()).unwrap();
+                    }
+                    if n == 0 && batches > 3 {
+                        return recorded;
+                    }
+                }
+            })
+        };
+        start.recv().unwrap();
+        erase_account(conn, leaving).unwrap();
+        let recorded = recorder.join().unwrap();
+        assert!(recorded >= 60, "{recorded} recorded before the erasure");
+        let left = events_of(conn, leaving).len();
+        assert_eq!(left, 0, "round {round}: {left} events outlived the account");
+    }
+}
+
 on_both_backends!(
+    events_go_when_the_time_their_ids_were_minted_is_past_retention,
+    events_recorded_during_an_erasure_go_with_the_account,
     message_content_is_purged_from_finished_messages_past_retention_once,
     finished_jobs_go_after_their_retention_and_waiting_or_running_ones_stay,
     erasing_an_account_takes_its_jobs_and_leaves_other_accounts_events_queued,

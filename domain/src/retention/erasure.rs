@@ -85,7 +85,22 @@ pub fn erase_account(conn: &mut DbConnection, account: Id) -> Result<ErasureRepo
     Ok(report)
 }
 
+/// Deletes the account row, and with it the events recorded since the events step: the
+/// event log has no foreign key to cascade from. The row's exclusive lock waits for the
+/// event batches that share-locked the account and so may still add its events
+/// (`events::record`), and makes those that come later find it gone.
 fn erase_account_row(conn: &mut DbConnection, account: Id) -> Result<usize> {
+    if let DbConnection::Postgres(pg) = conn {
+        accounts::table
+            .find(account)
+            .select(accounts::id)
+            .for_update()
+            .load::<Id>(pg)?;
+    }
+    let late_events = erase_from!(events)(conn, account)?;
+    if late_events > 0 {
+        tracing::info!(account_id = %account, events = late_events, "events recorded during the erasure deleted");
+    }
     Ok(diesel::delete(accounts::table.find(account)).execute(conn)?)
 }
 

@@ -61,7 +61,7 @@ type PurgeStep = (
 /// they follow message retention. An expired data-subject export is deleted (downloading
 /// it answers 404); the request and its outcome stay as the account's proof of its answer.
 const STEPS: &[PurgeStep] = &[
-    ("events", purge_older!(events, id, occurred_at, events)),
+    ("events", purge_events),
     ("message_content", purge_message_content),
     (
         "sandbox_messages",
@@ -186,6 +186,32 @@ fn delete_in_batches(
             return Ok(total);
         }
     }
+}
+
+/// Deletes the account's events minted before the events cut-off. Event ids are
+/// time-ordered and minted where the event happened, together with its `occurred_at`, so
+/// the expired events are the account's lowest ids (`events_account_idx`), down to the
+/// millisecond: the write path keeps no index by time for this.
+fn purge_events(
+    conn: &mut DbConnection,
+    account: Id,
+    cut: &Cutoffs,
+    _as_of: Timestamp,
+) -> Result<usize> {
+    let first_kept = Id::first_minted_at(cut.events);
+    delete_in_batches(
+        conn,
+        |conn| {
+            Ok(events::table
+                .filter(events::account_id.eq(account))
+                .filter(events::id.lt(first_kept))
+                .select(events::id)
+                .order(events::id)
+                .limit(BATCH)
+                .load(conn)?)
+        },
+        |conn, ids| Ok(diesel::delete(events::table.filter(events::id.eq_any(ids))).execute(conn)?),
+    )
 }
 
 /// Empties finished messages past retention of who they went to and what they said

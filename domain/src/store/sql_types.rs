@@ -71,6 +71,18 @@ impl Id {
     pub fn as_uuid(&self) -> &uuid::Uuid {
         &self.0
     }
+    /// The least time-ordered id minted in `at`'s millisecond: ids minted before that
+    /// millisecond sort below it, ids minted in it or later do not. (A UUIDv7 begins with
+    /// its minting instant in milliseconds; this one has the version and variant bits and
+    /// nothing else after it.)
+    pub fn first_minted_at(at: Timestamp) -> Id {
+        let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+        let mut bytes = [0u8; 16];
+        bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+        bytes[6] = 0x70;
+        bytes[8] = 0x80;
+        Id(uuid::Uuid::from_bytes(bytes))
+    }
 }
 
 impl Default for Id {
@@ -286,5 +298,30 @@ mod tests {
         let second = Id::new();
         assert!(first < second);
         assert!(first.to_string() < second.to_string());
+    }
+
+    #[test]
+    fn the_first_id_of_an_instant_bounds_the_ids_minted_before_and_after_it() {
+        let before = Id::new();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let at = crate::clock::now();
+        let bound = Id::first_minted_at(at);
+        let after = Id::new();
+        assert!(
+            before < bound && bound <= after,
+            "{before} < {bound} <= {after}"
+        );
+        assert!(before.to_string() < bound.to_string());
+        assert!(bound.to_string() <= after.to_string());
+        assert_eq!(bound.0.get_version_num(), 7);
+        assert_eq!(bound.0.get_variant(), uuid::Variant::RFC4122);
+        let (secs, nanos) = bound.0.get_timestamp().unwrap().to_unix();
+        assert_eq!(
+            i64::try_from(secs).unwrap() * 1000 + i64::from(nanos / 1_000_000),
+            at.timestamp_millis()
+        );
+        // Before the epoch there is nothing to bound: the least id of all.
+        let epoch = Timestamp::from(DateTime::<Utc>::UNIX_EPOCH - chrono::Duration::days(1));
+        assert!(Id::first_minted_at(epoch) <= Id::first_minted_at(at));
     }
 }
