@@ -80,7 +80,9 @@ pub struct EventData {
 /// An event on its way to being recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewEvent {
-    /// Minted where the event happened: recording the same id twice records it once.
+    /// Minted where the event happened: recording the same id twice records it once. It is
+    /// time-ordered (UUIDv7) and minted with `occurred_at`: the retention purge reads the
+    /// event's age from it.
     pub id: Id,
     #[serde(rename = "type")]
     pub event_type: EventType,

@@ -143,9 +143,9 @@ fn record_chunk(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event
 
 /// The accounts of a batch that still exist, each with whether it stores IPs truncated.
 ///
-/// The event log has no foreign key to accounts (its per-row check was about a quarter of what a
-/// row cost to write), so this takes its place once per batch: on PostgreSQL the accounts
-/// are share-locked until the batch commits. An account's erasure deletes its row under an
+/// The event log has no foreign key to accounts (its per-row check was about a quarter of
+/// what a row cost to write), so this takes its place once per batch: on PostgreSQL the
+/// accounts are share-locked until the batch commits. An account's erasure deletes its row under an
 /// exclusive lock, sweeping its events in the same transaction: it waits for a batch that
 /// locked the account first and then deletes that batch's events too, and a batch that
 /// comes after it finds the account gone and records none of its events. (SQLite runs one
