@@ -17,9 +17,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mailroom_domain::events::{self, NewEvent};
+use mailroom_domain::jobs::Enqueue;
 use mailroom_domain::jobs::{Job, JobRow};
-use mailroom_domain::store::{Pool, checkout};
+use mailroom_domain::store::Pool;
 use mailroom_worker::bus::amqp::direct::DirectPublisher;
+use mailroom_worker::context::on_pool;
 use tokio::sync::mpsc;
 
 const CAPACITY: usize = 20_000;
@@ -115,7 +117,7 @@ async fn hand_on_batches(
                 }
             }
         }
-        write_to_outbox(&pool, job).await;
+        write_to_outbox(&pool, job, &queueing).await;
         handed_on.count(false, size);
     }
 }
@@ -143,20 +145,17 @@ fn take_waiting(rx: &mut mpsc::Receiver<NewEvent>, batch: &mut Vec<NewEvent>) {
 }
 
 /// Writes the job to the outbox, retrying (with backoff) until the database takes it.
-async fn write_to_outbox(pool: &Pool, job: Arc<Job>) {
-    let queueing = events::record_queueing();
+async fn write_to_outbox(pool: &Pool, job: Arc<Job>, queueing: &Enqueue) {
     let mut delay = Duration::from_millis(100);
     loop {
-        let (pool, job) = (pool.clone(), Arc::clone(&job));
-        let written = tokio::task::spawn_blocking(move || {
-            let mut conn = checkout(&pool)?;
+        let (job, queueing) = (Arc::clone(&job), *queueing);
+        let written = on_pool(pool, move |conn| {
             conn.write_transaction(|conn| JobRow::enqueue(conn, &job, queueing))
         })
         .await;
         match written {
-            Ok(Ok(_)) => return,
-            Ok(Err(e)) => tracing::warn!(error = %e, "writing tracking events failed; retrying"),
-            Err(e) => tracing::warn!(error = %e, "the event writer task failed; retrying"),
+            Ok(_) => return,
+            Err(e) => tracing::warn!(error = %e, "writing tracking events failed; retrying"),
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(5));

@@ -79,16 +79,26 @@ impl WorkerContext {
         F: FnOnce(&mut DbConnection) -> mailroom_domain::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let mut conn = checkout(&pool)?;
-            work(&mut conn)
-        })
-        .await
-        .map_err(|e| mailroom_domain::Error::Internal(format!("blocking task failed: {e}")))?
+        on_pool(&self.pool, work).await
     }
+}
+
+/// Runs blocking database work on a connection of `pool`, on tokio's blocking threads and
+/// inside the caller's span: how async code outside a request (workers, buses, the SMTP
+/// listener, the API's event writer) reaches the database.
+pub async fn on_pool<T, F>(pool: &Pool, work: F) -> mailroom_domain::Result<T>
+where
+    F: FnOnce(&mut DbConnection) -> mailroom_domain::Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        work(&mut *checkout(&pool)?)
+    })
+    .await
+    .map_err(|e| mailroom_domain::Error::Internal(format!("blocking task failed: {e}")))?
 }
 
 /// Spaces deliveries evenly to at most N per second across all of a process's senders.

@@ -15,8 +15,9 @@ mod session;
 
 use std::sync::Arc;
 
-use mailroom_domain::store::{DbConnection, Pool, checkout};
+use mailroom_domain::store::{DbConnection, Pool};
 use mailroom_domain::suppressions::HashKey;
+use mailroom_worker::context::on_pool;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -40,10 +41,7 @@ impl Context {
         F: FnOnce(&mut DbConnection) -> mailroom_domain::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || work(&mut *checkout(&pool)?))
-            .await
-            .map_err(|e| mailroom_domain::Error::Internal(e.to_string()))?
+        on_pool(&self.pool, work).await
     }
 }
 

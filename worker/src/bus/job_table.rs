@@ -3,9 +3,10 @@
 use std::time::Duration;
 
 use mailroom_domain::jobs::JobRow;
-use mailroom_domain::store::{DbConnection, Pool, checkout};
+use mailroom_domain::store::{DbConnection, Pool};
 
 use super::{Bus, Delivery};
+use crate::context::on_pool;
 
 /// The database's job table as the bus. Any number of workers share it (on
 /// PostgreSQL, claims use `FOR UPDATE SKIP LOCKED`); a claim is a lease, so the jobs of a
@@ -32,10 +33,7 @@ impl JobTable {
         F: FnOnce(&mut DbConnection) -> mailroom_domain::Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || work(&mut *checkout(&pool)?))
-            .await
-            .map_err(|e| mailroom_domain::Error::Internal(format!("blocking task failed: {e}")))?
+        on_pool(&self.pool, work).await
     }
 }
 

@@ -26,7 +26,7 @@ use lapin::Acker;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use mailroom_domain::contacts::email::mask_emails_in;
 use mailroom_domain::jobs::{JobRow, backoff};
-use mailroom_domain::store::{Pool, checkout};
+use mailroom_domain::store::Pool;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -34,6 +34,7 @@ use self::broker::{Broker, Outgoing};
 use self::envelope::Envelope;
 use self::topology::{JOBS_EXCHANGE, PARKING_QUEUE, RETRY_EXCHANGE, retry_route};
 use super::{Bus, Delivery};
+use crate::context::on_pool;
 
 struct InFlight {
     acker: Acker,
@@ -80,10 +81,7 @@ impl AmqpBus {
             + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || work(&mut *checkout(&pool)?))
-            .await
-            .map_err(|e| mailroom_domain::Error::Internal(format!("blocking task failed: {e}")))?
+        on_pool(&self.pool, work).await
     }
 
     async fn publish(&self, message: Outgoing) -> mailroom_domain::Result<()> {
