@@ -101,6 +101,30 @@ fn each_event_is_recorded_and_counted_once_however_often_its_batch_arrives(db: &
     assert_eq!((stats.opened.total, stats.opened.unique), (3, 2));
     assert_eq!((stats.clicked.total, stats.clicked.unique), (2, 1));
     assert_eq!(stats.links.len(), 2);
+
+    // Clicks per link, most clicked first: two more on /b (one of them from another
+    // message), so /b leads with 3 clicks from 2 messages.
+    record_batch(
+        conn,
+        &[
+            click(m[1], "https://example.com/b"),
+            click(m[2], "https://example.com/b"),
+        ],
+    )
+    .unwrap();
+    let links: Vec<(String, i64, i64)> = CampaignStats::load(conn, campaign, 3)
+        .unwrap()
+        .links
+        .into_iter()
+        .map(|l| (l.url, l.total, l.unique))
+        .collect();
+    assert_eq!(
+        links,
+        vec![
+            ("https://example.com/b".to_owned(), 3, 2),
+            ("https://example.com/a".to_owned(), 1, 1),
+        ]
+    );
 }
 
 fn a_large_batch_is_recorded_whole(db: &TestDb) {
