@@ -5,7 +5,7 @@
 //! handed to the bus (see `event_sink`). Tracked links only exist in mail of accounts that
 //! enable tracking, to contacts who consent to it.
 
-use actix_web::http::header;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use mailroom_domain::events::{EventData, EventType, NewEvent};
 use mailroom_domain::tokens::PublicToken;
@@ -20,7 +20,13 @@ const PIXEL: &[u8] = &[
     0x01, 0x00, 0x01, 0x00, 0x00, 0x02, 0x01, 0x44, 0x00, 0x3b,
 ];
 
-const NO_STORE: &str = "no-store, no-cache, must-revalidate, private, max-age=0";
+// Header values are static: a hit copies and validates none of them.
+const NO_STORE: HeaderValue =
+    HeaderValue::from_static("no-store, no-cache, must-revalidate, private, max-age=0");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+const EXPIRED: HeaderValue = HeaderValue::from_static("0");
+const IMAGE_GIF: HeaderValue = HeaderValue::from_static("image/gif");
+const NO_REFERRER: HeaderValue = HeaderValue::from_static("no-referrer");
 
 fn not_found() -> HttpResponse {
     HttpResponse::NotFound()
@@ -63,9 +69,9 @@ pub async fn open_pixel(
         .await;
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, NO_STORE))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .insert_header((header::EXPIRES, "0"))
-        .content_type("image/gif")
+        .insert_header((header::PRAGMA, NO_CACHE))
+        .insert_header((header::EXPIRES, EXPIRED))
+        .insert_header((header::CONTENT_TYPE, IMAGE_GIF))
         .body(PIXEL)
 }
 
@@ -102,6 +108,6 @@ pub async fn click(
     HttpResponse::Found()
         .insert_header((header::LOCATION, location))
         .insert_header((header::CACHE_CONTROL, NO_STORE))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((header::REFERRER_POLICY, NO_REFERRER))
         .finish()
 }
