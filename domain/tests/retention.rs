@@ -266,9 +266,15 @@ fn events_recorded_during_an_erasure_go_with_the_account(db: &TestDb) {
             })
         };
         start.recv().unwrap();
-        erase_account(conn, leaving).unwrap();
+        let report = erase_account(conn, leaving).unwrap();
         let recorded = recorder.join().unwrap();
         assert!(recorded >= 60, "{recorded} recorded before the erasure");
+        // The report counts them all, those swept with the account row too.
+        assert!(
+            report.deleted.contains(&("events", recorded)),
+            "round {round}: {recorded} recorded, report {:?}",
+            report.deleted
+        );
         let left = events_of(conn, leaving).len();
         assert_eq!(left, 0, "round {round}: {left} events outlived the account");
     }

@@ -36,8 +36,9 @@ macro_rules! erase_from {
     };
 }
 
-/// Every table that holds an account's rows, children before parents. Jobs go first:
-/// they are found through the messages, campaigns, deliveries and imports they name.
+/// Every table that holds an account's rows, children before parents, but the account row
+/// itself (`erase_account_row`, last). Jobs go first: they are found through the messages,
+/// campaigns, deliveries and imports they name.
 const STEPS: &[ErasureStep] = &[
     ("jobs", erase_jobs),
     ("webhook_deliveries", erase_from!(webhook_deliveries)),
@@ -61,7 +62,6 @@ const STEPS: &[ErasureStep] = &[
     ("idempotency_keys", erase_from!(idempotency_keys)),
     ("audit_events", erase_from!(audit_events)),
     ("api_keys", erase_from!(api_keys)),
-    ("accounts", erase_account_row),
 ];
 
 /// What an erasure deleted, per table.
@@ -81,15 +81,20 @@ pub fn erase_account(conn: &mut DbConnection, account: Id) -> Result<ErasureRepo
         let n = conn.write_transaction(|conn| step(conn, account))?;
         report.deleted.push((table, n));
     }
+    let (late_events, rows) = conn.write_transaction(|conn| erase_account_row(conn, account))?;
+    if let Some((_, events)) = report.deleted.iter_mut().find(|(t, _)| *t == "events") {
+        *events += late_events;
+    }
+    report.deleted.push(("accounts", rows));
     tracing::info!(account_id = %account, deleted = ?report.deleted, "account erased");
     Ok(report)
 }
 
-/// Deletes the account row, and with it the events recorded since the events step: the
-/// event log has no foreign key to cascade from. The row's exclusive lock waits for the
+/// Deletes the account row, and with it the events recorded since the events step (the
+/// event log has no foreign key to cascade from); answers both counts, events first. The row's exclusive lock waits for the
 /// event batches that share-locked the account and so may still add its events
 /// (`events::record`), and makes those that come later find it gone.
-fn erase_account_row(conn: &mut DbConnection, account: Id) -> Result<usize> {
+fn erase_account_row(conn: &mut DbConnection, account: Id) -> Result<(usize, usize)> {
     if let DbConnection::Postgres(pg) = conn {
         accounts::table
             .find(account)
@@ -98,10 +103,8 @@ fn erase_account_row(conn: &mut DbConnection, account: Id) -> Result<usize> {
             .load::<Id>(pg)?;
     }
     let late_events = erase_from!(events)(conn, account)?;
-    if late_events > 0 {
-        tracing::info!(account_id = %account, events = late_events, "events recorded during the erasure deleted");
-    }
-    Ok(diesel::delete(accounts::table.find(account)).execute(conn)?)
+    let rows = diesel::delete(accounts::table.find(account)).execute(conn)?;
+    Ok((late_events, rows))
 }
 
 fn erase_import_chunks(conn: &mut DbConnection, account: Id) -> Result<usize> {
