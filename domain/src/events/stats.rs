@@ -119,18 +119,16 @@ fn clicks_per_link(conn: &mut DbConnection, campaign_id: Id) -> Result<Vec<LinkC
             count(events::message_id).aggregate_distinct(),
         ))
         .load(conn)?;
-    let mut links: Vec<LinkClicks> = Vec::with_capacity(grouped.len());
-    for (url, total, unique) in grouped {
-        let url = url.unwrap_or_default();
-        match links.iter_mut().find(|l| l.url == url) {
-            // NULL (a URL an erasure removed) and "" would be two groups of one link.
-            Some(link) => {
-                link.total += total;
-                link.unique += unique;
-            }
-            None => links.push(LinkClicks { url, total, unique }),
-        }
-    }
+    // A click's URL is never empty, so the group of NULL (URLs an erasure removed) is the
+    // only one that reads as "".
+    let mut links: Vec<LinkClicks> = grouped
+        .into_iter()
+        .map(|(url, total, unique)| LinkClicks {
+            url: url.unwrap_or_default(),
+            total,
+            unique,
+        })
+        .collect();
     links.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.url.cmp(&b.url)));
     Ok(links)
 }
