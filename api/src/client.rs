@@ -11,7 +11,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use actix_web::http::header::HeaderMap;
+use actix_web::http::header::{HeaderMap, USER_AGENT};
 use actix_web::{HttpRequest, web};
 use ipnet::IpNet;
 
@@ -28,11 +28,14 @@ pub fn client_ip(req: &HttpRequest) -> Option<String> {
     Some(forwarded_client(peer, req.headers(), trusted).to_string())
 }
 
+/// The most characters of a user agent kept with evidence and events.
+const USER_AGENT_CHARS: usize = 512;
+
+/// The client's `User-Agent`, its first 512 characters (a header read as text is visible
+/// ASCII: one byte per character).
 pub fn user_agent(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get("user-agent")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
+    let agent = req.headers().get(USER_AGENT)?.to_str().ok()?;
+    Some(agent.get(..USER_AGENT_CHARS).unwrap_or(agent).to_owned())
 }
 
 /// The client behind `peer`, through the trusted proxies' `X-Forwarded-For` entries.
@@ -159,5 +162,22 @@ mod tests {
             client("10.0.0.2", &["10.0.0.5, 10.0.0.3"], &trusted),
             "10.0.0.5"
         );
+    }
+
+    #[test]
+    fn a_user_agent_is_kept_to_its_first_512_characters_whole() {
+        use actix_web::test::TestRequest;
+        let agent = |value: &str| {
+            user_agent(
+                &TestRequest::default()
+                    .insert_header((USER_AGENT, value))
+                    .to_http_request(),
+            )
+        };
+        assert_eq!(agent("Mozilla/5.0").as_deref(), Some("Mozilla/5.0"));
+        let long = "Mozilla/5.0 ".repeat(60);
+        assert_eq!(agent(&long), Some(long[..512].to_owned()));
+        assert_eq!(agent(&long[..512]), Some(long[..512].to_owned()));
+        assert_eq!(user_agent(&TestRequest::default().to_http_request()), None);
     }
 }

@@ -145,7 +145,27 @@ fn a_large_batch_is_recorded_whole(db: &TestDb) {
     assert_eq!((stats.clicked.total, stats.clicked.unique), (600, 5));
 }
 
+fn a_batch_naming_more_messages_than_one_lookup_takes_is_recorded_whole(db: &TestDb) {
+    let conn = &mut db.open();
+    let account = Account::create_with_key(conn, "Shop").unwrap().0.id;
+    // More messages than the recorder names in one lookup (500), each opened and clicked.
+    let (campaign, m) = sent_messages(conn, account, 1_100);
+    let opens: Vec<NewEvent> = m.iter().map(|&id| open(id)).collect();
+    assert_eq!(record_batch(conn, &opens).unwrap().len(), 1_100);
+    // The opens again beside a click on every message (on PostgreSQL the copy collides,
+    // and the batch is inserted in several statements skipping the ids already there).
+    let mut mixed = opens.clone();
+    mixed.extend(m.iter().map(|&id| click(id, "https://example.com/")));
+    let written = record_batch(conn, &mixed).unwrap();
+    assert_eq!(written.len(), 1_100);
+    assert!(written.iter().all(|e| e.event_type == "click"));
+    let stats = CampaignStats::load(conn, campaign, 1_100).unwrap();
+    assert_eq!((stats.opened.total, stats.opened.unique), (1_100, 1_100));
+    assert_eq!((stats.clicked.total, stats.clicked.unique), (1_100, 1_100));
+}
+
 on_both_backends!(
     each_event_is_recorded_and_counted_once_however_often_its_batch_arrives,
     a_large_batch_is_recorded_whole,
+    a_batch_naming_more_messages_than_one_lookup_takes_is_recorded_whole,
 );

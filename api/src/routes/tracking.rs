@@ -39,7 +39,7 @@ fn hit(req: &HttpRequest, url: Option<String>) -> EventData {
     EventData {
         url,
         ip: client_ip(req),
-        user_agent: user_agent(req).map(|ua| ua.chars().take(512).collect()),
+        user_agent: user_agent(req),
         ..EventData::default()
     }
 }

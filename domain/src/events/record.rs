@@ -29,23 +29,25 @@ struct Recipient {
     kind: String,
 }
 
+/// The most ids one lookup names, and the most rows one multi-row `INSERT` carries (each
+/// id or column value is a bind parameter on SQLite). A tracking batch of 1,000 events
+/// names ~100 messages: its lookups are one query each.
 const CHUNK: usize = 500;
 
 /// Records the events that are new; answers those recorded now (a replayed batch answers
 /// none). Events of messages that no longer exist (erased) are dropped.
+///
+/// The batch is looked up, written and counted as a whole: each lookup and write is one
+/// statement per batch (per `CHUNK` ids or rows), not one per slice of events.
 pub fn record_batch(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event>> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
     conn.write_transaction(|conn| {
         let now = clock::now();
-        let mut recorded = Vec::new();
-        let mut deltas: HashMap<Id, CounterRow> = HashMap::new();
-        for chunk in batch.chunks(CHUNK) {
-            let rows = record_chunk(conn, chunk)?;
-            count(conn, &rows, now, &mut deltas)?;
-            recorded.extend(rows);
-        }
+        let rows = rows_of(conn, batch, now)?;
+        let recorded = insert_new(conn, rows)?;
+        let deltas = count(conn, &recorded, now)?;
         crate::webhooks::fan_out(conn, &recorded)?;
         // Last: a campaign's counter row, which every batch of the campaign updates, stays
         // locked only until the commit that follows.
@@ -54,48 +56,51 @@ pub fn record_batch(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<E
     })
 }
 
-fn record_chunk(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event>> {
+/// The batch's events as rows, each once, with its recipient's details; without the events
+/// of messages or accounts that are gone, and without the opens and clicks of people who
+/// restricted processing or were erased.
+fn rows_of(conn: &mut DbConnection, batch: &[NewEvent], now: Timestamp) -> Result<Vec<Event>> {
     let message_ids: Vec<Id> = unique(batch.iter().map(|e| e.message_id));
-    let recipients: HashMap<Id, Recipient> = messages::table
-        .filter(messages::id.eq_any(&message_ids))
-        .select((
-            messages::id,
-            messages::account_id,
-            messages::campaign_id,
-            messages::contact_id,
-            messages::to_email,
-            messages::custom_id,
-            messages::kind,
-        ))
-        .load::<Recipient>(conn)?
-        .into_iter()
-        .map(|r| (r.id, r))
-        .collect();
+    let mut recipients: HashMap<Id, Recipient> = HashMap::with_capacity(message_ids.len());
+    for ids in message_ids.chunks(CHUNK) {
+        let found = messages::table
+            .filter(messages::id.eq_any(ids))
+            .select((
+                messages::id,
+                messages::account_id,
+                messages::campaign_id,
+                messages::contact_id,
+                messages::to_email,
+                messages::custom_id,
+                messages::kind,
+            ))
+            .load::<Recipient>(conn)?;
+        recipients.extend(found.into_iter().map(|r| (r.id, r)));
+    }
     let account_ids: Vec<Id> = unique(recipients.values().map(|r| r.account_id));
     // Whether each account stores IPs truncated; an account missing here is being erased.
     let truncating = lock_accounts(conn, &account_ids)?;
     // Opens and clicks of people whose processing is restricted, or who were erased, are
     // not recorded (data-subject requests).
     let tracked = |e: &NewEvent| matches!(e.event_type, EventType::Open | EventType::Click);
-    let restricted: HashSet<Id> = if batch.iter().any(tracked) {
+    let mut restricted: HashSet<Id> = HashSet::new();
+    if batch.iter().any(tracked) {
         let contact_ids: Vec<Id> = unique(recipients.values().filter_map(|r| r.contact_id));
-        contacts::table
-            .filter(contacts::id.eq_any(&contact_ids))
-            .filter(contacts::restricted_at.is_not_null())
-            .select(contacts::id)
-            .load::<Id>(conn)?
-            .into_iter()
-            .collect()
-    } else {
-        HashSet::new()
-    };
+        for ids in contact_ids.chunks(CHUNK) {
+            let found = contacts::table
+                .filter(contacts::id.eq_any(ids))
+                .filter(contacts::restricted_at.is_not_null())
+                .select(contacts::id)
+                .load::<Id>(conn)?;
+            restricted.extend(found);
+        }
+    }
     let untracked = |r: &Recipient| {
         r.contact_id.is_some_and(|c| restricted.contains(&c))
             || r.to_email.starts_with(ERASED_PREFIX)
     };
-    let now = clock::now();
-    let mut seen = HashSet::new();
-    let rows: Vec<Event> = batch
+    let mut seen = HashSet::with_capacity(batch.len());
+    Ok(batch
         .iter()
         .filter(|e| seen.insert(e.id))
         .filter_map(|e| {
@@ -130,14 +135,6 @@ fn record_chunk(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event
                 created_at: now,
             })
         })
-        .collect();
-    if rows.is_empty() {
-        return Ok(rows);
-    }
-    let inserted: HashSet<Id> = insert_new(conn, &rows)?.into_iter().collect();
-    Ok(rows
-        .into_iter()
-        .filter(|e| inserted.contains(&e.id))
         .collect())
 }
 
@@ -166,39 +163,57 @@ fn unique<I: Iterator<Item = Id>>(ids: I) -> Vec<Id> {
     ids.filter(|id| seen.insert(*id)).collect()
 }
 
-/// Inserts the rows whose id is new; answers the ids inserted.
+/// Inserts the rows whose id is new; answers the rows inserted.
 ///
 /// On PostgreSQL the rows are copied in (`COPY`, a fraction of a multi-row `INSERT`'s cost
-/// per row) under a savepoint. Fresh events are the rule; a batch delivered again, after a
-/// worker died before acknowledging it, collides with its rows recorded the first time,
-/// and is then inserted skipping the ids already there.
-fn insert_new(conn: &mut DbConnection, rows: &[Event]) -> Result<Vec<Id>> {
-    Ok(match conn {
+/// per row), all in one statement, under a savepoint. Fresh events are the rule; a batch
+/// delivered again, after a worker died before acknowledging it, collides with its rows
+/// recorded the first time, and is then inserted skipping the ids already there.
+fn insert_new(conn: &mut DbConnection, rows: Vec<Event>) -> Result<Vec<Event>> {
+    if rows.is_empty() {
+        return Ok(rows);
+    }
+    let mut inserted: HashSet<Id> = HashSet::with_capacity(rows.len());
+    match conn {
         DbConnection::Postgres(pg) => {
             use diesel::ExecuteCopyFromDsl;
             use diesel::result::{DatabaseErrorKind, Error};
             let copied = pg.transaction(|pg| {
                 diesel::copy_from(events::table)
-                    .from_insertable(rows)
+                    .from_insertable(&rows)
                     .execute(pg)
             });
             match copied {
-                Ok(_) => rows.iter().map(|e| e.id).collect(),
+                Ok(_) => return Ok(rows),
                 Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                    diesel::insert_into(events::table)
-                        .values(rows)
-                        .on_conflict_do_nothing()
-                        .returning(events::id)
-                        .get_results(pg)?
+                    for chunk in rows.chunks(CHUNK) {
+                        inserted.extend(
+                            diesel::insert_into(events::table)
+                                .values(chunk)
+                                .on_conflict_do_nothing()
+                                .returning(events::id)
+                                .get_results::<Id>(pg)?,
+                        );
+                    }
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        DbConnection::Sqlite(lite) => diesel::insert_or_ignore_into(events::table)
-            .values(rows)
-            .returning(events::id)
-            .get_results(lite)?,
-    })
+        DbConnection::Sqlite(lite) => {
+            for chunk in rows.chunks(CHUNK) {
+                inserted.extend(
+                    diesel::insert_or_ignore_into(events::table)
+                        .values(chunk)
+                        .returning(events::id)
+                        .get_results::<Id>(lite)?,
+                );
+            }
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .filter(|e| inserted.contains(&e.id))
+        .collect())
 }
 
 /// Locks the messages of a batch's opens and clicks in id order before marking them, so
@@ -225,14 +240,11 @@ fn mark_first(
     event_type: EventType,
     at: Timestamp,
 ) -> Result<HashSet<Id>> {
-    if ids.is_empty() {
-        return Ok(HashSet::new());
-    }
     macro_rules! first {
-        ($column:expr, $db:expr) => {
+        ($column:expr, $db:expr, $ids:expr) => {
             diesel::update(
                 messages::table
-                    .filter(messages::id.eq_any(ids))
+                    .filter(messages::id.eq_any($ids))
                     .filter($column.is_null()),
             )
             .set($column.eq(Some(at)))
@@ -240,23 +252,27 @@ fn mark_first(
             .get_results::<Id>($db)?
         };
     }
-    let firsts = match (conn, event_type) {
-        (DbConnection::Postgres(pg), EventType::Open) => first!(messages::opened_at, pg),
-        (DbConnection::Postgres(pg), _) => first!(messages::clicked_at, pg),
-        (DbConnection::Sqlite(lite), EventType::Open) => first!(messages::opened_at, lite),
-        (DbConnection::Sqlite(lite), _) => first!(messages::clicked_at, lite),
-    };
-    Ok(firsts.into_iter().collect())
+    let mut firsts = HashSet::with_capacity(ids.len());
+    for ids in ids.chunks(CHUNK) {
+        firsts.extend(match (&mut *conn, event_type) {
+            (DbConnection::Postgres(pg), EventType::Open) => first!(messages::opened_at, pg, ids),
+            (DbConnection::Postgres(pg), _) => first!(messages::clicked_at, pg, ids),
+            (DbConnection::Sqlite(lite), EventType::Open) => {
+                first!(messages::opened_at, lite, ids)
+            }
+            (DbConnection::Sqlite(lite), _) => first!(messages::clicked_at, lite, ids),
+        });
+    }
+    Ok(firsts)
 }
 
-/// Marks first opens and clicks, and adds the recorded events to their campaigns' counter
-/// deltas (written by `add_to_counters`).
+/// Marks first opens and clicks, and answers the recorded events' counter deltas per
+/// campaign (written by `add_to_counters`).
 fn count(
     conn: &mut DbConnection,
     rows: &[Event],
     now: Timestamp,
-    deltas: &mut HashMap<Id, CounterRow>,
-) -> Result<()> {
+) -> Result<HashMap<Id, CounterRow>> {
     let mut opens = Vec::new();
     let mut clicks = Vec::new();
     for e in rows {
@@ -271,18 +287,19 @@ fn count(
     // on those rows. (Marked is for good; one marked meanwhile is not marked twice, as the
     // update asks for an unmarked column again.)
     let touched = unique(opens.iter().chain(clicks.iter()).copied());
-    let unmarked: Vec<(Id, bool, bool)> = if touched.is_empty() {
-        Vec::new()
-    } else {
-        messages::table
-            .filter(messages::id.eq_any(&touched))
-            .select((
-                messages::id,
-                messages::opened_at.is_null(),
-                messages::clicked_at.is_null(),
-            ))
-            .load(conn)?
-    };
+    let mut unmarked: Vec<(Id, bool, bool)> = Vec::new();
+    for ids in touched.chunks(CHUNK) {
+        unmarked.extend(
+            messages::table
+                .filter(messages::id.eq_any(ids))
+                .select((
+                    messages::id,
+                    messages::opened_at.is_null(),
+                    messages::clicked_at.is_null(),
+                ))
+                .load::<(Id, bool, bool)>(conn)?,
+        );
+    }
     let unopened: HashSet<Id> = unmarked.iter().filter(|m| m.1).map(|m| m.0).collect();
     let unclicked: HashSet<Id> = unmarked.iter().filter(|m| m.2).map(|m| m.0).collect();
     opens.retain(|m| unopened.contains(m));
@@ -293,6 +310,7 @@ fn count(
     let first_opens = mark_first(conn, &unique(opens.into_iter()), EventType::Open, now)?;
     let first_clicks = mark_first(conn, &unique(clicks.into_iter()), EventType::Click, now)?;
     let (mut opened, mut clicked) = (HashSet::new(), HashSet::new());
+    let mut deltas: HashMap<Id, CounterRow> = HashMap::new();
     for e in rows {
         let (Some(campaign_id), Some(kind)) = (e.campaign_id, e.event_type()) else {
             continue;
@@ -324,7 +342,7 @@ fn count(
             EventType::Spam => d.complained += 1,
         }
     }
-    Ok(())
+    Ok(deltas)
 }
 
 /// Adds the deltas to the campaigns' counter rows, taken in campaign order. The row is
