@@ -102,7 +102,7 @@ pub async fn click(
         .submit(NewEvent::new(
             EventType::Click,
             message_id,
-            hit(&req, Some(url.clone())),
+            hit(&req, Some(url)),
         ))
         .await;
     HttpResponse::Found()
