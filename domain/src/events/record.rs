@@ -173,7 +173,8 @@ fn insert_new(conn: &mut DbConnection, rows: Vec<Event>) -> Result<Vec<Event>> {
     if rows.is_empty() {
         return Ok(rows);
     }
-    let mut inserted: HashSet<Id> = HashSet::with_capacity(rows.len());
+    // Filled only when rows may have been skipped: a fresh batch's copy takes them all.
+    let mut inserted: HashSet<Id> = HashSet::new();
     match conn {
         DbConnection::Postgres(pg) => {
             use diesel::ExecuteCopyFromDsl;

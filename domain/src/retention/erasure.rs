@@ -91,9 +91,10 @@ pub fn erase_account(conn: &mut DbConnection, account: Id) -> Result<ErasureRepo
 }
 
 /// Deletes the account row, and with it the events recorded since the events step (the
-/// event log has no foreign key to cascade from); answers both counts, events first. The row's exclusive lock waits for the
-/// event batches that share-locked the account and so may still add its events
-/// (`events::record`), and makes those that come later find it gone.
+/// event log has no foreign key to cascade from); answers both counts, events first. The
+/// row's exclusive lock waits for the event batches that share-locked the account and so
+/// may still add its events (`events::record`), and makes those that come later find it
+/// gone.
 fn erase_account_row(conn: &mut DbConnection, account: Id) -> Result<(usize, usize)> {
     if let DbConnection::Postgres(pg) = conn {
         accounts::table
