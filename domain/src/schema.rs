@@ -251,7 +251,7 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::store::sql_types::*;
 
-    events (id) {
+    events (account_id, id) {
         id -> PortableUuid,
         account_id -> PortableUuid,
         #[sql_name = "type"]

@@ -97,7 +97,7 @@ fn erase_in_transaction(
     for event in &found {
         if event.campaign_id.is_some() {
             let url = event.url.as_deref().filter(|u| !scrub.mentions(u));
-            diesel::update(events::table.find(event.id))
+            diesel::update(events::table.find((account_id, event.id)))
                 .set((
                     events::contact_id.eq(None::<Id>),
                     events::email.eq(None::<String>),
@@ -110,7 +110,8 @@ fn erase_in_transaction(
                 .execute(conn)?;
             done.events_anonymised += 1;
         } else {
-            done.events_deleted += diesel::delete(events::table.find(event.id)).execute(conn)?;
+            done.events_deleted +=
+                diesel::delete(events::table.find((account_id, event.id))).execute(conn)?;
         }
     }
     for batch in message_ids.chunks(500) {

@@ -190,7 +190,7 @@ fn delete_in_batches(
 
 /// Deletes the account's events minted before the events cut-off. Event ids are
 /// time-ordered and minted where the event happened, together with its `occurred_at`, so
-/// the expired events are the account's lowest ids (`events_account_idx`), down to the
+/// the expired events are the account's lowest ids (the log's key, `(account_id, id)`), down to the
 /// millisecond: the write path keeps no index by time for this.
 fn purge_events(
     conn: &mut DbConnection,
@@ -210,7 +210,14 @@ fn purge_events(
                 .limit(BATCH)
                 .load(conn)?)
         },
-        |conn, ids| Ok(diesel::delete(events::table.filter(events::id.eq_any(ids))).execute(conn)?),
+        |conn, ids| {
+            Ok(diesel::delete(
+                events::table
+                    .filter(events::account_id.eq(account))
+                    .filter(events::id.eq_any(ids)),
+            )
+            .execute(conn)?)
+        },
     )
 }
 
