@@ -34,6 +34,14 @@ struct Recipient {
 /// names ~100 messages: its lookups are one query each.
 const CHUNK: usize = 500;
 
+/// The most rows one `COPY` carries. PostgreSQL 15 buffers up to 1,000 rows of a binary
+/// `COPY`, each in a slot registered with the statement's resource owner, and that
+/// registry of one repeated entry takes time quadratic in the slots. In `perf` of the
+/// tracking benchmark, making and dropping the slots of 1,000-row copies was ~13% of the
+/// database's CPU, and ~5% with copies of 250 rows (100 rows per copy cost more again,
+/// in statements).
+const COPY_ROWS: usize = 250;
+
 /// Records the events that are new; answers those recorded now (a replayed batch answers
 /// none). Events of messages that no longer exist (erased) are dropped.
 ///
@@ -166,7 +174,7 @@ fn unique<I: Iterator<Item = Id>>(ids: I) -> Vec<Id> {
 /// Inserts the rows whose id is new; answers the rows inserted.
 ///
 /// On PostgreSQL the rows are copied in (`COPY`, a fraction of a multi-row `INSERT`'s cost
-/// per row), all in one statement, under a savepoint. Fresh events are the rule; a batch
+/// per row), `COPY_ROWS` per statement, under one savepoint. Fresh events are the rule; a batch
 /// delivered again, after a worker died before acknowledging it, collides with its rows
 /// recorded the first time, and is then inserted skipping the ids already there.
 fn insert_new(conn: &mut DbConnection, rows: Vec<Event>) -> Result<Vec<Event>> {
@@ -180,9 +188,12 @@ fn insert_new(conn: &mut DbConnection, rows: Vec<Event>) -> Result<Vec<Event>> {
             use diesel::ExecuteCopyFromDsl;
             use diesel::result::{DatabaseErrorKind, Error};
             let copied = pg.transaction(|pg| {
-                diesel::copy_from(events::table)
-                    .from_insertable(&rows)
-                    .execute(pg)
+                for chunk in rows.chunks(COPY_ROWS) {
+                    diesel::copy_from(events::table)
+                        .from_insertable(chunk)
+                        .execute(pg)?;
+                }
+                Ok::<_, Error>(())
             });
             match copied {
                 Ok(_) => return Ok(rows),
