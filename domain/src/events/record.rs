@@ -69,8 +69,7 @@ pub fn record_batch(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<E
 /// restricted processing or were erased.
 fn rows_of(conn: &mut DbConnection, batch: &[NewEvent], now: Timestamp) -> Result<Vec<Event>> {
     let message_ids: Vec<Id> = unique(batch.iter().map(|e| e.message_id));
-    let mut recipients: HashMap<Id, Recipient> = HashMap::with_capacity(message_ids.len());
-    for ids in message_ids.chunks(CHUNK) {
+    let recipients: HashMap<Id, Recipient> = per_chunk(&message_ids, |ids| {
         let found = messages::table
             .filter(messages::id.eq_any(ids))
             .select((
@@ -83,26 +82,26 @@ fn rows_of(conn: &mut DbConnection, batch: &[NewEvent], now: Timestamp) -> Resul
                 messages::kind,
             ))
             .load::<Recipient>(conn)?;
-        recipients.extend(found.into_iter().map(|r| (r.id, r)));
-    }
+        Ok(found.into_iter().map(|r| (r.id, r)).collect())
+    })?;
     let account_ids: Vec<Id> = unique(recipients.values().map(|r| r.account_id));
     // Whether each account stores IPs truncated; an account missing here is being erased.
     let truncating = lock_accounts(conn, &account_ids)?;
     // Opens and clicks of people whose processing is restricted, or who were erased, are
     // not recorded (data-subject requests).
     let tracked = |e: &NewEvent| matches!(e.event_type, EventType::Open | EventType::Click);
-    let mut restricted: HashSet<Id> = HashSet::new();
-    if batch.iter().any(tracked) {
+    let restricted: HashSet<Id> = if batch.iter().any(tracked) {
         let contact_ids: Vec<Id> = unique(recipients.values().filter_map(|r| r.contact_id));
-        for ids in contact_ids.chunks(CHUNK) {
-            let found = contacts::table
+        per_chunk(&contact_ids, |ids| {
+            Ok(contacts::table
                 .filter(contacts::id.eq_any(ids))
                 .filter(contacts::restricted_at.is_not_null())
                 .select(contacts::id)
-                .load::<Id>(conn)?;
-            restricted.extend(found);
-        }
-    }
+                .load::<Id>(conn)?)
+        })?
+    } else {
+        HashSet::new()
+    };
     let untracked = |r: &Recipient| {
         r.contact_id.is_some_and(|c| restricted.contains(&c))
             || r.to_email.starts_with(ERASED_PREFIX)
@@ -166,6 +165,18 @@ fn lock_accounts(conn: &mut DbConnection, ids: &[Id]) -> Result<HashMap<Id, bool
     Ok(rows.into_iter().collect())
 }
 
+/// `query` run on `items` per `CHUNK` (one statement each), its answers gathered.
+fn per_chunk<T, R, C>(items: &[T], mut query: impl FnMut(&[T]) -> Result<Vec<R>>) -> Result<C>
+where
+    C: Default + Extend<R>,
+{
+    let mut gathered = C::default();
+    for chunk in items.chunks(CHUNK) {
+        gathered.extend(query(chunk)?);
+    }
+    Ok(gathered)
+}
+
 fn unique<I: Iterator<Item = Id>>(ids: I) -> Vec<Id> {
     let mut seen = HashSet::new();
     ids.filter(|id| seen.insert(*id)).collect()
@@ -181,9 +192,8 @@ fn insert_new(conn: &mut DbConnection, rows: Vec<Event>) -> Result<Vec<Event>> {
     if rows.is_empty() {
         return Ok(rows);
     }
-    // Filled only when rows may have been skipped: a fresh batch's copy takes them all.
-    let mut inserted: HashSet<Id> = HashSet::new();
-    match conn {
+    // Built only when rows may have been skipped: a fresh batch's copy takes them all.
+    let inserted: HashSet<Id> = match conn {
         DbConnection::Postgres(pg) => {
             use diesel::ExecuteCopyFromDsl;
             use diesel::result::{DatabaseErrorKind, Error};
@@ -198,30 +208,24 @@ fn insert_new(conn: &mut DbConnection, rows: Vec<Event>) -> Result<Vec<Event>> {
             match copied {
                 Ok(_) => return Ok(rows),
                 Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-                    for chunk in rows.chunks(CHUNK) {
-                        inserted.extend(
-                            diesel::insert_into(events::table)
-                                .values(chunk)
-                                .on_conflict_do_nothing()
-                                .returning(events::id)
-                                .get_results::<Id>(pg)?,
-                        );
-                    }
+                    per_chunk(&rows, |chunk| {
+                        Ok(diesel::insert_into(events::table)
+                            .values(chunk)
+                            .on_conflict_do_nothing()
+                            .returning(events::id)
+                            .get_results::<Id>(pg)?)
+                    })?
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        DbConnection::Sqlite(lite) => {
-            for chunk in rows.chunks(CHUNK) {
-                inserted.extend(
-                    diesel::insert_or_ignore_into(events::table)
-                        .values(chunk)
-                        .returning(events::id)
-                        .get_results::<Id>(lite)?,
-                );
-            }
-        }
-    }
+        DbConnection::Sqlite(lite) => per_chunk(&rows, |chunk| {
+            Ok(diesel::insert_or_ignore_into(events::table)
+                .values(chunk)
+                .returning(events::id)
+                .get_results::<Id>(lite)?)
+        })?,
+    };
     Ok(rows
         .into_iter()
         .filter(|e| inserted.contains(&e.id))
@@ -264,18 +268,16 @@ fn mark_first(
             .get_results::<Id>($db)?
         };
     }
-    let mut firsts = HashSet::with_capacity(ids.len());
-    for ids in ids.chunks(CHUNK) {
-        firsts.extend(match (&mut *conn, event_type) {
+    per_chunk(ids, |ids| {
+        Ok(match (&mut *conn, event_type) {
             (DbConnection::Postgres(pg), EventType::Open) => first!(messages::opened_at, pg, ids),
             (DbConnection::Postgres(pg), _) => first!(messages::clicked_at, pg, ids),
             (DbConnection::Sqlite(lite), EventType::Open) => {
                 first!(messages::opened_at, lite, ids)
             }
             (DbConnection::Sqlite(lite), _) => first!(messages::clicked_at, lite, ids),
-        });
-    }
-    Ok(firsts)
+        })
+    })
 }
 
 /// Marks first opens and clicks, and answers the recorded events' counter deltas per
@@ -299,19 +301,16 @@ fn count(
     // on those rows. (Marked is for good; one marked meanwhile is not marked twice, as the
     // update asks for an unmarked column again.)
     let touched = unique(opens.iter().chain(clicks.iter()).copied());
-    let mut unmarked: Vec<(Id, bool, bool)> = Vec::new();
-    for ids in touched.chunks(CHUNK) {
-        unmarked.extend(
-            messages::table
-                .filter(messages::id.eq_any(ids))
-                .select((
-                    messages::id,
-                    messages::opened_at.is_null(),
-                    messages::clicked_at.is_null(),
-                ))
-                .load::<(Id, bool, bool)>(conn)?,
-        );
-    }
+    let unmarked: Vec<(Id, bool, bool)> = per_chunk(&touched, |ids| {
+        Ok(messages::table
+            .filter(messages::id.eq_any(ids))
+            .select((
+                messages::id,
+                messages::opened_at.is_null(),
+                messages::clicked_at.is_null(),
+            ))
+            .load::<(Id, bool, bool)>(conn)?)
+    })?;
     let unopened: HashSet<Id> = unmarked.iter().filter(|m| m.1).map(|m| m.0).collect();
     let unclicked: HashSet<Id> = unmarked.iter().filter(|m| m.2).map(|m| m.0).collect();
     opens.retain(|m| unopened.contains(m));
