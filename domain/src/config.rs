@@ -1,4 +1,4 @@
-//! Settings, read from the environment (see the README's configuration table).
+//! Settings, read from the environment (see the configuration table in docs/operations.md).
 //!
 //! Embedded mode needs nothing set: secrets that are not given are generated once into
 //! `$MAILROOM_DATA_DIR/secrets.json` (mode 0600) and reused on every later start. With

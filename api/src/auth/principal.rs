@@ -18,7 +18,7 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 
 /// How long a replica trusts its last look at whether a key is revoked. A revoked key's
-/// tokens stop working within this time (documented in the README).
+/// tokens stop working within this time (documented in docs/api.md).
 pub const KEY_STATUS_TTL: Duration = Duration::from_secs(10);
 
 /// An authenticated API caller: a token of one of the account's API keys, or the

@@ -386,7 +386,7 @@ pub async fn reject_data_subject_request(
 }
 
 /// Downloads the export of a completed access or portability request (JSON, format
-/// `mailroom.data-subject-export/1`, described in the README). Every download is audited.
+/// `mailroom.data-subject-export/1`, described in docs/privacy.md). Every download is audited.
 #[utoipa::path(
     tag = "data-subject requests",
     params(("id" = Id, Path, description = "The request")),

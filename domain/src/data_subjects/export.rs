@@ -1,6 +1,6 @@
 //! The export an access or portability request produces: everything the account holds
 //! about the person, as one JSON document (format `mailroom.data-subject-export/1`,
-//! documented in the README).
+//! documented in docs/privacy.md).
 
 use diesel::prelude::*;
 use serde_json::{Value, json};
