@@ -13,27 +13,57 @@ use serde::Serialize;
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// The body of every error answer.
+/// The body of every error answer: an RFC 9457 problem document with a stable `code`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "urn:mailroom:problem:validation_failed",
+    "title": "Validation failed",
+    "status": 422,
+    "code": "validation_failed",
+    "detail": "email is not a valid email address: missing @",
+    "errors": [{"field": "email", "message": "is not a valid email address: missing @"}],
+    "request_id": "01970f6e-8d3c-7a51-9a1e-2f4c3b5d6e7f"
+}))]
 pub struct Problem {
     /// A URI naming the problem type; `urn:mailroom:problem:<code>`.
     #[serde(rename = "type")]
+    #[schema(format = Uri)]
     pub problem_type: String,
+    /// A short summary of the problem type.
     pub title: String,
+    /// The HTTP status of the answer.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// Stable, machine-readable: `validation_failed`, `not_found`, `conflict`, …
     pub code: String,
+    /// What went wrong with this request, for a human.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub detail: Option<String>,
     /// For `validation_failed`: one entry per invalid field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
     pub errors: Vec<FieldError>,
     /// For `sensitive_data_rejected`: the field refused (its value is never echoed).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub field: Option<String>,
     /// The id of the request, also in the `x-request-id` header; quote it to support.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false, format = Uuid)]
     pub request_id: Option<String>,
+}
+
+impl Problem {
+    /// The answer carrying this problem. The problem also rides in the response's
+    /// extensions, so that `telemetry::request_context` can add the request id to it.
+    pub fn into_response(self, status: StatusCode) -> HttpResponse {
+        let mut response = HttpResponse::build(status);
+        response.content_type(PROBLEM_JSON);
+        let mut response = response.json(&self);
+        response.extensions_mut().insert(self);
+        response
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +78,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -71,6 +103,7 @@ pub const CODES: &[&str] = &[
     "unsupported_media_type",
     "payload_too_large",
     "not_found",
+    "method_not_allowed",
     "conflict",
     "unauthorized",
     "forbidden",
@@ -92,6 +125,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
@@ -109,6 +143,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "Unsupported media type",
             ApiError::PayloadTooLarge => "Payload too large",
             ApiError::NotFound(_) => "Not found",
+            ApiError::MethodNotAllowed(_) => "Method not allowed",
             ApiError::Conflict(_) => "Conflict",
             ApiError::Unauthorized(_) => "Unauthorized",
             ApiError::Forbidden(_) => "Forbidden",
@@ -131,6 +166,7 @@ impl ApiError {
             ApiError::Malformed(d)
             | ApiError::UnsupportedMediaType(d)
             | ApiError::NotFound(d)
+            | ApiError::MethodNotAllowed(d)
             | ApiError::Conflict(d)
             | ApiError::Unauthorized(d)
             | ApiError::Forbidden(d)
@@ -176,6 +212,7 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -190,15 +227,18 @@ impl ResponseError for ApiError {
             ApiError::Unavailable(cause) => tracing::warn!(%cause, "database unavailable"),
             _ => {}
         }
-        let mut response = HttpResponse::build(self.status_code());
-        response.content_type(PROBLEM_JSON);
+        let mut response = self.problem().into_response(self.status_code());
         if let ApiError::Unauthorized(_) = self {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if let ApiError::Unavailable(_) = self {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("5")));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
         }
-        response.json(self.problem())
+        response
     }
 }
 
@@ -217,11 +257,6 @@ impl From<DomainError> for ApiError {
     }
 }
 
-/// Answers for routes that exist in no form: a 404 problem.
-pub async fn unknown_route() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("no such route".into()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -234,6 +269,7 @@ mod tests {
             ApiError::UnsupportedMediaType(String::new()),
             ApiError::PayloadTooLarge,
             ApiError::NotFound(String::new()),
+            ApiError::MethodNotAllowed(String::new()),
             ApiError::Conflict(String::new()),
             ApiError::Unauthorized(String::new()),
             ApiError::Forbidden(String::new()),

@@ -22,8 +22,8 @@ use mailroom_worker::relay_thread::RelayThread;
 use crate::auth::{KeyStatusCache, TokenKeys};
 use crate::event_sink::EventSink;
 use crate::extract::path_error;
-use crate::problem::unknown_route;
 use crate::state::AppState;
+use crate::unmatched::{KnownPaths, unmatched_request};
 use crate::{inbound_smtp, openapi, routes, telemetry, tls};
 
 pub struct Application {
@@ -97,6 +97,7 @@ impl Application {
         tracing::info!(addr = %listener.local_addr()?, "Mailroom API listening on {scheme}://{}", listener.local_addr()?);
 
         let doc = openapi::document();
+        let known_paths = web::Data::new(KnownPaths::from_document(&doc));
         let relay = RelayThread::start(pool.clone(), &settings)?;
         let (events, event_writer) =
             EventSink::start(pool.clone(), relay.as_ref().map(RelayThread::publisher));
@@ -130,13 +131,14 @@ impl Application {
             let (app, _) = App::new()
                 .into_utoipa_app()
                 .app_data(web::Data::new(state.clone()))
+                .app_data(known_paths.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(web::PathConfig::default().error_handler(path_error))
                 .configure(routes::configure)
                 .split_for_parts();
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc.clone()))
                 .route("/docs", web::get().to(docs_redirect))
-                .default_service(web::to(unknown_route))
+                .default_service(web::to(unmatched_request))
                 .wrap(from_fn(telemetry::request_context))
         });
         let server = match &settings.tls {

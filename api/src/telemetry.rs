@@ -5,18 +5,18 @@
 
 use std::time::Instant;
 
+use actix_web::HttpMessage;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpResponse};
 use mailroom_domain::Id;
 use mailroom_domain::config::LogFormat;
 use tracing::Instrument;
 use tracing_subscriber::EnvFilter;
 
-use crate::problem::{ApiError, PROBLEM_JSON};
+use crate::problem::{ApiError, Problem};
 
 /// The id of the current request, in request extensions.
 #[derive(Debug, Clone, Copy)]
@@ -41,7 +41,7 @@ pub fn init(format: LogFormat) {
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Gives each request an id (span field and `x-request-id` header), logs its outcome, and
-/// makes every 500 answer carry only that id.
+/// makes every problem answer carry it (and a 500 nothing else).
 pub async fn request_context(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
@@ -71,10 +71,16 @@ pub async fn request_context(
     if status == StatusCode::INTERNAL_SERVER_ERROR {
         let mut problem = ApiError::Internal(String::new()).problem();
         problem.request_id = Some(request_id.to_string());
-        let body = HttpResponse::InternalServerError()
-            .content_type(PROBLEM_JSON)
-            .json(problem);
-        response = response.into_response(body);
+        response = response.into_response(problem.into_response(status));
+    } else {
+        let problem = response.response().extensions().get::<Problem>().cloned();
+        if let Some(mut problem) = problem {
+            // Every problem names its request, so a client can quote it to support.
+            problem.request_id = Some(request_id.to_string());
+            if let Ok(body) = serde_json::to_vec(&problem) {
+                response = response.map_body(|_, _| BoxBody::new(body));
+            }
+        }
     }
     if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);

@@ -6,7 +6,7 @@ use mailroom_domain::accounts::{Account, Scope};
 use mailroom_domain::campaigns::Campaign;
 use mailroom_domain::contacts::{Contact, EmailAddress};
 use mailroom_domain::lists::MailingList;
-use mailroom_domain::messages::{MessageKind, NewMessage, outbox};
+use mailroom_domain::messages::{MessageHeader, MessageKind, NewMessage, outbox};
 use mailroom_domain::rendering::{
     self, Address, CampaignVars, ContactVars, ListUnsubscribe, ListVars, MimeInput, RenderContext,
 };
@@ -33,8 +33,8 @@ pub struct Preview {
     pub subject: String,
     pub html: Option<String>,
     pub text: String,
-    /// The top-level headers the message would carry, as `[name, value]` pairs.
-    pub headers: Vec<(String, String)>,
+    /// The top-level headers the message would carry, in order.
+    pub headers: Vec<MessageHeader>,
 }
 
 /// Renders the campaign for one contact, exactly as it would be sent (the unsubscribe link
@@ -127,7 +127,7 @@ pub async fn preview_campaign(
                 subject: rendered.subject,
                 html: rendered.html,
                 text: rendered.text,
-                headers: built.headers,
+                headers: MessageHeader::from_pairs(built.headers),
             })
         })
         .await?;

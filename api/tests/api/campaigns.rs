@@ -172,6 +172,11 @@ on_both_backends! {
         assert!(text.contains("Hi Ada <script>"), "{text}");
         let content_type = header(&parsed, "Content-Type").unwrap();
         assert!(content_type.starts_with("multipart/alternative"), "{content_type}");
+        // The mailbox lists the same headers as `{name, value}` objects, in order.
+        let headers = messages[0]["headers"].as_array().unwrap();
+        let listed = headers.iter().find(|h| h["name"] == "List-Unsubscribe-Post").unwrap_or_else(|| panic!("{headers:?}"));
+        assert_eq!(listed["value"], "List-Unsubscribe=One-Click");
+        assert!(headers.iter().all(|h| h.as_object().unwrap().len() == 2 && h["value"].is_string()), "{headers:?}");
     }
 
     async fn drafts_are_validated_and_only_drafts_are_editable(app) {
@@ -218,7 +223,7 @@ on_both_backends! {
         assert_eq!(preview["subject"], "News for Ada");
         assert!(preview["html"].as_str().unwrap().contains("Ada on pro — November news"));
         assert!(preview["text"].as_str().unwrap().contains("Ada on pro"));
-        let names: Vec<&str> = preview["headers"].as_array().unwrap().iter().map(|h| h[0].as_str().unwrap()).collect();
+        let names: Vec<&str> = preview["headers"].as_array().unwrap().iter().map(|h| h["name"].as_str().unwrap()).collect();
         assert!(names.iter().any(|n| n.eq_ignore_ascii_case("List-Unsubscribe")), "{names:?}");
         let (status, _) = app.post(&format!("/v1/campaigns/{campaign}/preview"), &acct.token, json!({"contact_id": uuid::Uuid::now_v7().to_string()})).await;
         assert_eq!(status, StatusCode::NOT_FOUND);

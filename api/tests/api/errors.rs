@@ -45,11 +45,41 @@ on_both_backends! {
         let res = app.client.get(app.url("/v1/nothing-here")).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::NOT_FOUND);
         assert!(res.headers().contains_key("x-request-id"));
+        let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
         let body: serde_json::Value = res.json().await.unwrap();
         assert_eq!(body["code"], "not_found");
+        assert_eq!(body["request_id"], request_id.as_str());
         let acct = app.create_account("Acme").await;
         let (status, body) = app.get("/v1/contacts/not-a-uuid", &acct.token).await;
         assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
+    }
+
+    async fn a_known_path_with_a_method_it_does_not_serve_is_a_405_problem_with_allow(app) {
+        let acct = app.create_account("Acme").await;
+        let list = app.list(&acct.token, "News").await;
+        for (method, path, allow) in [
+            (reqwest::Method::PUT, format!("/v1/lists/{list}"), "GET, DELETE, PATCH"),
+            (reqwest::Method::DELETE, "/v1/lists".to_owned(), "GET, POST"),
+            (reqwest::Method::PUT, "/v1/lists/not-even-an-id".to_owned(), "GET, DELETE, PATCH"),
+            (reqwest::Method::GET, "/v1/auth/token".to_owned(), "POST"),
+            (reqwest::Method::POST, "/healthz".to_owned(), "GET"),
+            (reqwest::Method::POST, "/openapi.json".to_owned(), "GET"),
+        ] {
+            // With or without credentials: the method is refused before anything else.
+            let res = app.client.request(method.clone(), app.url(&path)).bearer_auth(&acct.token).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED, "{method} {path}");
+            assert_eq!(res.headers()["allow"], allow, "{method} {path}");
+            assert_eq!(res.headers()["content-type"], "application/problem+json");
+            let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+            let body: serde_json::Value = res.json().await.unwrap();
+            assert_eq!(body["code"], "method_not_allowed", "{body}");
+            assert_eq!(body["status"], 405);
+            assert_eq!(body["request_id"], request_id.as_str(), "every problem names its request");
+        }
+        // A path the API does not know stays a 404, whatever the method.
+        let res = app.client.put(app.url("/v1/lists/a/b/c")).bearer_auth(&acct.token).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::NOT_FOUND);
+        assert!(res.headers().get("allow").is_none());
     }
 
     async fn nul_characters_are_refused_everywhere_and_never_a_500(app) {

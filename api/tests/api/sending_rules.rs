@@ -220,8 +220,8 @@ async fn an_unsubscribe_mailto_is_offered_beside_the_https_link() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|h| h[0] == "List-Unsubscribe")
-            .map(|h| h[1].as_str().unwrap().to_owned())
+            .find(|h| h["name"] == "List-Unsubscribe")
+            .map(|h| h["value"].as_str().unwrap().to_owned())
             .unwrap_or_else(|| panic!("{preview}"));
         assert!(
             previewed.ends_with(", <mailto:unsubscribe@shop.example>"),

@@ -21,8 +21,9 @@ pub struct SandboxMessage {
     #[serde(rename = "to")]
     pub to_email: String,
     pub subject: String,
-    /// The top-level headers, in order, as `[name, value]` pairs.
-    #[schema(value_type = Vec<Vec<String>>)]
+    /// The top-level headers, in order.
+    #[schema(value_type = Vec<MessageHeader>)]
+    #[serde(serialize_with = "headers_as_objects")]
     pub headers: Json,
     pub html: Option<String>,
     #[serde(rename = "text")]
@@ -30,6 +31,37 @@ pub struct SandboxMessage {
     /// The whole message as a delivering server would store it, from `Return-Path:` on.
     pub raw: String,
     pub created_at: Timestamp,
+}
+
+/// One header of a message: its name and its (unfolded) value.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct MessageHeader {
+    pub name: String,
+    pub value: String,
+}
+
+impl MessageHeader {
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Vec<MessageHeader> {
+        pairs
+            .into_iter()
+            .map(|(name, value)| MessageHeader { name, value })
+            .collect()
+    }
+}
+
+/// The mailbox keeps headers as `[name, value]` pairs; the API shows them as objects.
+fn headers_as_objects<S: serde::Serializer>(headers: &Json, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let pairs = headers.0.as_array().map(Vec::as_slice).unwrap_or_default();
+    let mut seq = s.serialize_seq(Some(pairs.len()))?;
+    for pair in pairs {
+        let text = |i: usize| pair.get(i).and_then(|v| v.as_str()).unwrap_or_default();
+        seq.serialize_element(&MessageHeader {
+            name: text(0).to_owned(),
+            value: text(1).to_owned(),
+        })?;
+    }
+    seq.end()
 }
 
 impl SandboxMessage {

@@ -1,15 +1,15 @@
 //! The OpenAPI document: generated from the handlers' annotations, completed here with
-//! security schemes and the problem responses every operation can give. `openapi.yaml` at
+//! security schemes and (in `problems`) the problem responses every operation can give. `openapi.yaml` at
 //! the repository root is this document, committed; a test keeps the two equal.
 
 use actix_web::App;
 use utoipa::OpenApi;
-use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
 use utoipa_actix_web::AppExt;
 
-use crate::problem::{PROBLEM_JSON, Problem};
+use crate::problem::Problem;
+
+mod problems;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,7 +19,7 @@ use crate::problem::{PROBLEM_JSON, Problem};
         license(name = "AGPL-3.0-or-later")
     ),
     security(("bearer" = [])),
-    components(schemas(Problem, mailroom_domain::FieldError)),
+    components(schemas(Problem, mailroom_domain::FieldError, crate::routes::list_export::ExportFormat)),
     tags(
         (name = "operations", description = "Health and readiness probes"),
         (name = "admin", description = "Operator endpoints (the admin token)"),
@@ -51,7 +51,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .configure(crate::routes::configure)
         .split_for_parts();
     add_security_schemes(&mut doc);
-    add_problem_responses(&mut doc);
+    problems::declare(&mut doc);
     doc
 }
 
@@ -80,121 +80,4 @@ fn add_security_schemes(doc: &mut utoipa::openapi::OpenApi) {
                 .build(),
         ),
     );
-}
-
-/// The problem answers, by status: (name in components, status, when).
-const PROBLEMS: &[(&str, &str, &str)] = &[
-    (
-        "MalformedRequest",
-        "400",
-        "The body is not valid JSON (`malformed_request`)",
-    ),
-    (
-        "Unauthorized",
-        "401",
-        "Missing, invalid or expired credentials (`unauthorized`)",
-    ),
-    (
-        "Forbidden",
-        "403",
-        "The credentials lack a needed scope (`forbidden`)",
-    ),
-    (
-        "NotFound",
-        "404",
-        "No such resource in this account (`not_found`)",
-    ),
-    (
-        "PayloadTooLarge",
-        "413",
-        "The body is over the size limit (`payload_too_large`)",
-    ),
-    (
-        "UnsupportedMediaType",
-        "415",
-        "The body is not of a content type the operation accepts (`unsupported_media_type`)",
-    ),
-    (
-        "ValidationFailed",
-        "422",
-        "Invalid input (`validation_failed`, `sensitive_data_rejected`), per field",
-    ),
-    (
-        "InternalError",
-        "500",
-        "Unexpected failure; the body carries only the request id (`internal_error`)",
-    ),
-    (
-        "ServiceUnavailable",
-        "503",
-        "The database is unreachable (`service_unavailable`)",
-    ),
-];
-
-fn problem_response(description: &str) -> Response {
-    ResponseBuilder::new()
-        .description(description)
-        .content(
-            PROBLEM_JSON,
-            ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("Problem")))
-                .build(),
-        )
-        .build()
-}
-
-fn add_problem_responses(doc: &mut utoipa::openapi::OpenApi) {
-    let components = doc.components.get_or_insert_with(Default::default);
-    for (name, _, description) in PROBLEMS {
-        components
-            .responses
-            .insert((*name).to_owned(), RefOr::T(problem_response(description)));
-    }
-    for (path, item) in doc.paths.paths.iter_mut() {
-        let probe = !path.starts_with("/v1/");
-        let ops = [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ];
-        for op in ops.into_iter().flatten() {
-            for status in statuses_for(path, op, probe) {
-                if let Some((name, _, _)) = PROBLEMS.iter().find(|(_, s, _)| *s == status) {
-                    op.responses
-                        .responses
-                        .entry(status.to_owned())
-                        .or_insert_with(|| {
-                            RefOr::Ref(Ref::new(format!("#/components/responses/{name}")))
-                        });
-                }
-            }
-        }
-    }
-}
-
-fn statuses_for(path: &str, op: &Operation, probe: bool) -> Vec<&'static str> {
-    if probe {
-        return Vec::new();
-    }
-    let public = op.security.as_ref().is_some_and(|reqs| {
-        reqs.iter()
-            .any(|r| serde_json::to_value(r).is_ok_and(|v| v == serde_json::json!({})))
-    });
-    let mut statuses = Vec::new();
-    if op.request_body.is_some() {
-        statuses.extend(["400", "413", "415", "422"]);
-    }
-    if !public {
-        statuses.extend(["401", "403"]);
-    }
-    if path.contains('{') {
-        statuses.push("404");
-    }
-    if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
-        statuses.push("422");
-    }
-    statuses.extend(["500", "503"]);
-    statuses
 }
