@@ -9,6 +9,8 @@ use utoipa_actix_web::AppExt;
 
 use crate::problem::Problem;
 
+pub mod constraints;
+mod pages;
 mod problems;
 
 #[derive(OpenApi)]
@@ -52,7 +54,23 @@ pub fn document() -> utoipa::openapi::OpenApi {
         .split_for_parts();
     add_security_schemes(&mut doc);
     problems::declare(&mut doc);
-    doc
+    edit_as_json(doc, |json| {
+        pages::name_items(json);
+        constraints::apply(json);
+    })
+}
+
+/// Edits the document as JSON, for rules that read better over the whole tree than
+/// through utoipa's builders. A document that does not survive the trip stays as it was.
+fn edit_as_json(
+    doc: utoipa::openapi::OpenApi,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> utoipa::openapi::OpenApi {
+    let Ok(mut json) = serde_json::to_value(&doc) else {
+        return doc;
+    };
+    edit(&mut json);
+    serde_json::from_value(json).unwrap_or(doc)
 }
 
 pub fn to_yaml(doc: &utoipa::openapi::OpenApi) -> Result<String, String> {
