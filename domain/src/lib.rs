@@ -25,6 +25,7 @@ pub mod retention;
 pub mod schema;
 pub mod store;
 pub mod suppressions;
+pub mod text;
 pub mod tokens;
 pub mod tracking;
 pub mod webhooks;

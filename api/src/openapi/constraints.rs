@@ -3,6 +3,9 @@
 //! columns cannot store it), and every paged collection takes the same `limit` and
 //! `cursor`. Field-specific rules (lengths, patterns, formats, bounds) sit on the fields'
 //! own schemas, beside the code that enforces them.
+//!
+//! An operation anyone may call says so with an empty `security` (`[]`): utoipa writes
+//! `[{}]`, which generators read as "authentication optional".
 
 use serde_json::{Value, json};
 
@@ -10,6 +13,9 @@ use mailroom_domain::pagination::{DEFAULT_LIMIT, MAX_LIMIT};
 
 /// Any text without NUL.
 pub const NO_NUL_PATTERN: &str = r"^[^\u0000]*$";
+/// Text without NUL holding at least one character that is not Unicode whitespace (what
+/// Rust's `trim` removes), for the required texts of `mailroom_domain::text`.
+pub const NOT_BLANK_PATTERN: &str = r"^[^\u0000]*[^\u0000\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$";
 /// A cursor this API returned: 16 bytes in unpadded URL-safe base64 (the last character
 /// carries 2 bits, so it is one of four), or empty for the first page.
 pub const CURSOR_PATTERN: &str = r"^([A-Za-z0-9_-]{21}[AQgw])?$";
@@ -23,6 +29,9 @@ pub fn apply(doc: &mut Value) {
             continue;
         };
         for operation in item.values_mut() {
+            if operation.get("security") == Some(&json!([{}])) {
+                operation["security"] = json!([]);
+            }
             if let Some(parameters) = operation
                 .get_mut("parameters")
                 .and_then(Value::as_array_mut)
@@ -118,7 +127,8 @@ fn collect_refs(schema: &Value, out: &mut Vec<String>) {
 }
 
 /// Gives every plain string in the schema (one without a pattern, format or enum of its
-/// own) the NUL-free pattern.
+/// own) the NUL-free pattern, or the not-blank one where the text is required
+/// (`minLength` 1 or more).
 fn forbid_nul(schema: &mut Value) {
     match schema {
         Value::Object(map) => {
@@ -132,7 +142,16 @@ fn forbid_nul(schema: &mut Value) {
                 && !map.contains_key("format")
                 && !map.contains_key("enum")
             {
-                map.insert("pattern".into(), json!(NO_NUL_PATTERN));
+                let required = map
+                    .get("minLength")
+                    .and_then(Value::as_u64)
+                    .is_some_and(|n| n >= 1);
+                let pattern = if required {
+                    NOT_BLANK_PATTERN
+                } else {
+                    NO_NUL_PATTERN
+                };
+                map.insert("pattern".into(), json!(pattern));
             }
             for (key, value) in map.iter_mut() {
                 if key != "example" && key != "examples" && key != "default" {

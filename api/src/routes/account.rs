@@ -64,6 +64,8 @@ impl From<Account> for AccountView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountUpdate {
+    /// 1–200 characters, not blank.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
     pub tracking_enabled: Option<bool>,
     pub unsubscribe_scope: Option<UnsubscribeScope>,

@@ -14,7 +14,8 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccount {
-    /// A name for the account (1–200 characters).
+    /// A name for the account (1–200 characters, not blank).
+    #[schema(min_length = 1, max_length = 200, example = "Shop")]
     pub name: String,
 }
 

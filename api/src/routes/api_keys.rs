@@ -59,8 +59,11 @@ impl From<IssuedApiKey> for NewApiKeyView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
+    /// 1–200 characters, not blank.
+    #[schema(min_length = 1, max_length = 200, example = "CRM sync")]
     pub name: String,
     /// At least one; never more than the calling token holds.
+    #[schema(min_items = 1, example = json!(["contacts:read", "contacts:write"]))]
     pub scopes: Vec<Scope>,
 }
 

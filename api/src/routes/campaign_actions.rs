@@ -134,10 +134,17 @@ pub async fn preview_campaign(
     Ok(HttpResponse::Ok().json(preview))
 }
 
+/// An email address (at most 254 characters).
+#[derive(ToSchema)]
+#[schema(format = Email, max_length = 254)]
+#[allow(dead_code)] // a schema only: never built
+pub struct EmailAddressText(String);
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TestRequest {
     /// 1 to 10 addresses; each gets the campaign with `[TEST]` before its subject.
+    #[schema(min_items = 1, max_items = 10, value_type = Vec<EmailAddressText>, example = json!(["ada@example.com"]))]
     pub emails: Vec<String>,
 }
 

@@ -82,18 +82,77 @@ fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String
 /// `{{ unsubscribe_url }}` (a footer with it is added when the HTML does not use it).
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct CampaignBody {
+#[schema(example = json!({
+    "name": "November news",
+    "list_ids": ["01970f6e-8d3c-7a51-9a1e-2f4c3b5d6e7f"],
+    "subject": "News for {{ contact.name }}",
+    "from_email": "news@shop.example",
+    "from_name": "The Shop",
+    "html": "<p>Hello {{ contact.name }}</p>"
+}))]
+pub struct NewCampaign {
+    /// 1–200 characters, not blank.
+    #[schema(min_length = 1, max_length = 200)]
+    pub name: String,
+    /// The lists whose subscribers receive it (at least one).
+    #[schema(min_items = 1)]
+    pub list_ids: Vec<Id>,
+    /// 1–255 characters, not blank; a template.
+    #[schema(min_length = 1, max_length = 255)]
+    pub subject: String,
+    #[schema(format = Email, max_length = 254)]
+    pub from_email: String,
+    /// One line of at most 200 characters.
+    #[schema(max_length = 200, pattern = r"^[^\u0000\r\n]*$")]
+    pub from_name: Option<String>,
+    #[schema(format = Email, max_length = 254)]
+    pub reply_to: Option<String>,
+    /// A template, not blank.
+    #[schema(min_length = 1)]
+    pub html: String,
+    /// The plain-text part; derived from the HTML when absent.
+    pub text: Option<String>,
+    /// Track opens and clicks (default `true`): only where the account enables tracking
+    /// and the recipient consents to it.
+    pub tracking: Option<bool>,
+}
+
+impl From<NewCampaign> for CampaignDraft {
+    fn from(c: NewCampaign) -> Self {
+        CampaignDraft {
+            name: Some(c.name),
+            list_ids: Some(c.list_ids),
+            subject: Some(c.subject),
+            from_email: Some(c.from_email),
+            from_name: Some(c.from_name),
+            reply_to: Some(c.reply_to),
+            html: Some(c.html),
+            text: Some(c.text),
+            tracking: c.tracking,
+        }
+    }
+}
+
+/// Changes to a draft; absent fields stay as they are, `null` clears an optional one.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignChanges {
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
+    #[schema(min_items = 1)]
     pub list_ids: Option<Vec<Id>>,
-    /// At most 255 characters; a template.
+    /// 1–255 characters, not blank; a template.
+    #[schema(min_length = 1, max_length = 255)]
     pub subject: Option<String>,
+    #[schema(format = Email, max_length = 254)]
     pub from_email: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\u0000\r\n]*$")]
     pub from_name: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
     pub reply_to: Option<Option<String>>,
+    #[schema(min_length = 1)]
     pub html: Option<String>,
     /// The plain-text part; derived from the HTML when absent.
     #[serde(default, deserialize_with = "double_option")]
@@ -104,8 +163,8 @@ pub struct CampaignBody {
     pub tracking: Option<bool>,
 }
 
-impl From<CampaignBody> for CampaignDraft {
-    fn from(b: CampaignBody) -> Self {
+impl From<CampaignChanges> for CampaignDraft {
+    fn from(b: CampaignChanges) -> Self {
         CampaignDraft {
             name: b.name,
             list_ids: b.list_ids,
@@ -123,14 +182,14 @@ impl From<CampaignBody> for CampaignDraft {
 /// Creates a draft campaign. Templates that do not compile are refused with their line.
 #[utoipa::path(
     tag = "campaigns",
-    request_body = CampaignBody,
+    request_body = NewCampaign,
     responses((status = 201, description = "Draft created", body = CampaignView))
 )]
 #[post("/campaigns")]
 pub async fn create_campaign(
     principal: Principal,
     state: web::Data<AppState>,
-    body: ApiJson<CampaignBody>,
+    body: ApiJson<NewCampaign>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CampaignsWrite)?;
     let draft = CampaignDraft::from(body.0);
@@ -191,7 +250,7 @@ pub async fn get_campaign(
 #[utoipa::path(
     tag = "campaigns",
     params(("id" = Id, Path)),
-    request_body = CampaignBody,
+    request_body = CampaignChanges,
     responses(
         (status = 200, description = "The updated draft", body = CampaignView),
         (status = 409, description = "Not a draft", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -202,7 +261,7 @@ pub async fn update_campaign(
     principal: Principal,
     state: web::Data<AppState>,
     id: web::Path<Id>,
-    body: ApiJson<CampaignBody>,
+    body: ApiJson<CampaignChanges>,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CampaignsWrite)?;
     let draft = CampaignDraft::from(body.0);

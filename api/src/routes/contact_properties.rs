@@ -17,7 +17,12 @@ use crate::state::AppState;
 #[serde(deny_unknown_fields)]
 pub struct CreateContactProperty {
     /// Lower-case letters, digits and `_`, starting with a letter (it becomes a template
-    /// variable: `contact.properties.<name>`).
+    /// variable: `contact.properties.<name>`), at most 64; not `email`, `name`, `id`,
+    /// `created_at` or `updated_at`.
+    #[schema(
+        pattern = "^(?!(email|name|id|created_at|updated_at)$)[a-z][a-z0-9_]{0,63}$",
+        example = "plan"
+    )]
     pub name: String,
     #[serde(rename = "type")]
     pub property_type: PropertyType,

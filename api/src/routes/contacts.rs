@@ -58,7 +58,15 @@ impl ContactView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateContact {
+    /// At most 254 characters.
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
+    /// One line of at most 200 characters.
+    #[schema(
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$",
+        example = "Ada Lovelace"
+    )]
     pub name: Option<String>,
     /// Values for defined contact properties (`POST /v1/contact-properties`).
     #[schema(value_type = Option<Object>)]
@@ -90,10 +98,11 @@ fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateContact {
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
-    /// `null` clears the name.
+    /// `null` clears the name (one line of at most 200 characters).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub name: Option<Option<String>>,
     /// Merged into the stored properties; a property set to `null` is removed.
     #[schema(value_type = Option<Object>)]
@@ -104,6 +113,7 @@ pub struct UpdateContact {
 #[into_params(parameter_in = Query)]
 pub struct ContactQuery {
     /// Only the contact with this address.
+    #[param(format = Email, max_length = 254)]
     pub email: Option<String>,
     /// Only members of this list.
     pub list_id: Option<Id>,

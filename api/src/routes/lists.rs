@@ -18,7 +18,11 @@ use crate::state::AppState;
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateList {
+    /// 1–200 characters, not blank.
+    #[schema(min_length = 1, max_length = 200, example = "News")]
     pub name: String,
+    /// At most 2000 characters.
+    #[schema(max_length = 2000, example = "Monthly news from the shop")]
     pub description: Option<String>,
     /// New members must confirm by email before they are subscribed (default false).
     #[serde(default)]
@@ -32,10 +36,12 @@ fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateList {
+    /// 1–200 characters, not blank.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: Option<String>,
-    /// `null` clears the description.
+    /// `null` clears the description (at most 2000 characters).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2000)]
     pub description: Option<Option<String>>,
     pub double_opt_in: Option<bool>,
 }

@@ -66,6 +66,7 @@ impl From<AddSuppressionReason> for SuppressionReason {
 #[serde(deny_unknown_fields)]
 pub struct AddSuppression {
     /// Normalised like a contact's address (trimmed, lower-cased, punycode).
+    #[schema(format = Email, max_length = 254, example = "ada@example.com")]
     pub email: String,
     /// Default `manual`.
     pub reason: Option<AddSuppressionReason>,
@@ -157,7 +158,7 @@ pub async fn add_suppression(
 /// (409): they are what keeps an erased person from being mailed.
 #[utoipa::path(
     tag = "suppressions",
-    params(("email" = String, Path, description = "The address, URL-encoded; normalised before the lookup")),
+    params(("email" = String, Path, format = Email, max_length = 254, description = "The address, URL-encoded; normalised before the lookup")),
     responses(
         (status = 204, description = "No longer suppressed"),
         (status = 409, description = "The entry records an erasure and stays", body = crate::problem::Problem, content_type = "application/problem+json"),

@@ -43,11 +43,7 @@ pub struct Account {
 
 impl Account {
     pub fn validate_name(name: &str) -> Result<String> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(Error::invalid("name", "must be 1 to 200 characters"));
-        }
-        Ok(name.to_owned())
+        Ok(crate::text::required("name", name, 200)?)
     }
 
     /// Creates an account with its first API key (scope `*`), in one transaction.

@@ -48,10 +48,8 @@ impl ApiKey {
 
     /// Generates the secret and its hash; nothing is written yet.
     pub fn prepare(account_id: Id, name: &str, scopes: ScopeSet) -> Result<IssuedApiKey> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            return Err(Error::invalid("name", "must be 1 to 200 characters"));
-        }
+        let name = crate::text::required("name", name, 200)?;
+        let name = name.as_str();
         if scopes.as_slice().is_empty() {
             return Err(Error::invalid("scopes", "must name at least one scope"));
         }

@@ -185,11 +185,10 @@ impl Campaign {
     fn apply(&mut self, conn: &mut DbConnection, draft: CampaignDraft) -> Result<()> {
         let mut errors = Vec::new();
         if let Some(name) = draft.name {
-            let name = name.trim().to_owned();
-            if name.is_empty() || name.chars().count() > 200 {
-                errors.push(FieldError::new("name", "must be 1 to 200 characters"));
+            match crate::text::required("name", &name, 200) {
+                Ok(name) => self.name = name,
+                Err(e) => errors.push(e),
             }
-            self.name = name;
         }
         if let Some(list_ids) = draft.list_ids {
             if list_ids.is_empty() {
@@ -208,11 +207,8 @@ impl Campaign {
             self.list_ids = Json(serde_json::json!(unique));
         }
         if let Some(subject) = draft.subject {
-            if subject.trim().is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
-                errors.push(FieldError::new(
-                    "subject",
-                    format!("must be 1 to {MAX_SUBJECT_CHARS} characters"),
-                ));
+            if let Err(e) = crate::text::required("subject", &subject, MAX_SUBJECT_CHARS) {
+                errors.push(e);
             }
             self.subject = subject;
         }

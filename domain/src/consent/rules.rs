@@ -74,15 +74,6 @@ fn optional(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-fn at_most(field: &str, value: &Option<String>, max: usize, errors: &mut Vec<FieldError>) {
-    if value.as_ref().is_some_and(|v| v.chars().count() > max) {
-        errors.push(FieldError::new(
-            field,
-            format!("must be at most {max} characters"),
-        ));
-    }
-}
-
 impl NewConsent {
     /// Checks every field, reporting all that are wrong at once, and answers the record
     /// as it will be stored: text trimmed, blank optional text dropped, the IP address in
@@ -95,13 +86,11 @@ impl NewConsent {
         if let Err(e) = check_identifier("method", &self.method) {
             errors.push(e);
         }
-        let source = self.source.trim().to_owned();
-        if source.is_empty() || source.chars().count() > MAX_SOURCE_LEN {
-            errors.push(FieldError::new(
-                "source",
-                format!("must be 1 to {MAX_SOURCE_LEN} characters"),
-            ));
-        }
+        let source =
+            crate::text::required("source", &self.source, MAX_SOURCE_LEN).unwrap_or_else(|e| {
+                errors.push(e);
+                String::new()
+            });
         let ip = match optional(self.ip).map(|ip| ip.parse::<IpAddr>()) {
             None => None,
             Some(Ok(ip)) => Some(ip.to_string()),
@@ -110,14 +99,17 @@ impl NewConsent {
                 None
             }
         };
-        let user_agent = optional(self.user_agent);
-        at_most("user_agent", &user_agent, MAX_USER_AGENT_LEN, &mut errors);
-        let policy_version = optional(self.policy_version);
-        at_most(
+        let mut optional_text = |field: &str, value: Option<String>, max: usize| {
+            crate::text::optional(field, value, max).unwrap_or_else(|e| {
+                errors.push(e);
+                None
+            })
+        };
+        let user_agent = optional_text("user_agent", self.user_agent, MAX_USER_AGENT_LEN);
+        let policy_version = optional_text(
             "policy_version",
-            &policy_version,
+            self.policy_version,
             MAX_POLICY_VERSION_LEN,
-            &mut errors,
         );
         if let Some(evidence) = &self.evidence {
             check_evidence(evidence, &mut errors);

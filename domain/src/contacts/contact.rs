@@ -53,7 +53,6 @@ pub struct ContactFilter {
 
 pub fn clean_name(name: Option<String>) -> Result<Option<String>> {
     let Some(name) = name else { return Ok(None) };
-    let name = name.trim();
     if name.chars().count() > 200 {
         return Err(Error::invalid("name", "must be at most 200 characters"));
     }
@@ -64,6 +63,7 @@ pub fn clean_name(name: Option<String>) -> Result<Option<String>> {
             "must be one line without control characters",
         ));
     }
+    let name = name.trim();
     if let Some(kind) = sensitive::detect(name) {
         return Err(Error::SensitiveData {
             field: "name".into(),

@@ -155,23 +155,8 @@ pub struct Verification {
 
 impl Verification {
     fn validated(self, field: &str) -> Result<Verification> {
-        let method = self.method.trim().to_owned();
-        if method.is_empty() || method.chars().count() > 64 {
-            return Err(Error::invalid(
-                format!("{field}.method"),
-                "must be 1 to 64 characters",
-            ));
-        }
-        let note = self
-            .note
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty());
-        if note.as_ref().is_some_and(|n| n.chars().count() > 2000) {
-            return Err(Error::invalid(
-                format!("{field}.note"),
-                "must be at most 2000 characters",
-            ));
-        }
+        let method = crate::text::required(&format!("{field}.method"), &self.method, 64)?;
+        let note = crate::text::optional(&format!("{field}.note"), self.note, 2000)?;
         Ok(Verification { method, note })
     }
 }
@@ -530,10 +515,8 @@ impl DataSubjectRequest {
         reason: &str,
         now: Timestamp,
     ) -> Result<DataSubjectRequest> {
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 2000 {
-            return Err(Error::invalid("reason", "must be 1 to 2000 characters"));
-        }
+        let reason = crate::text::required("reason", reason, 2000)?;
+        let reason = reason.as_str();
         let request = Self::find(conn, account_id, id)?;
         Self::step(conn, &request, Step::Reject, now, |r| {
             r.rejection_reason = Some(reason.to_owned());

@@ -40,11 +40,7 @@ pub struct ListChanges {
 }
 
 fn clean_name(name: &str) -> Result<String> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(Error::invalid("name", "must be 1 to 200 characters"));
-    }
-    Ok(name.to_owned())
+    Ok(crate::text::required("name", name, 200)?)
 }
 
 fn clean_description(description: Option<String>) -> Result<Option<String>> {

@@ -41,9 +41,13 @@ impl Default for RetentionPolicy {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetentionChange {
+    #[schema(minimum = 1, maximum = 3650)]
     pub events_days: Option<i32>,
+    #[schema(minimum = 1, maximum = 3650)]
     pub messages_days: Option<i32>,
+    #[schema(minimum = 1, maximum = 3650)]
     pub dsr_exports_days: Option<i32>,
+    #[schema(minimum = 1, maximum = 3650)]
     pub webhook_deliveries_days: Option<i32>,
 }
 

@@ -19,7 +19,7 @@ from mailroom_api_client.api.lists import add_list_member, create_list
 from mailroom_api_client.models import (
     AccessToken,
     AddMember,
-    CampaignBody,
+    NewCampaign,
     CampaignStatus,
     CampaignView,
     ConsentStatus,
@@ -99,7 +99,7 @@ def main() -> None:
     campaign = ok(
         create_campaign.sync_detailed(
             client=client,
-            body=CampaignBody(
+            body=NewCampaign(
                 name="November news",
                 list_ids=[news.id],
                 subject="News for {{ contact.name }}",
