@@ -8,6 +8,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use mailroom_domain::accounts::ensure_default_account;
 use mailroom_domain::config::Settings;
+use mailroom_domain::outcomes::OutcomePolicy;
 use mailroom_domain::store::{Pool, build_pool, checkout, run_migrations};
 use mailroom_domain::suppressions::HashKey;
 use mailroom_domain::tokens::TokenSigner;
@@ -197,7 +198,7 @@ async fn start_inbound_smtp(
     tracing::info!(addr = %local, "receiving bounces and complaints over SMTP on {local}");
     let context = Arc::new(inbound_smtp::Context {
         pool: state.pool.clone(),
-        hash_key: state.hash_key.clone(),
+        policy: OutcomePolicy::new(&settings.delivery, state.hash_key.clone()),
         domain: settings.delivery.bounce_domain.clone(),
         size_limit: settings.body_limit,
     });

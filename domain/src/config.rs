@@ -164,12 +164,44 @@ pub struct DeliverySettings {
     pub max_attempts: i32,
     /// First retry delay; doubles per attempt.
     pub retry_base: Duration,
-    /// Consecutive relay failures after which a campaign pauses itself.
+    /// Consecutive relay failures and blocked answers after which a campaign pauses itself.
     pub pause_after_failures: i32,
+    /// `MAILROOM_EHLO_NAME`: the fully-qualified name Mailroom greets the relay with;
+    /// default the bounce domain.
+    pub ehlo_name: String,
+    /// `MAILROOM_SOFT_BOUNCE_LIMIT`: soft bounces of an address (in different messages)
+    /// within `soft_bounce_days` that suppress it; 0 never suppresses for soft bounces.
+    pub soft_bounce_limit: u32,
+    /// `MAILROOM_SOFT_BOUNCE_DAYS`: how far back soft bounces count.
+    pub soft_bounce_days: u32,
+    /// The hard-bounce safety valve of campaigns.
+    pub bounce_valve: BounceValveSettings,
     /// How long a double opt-in link stays valid.
     pub confirm_ttl: Duration,
     /// Run the workers inside the API process (embedded mode).
     pub embedded_workers: bool,
+}
+
+/// When a campaign pauses instead of suppressing its list: `percent` of its first
+/// `recipients` hard-bounced within `minutes` of its start (say half of the first 200).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BounceValveSettings {
+    /// `MAILROOM_BOUNCE_VALVE_RECIPIENTS`: the first recipients watched; 0 turns the valve
+    /// off.
+    pub recipients: u32,
+    /// `MAILROOM_BOUNCE_VALVE_PERCENT`: the share of them (1–100) that trips it.
+    pub percent: u32,
+    /// `MAILROOM_BOUNCE_VALVE_MINUTES`: how long after the campaign's start it is armed.
+    pub minutes: u32,
+}
+
+impl BounceValveSettings {
+    /// The hard bounces that trip the valve (when they are also `percent` of the
+    /// campaign's outcomes so far); `None` when it is off.
+    pub fn threshold(&self) -> Option<i64> {
+        (self.recipients > 0)
+            .then(|| ((i64::from(self.recipients) * i64::from(self.percent) + 99) / 100).max(1))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -265,6 +297,7 @@ impl Settings {
                 .filter(|h| h.contains('.') && h.parse::<std::net::IpAddr>().is_err())
                 .unwrap_or_else(|| "mailroom.localhost".to_owned()),
         };
+        let ehlo_name = ehlo_name(get("MAILROOM_EHLO_NAME"), &bounce_domain, &public_url)?;
         let tls = match (get("MAILROOM_TLS_CERT"), get("MAILROOM_TLS_KEY")) {
             (Some(cert), Some(key)) => Some(TlsFiles {
                 cert: cert.into(),
@@ -329,6 +362,18 @@ impl Settings {
                 retry_base: Duration::from_millis(number(&get, "MAILROOM_RETRY_BASE_MS", 60_000)?),
                 pause_after_failures: number(&get, "MAILROOM_PAUSE_AFTER_FAILURES", 10)?.max(1)
                     as i32,
+                ehlo_name,
+                soft_bounce_limit: number(&get, "MAILROOM_SOFT_BOUNCE_LIMIT", 3)?.min(1000) as u32,
+                soft_bounce_days: number(&get, "MAILROOM_SOFT_BOUNCE_DAYS", 30)?.clamp(1, 3650)
+                    as u32,
+                bounce_valve: BounceValveSettings {
+                    recipients: number(&get, "MAILROOM_BOUNCE_VALVE_RECIPIENTS", 200)?
+                        .min(1_000_000) as u32,
+                    percent: number(&get, "MAILROOM_BOUNCE_VALVE_PERCENT", 50)?.clamp(1, 100)
+                        as u32,
+                    minutes: number(&get, "MAILROOM_BOUNCE_VALVE_MINUTES", 15)?.clamp(1, 10_080)
+                        as u32,
+                },
                 confirm_ttl: Duration::from_secs(number(
                     &get,
                     "MAILROOM_CONFIRM_TTL_SECS",
@@ -427,6 +472,51 @@ impl Settings {
             .as_ref()
             .is_some_and(|t| constant_time_eq(t.expose_secret().as_bytes(), presented.as_bytes()))
     }
+}
+
+/// The name to greet the relay with: `MAILROOM_EHLO_NAME`, else the bounce domain, else
+/// the public URL's host — the first that is a fully-qualified domain name; never the
+/// machine's bare host name, which relays with a `reject_non_fqdn_helo_hostname` policy
+/// answer with a refusal of every recipient.
+fn ehlo_name(given: Option<String>, bounce_domain: &str, public_url: &str) -> Result<String> {
+    if let Some(name) = given {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        return if is_fqdn(&name) {
+            Ok(name)
+        } else {
+            Err(Error::Config(format!(
+                "MAILROOM_EHLO_NAME must be a fully-qualified domain name such as mail.example.com, not {name:?}"
+            )))
+        };
+    }
+    let public_host = url::Url::parse(public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    Ok([Some(bounce_domain.to_ascii_lowercase()), public_host]
+        .into_iter()
+        .flatten()
+        .find(|name| is_fqdn(name))
+        .unwrap_or_else(|| "mailroom.localhost".to_owned()))
+}
+
+/// Two or more labels of letters, digits and inner hyphens, the last not all digits (so
+/// not an IP address), at most 253 characters.
+fn is_fqdn(name: &str) -> bool {
+    let labels: Vec<&str> = name.split('.').collect();
+    let label_ok = |label: &&str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    name.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(label_ok)
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn number(get: &impl Fn(&str) -> Option<String>, key: &str, default: u64) -> Result<u64> {
@@ -563,6 +653,57 @@ mod tests {
         ];
         pairs.extend_from_slice(extra);
         Settings::from_vars(&vars(&pairs))
+    }
+
+    #[test]
+    fn the_ehlo_name_is_fully_qualified_never_the_bare_host_name() {
+        // Default: the bounce domain, which defaults to the public URL's host.
+        let s = explicit(&[("MAILROOM_PUBLIC_URL", "https://news.shop.example")]).unwrap();
+        assert_eq!(s.delivery.ehlo_name, "news.shop.example");
+        let s = explicit(&[("MAILROOM_BOUNCE_DOMAIN", "bounces.shop.example")]).unwrap();
+        assert_eq!(s.delivery.ehlo_name, "bounces.shop.example");
+        // A public URL on an address or a bare name has no name to offer.
+        let s = explicit(&[("MAILROOM_PUBLIC_URL", "http://127.0.0.1:8080")]).unwrap();
+        assert_eq!(s.delivery.ehlo_name, "mailroom.localhost");
+        let s = explicit(&[
+            ("MAILROOM_BOUNCE_DOMAIN", "vm"),
+            ("MAILROOM_PUBLIC_URL", "https://app.shop.example"),
+        ])
+        .unwrap();
+        assert_eq!(s.delivery.ehlo_name, "app.shop.example");
+        let s = explicit(&[("MAILROOM_EHLO_NAME", "Mail.Shop.Example.")]).unwrap();
+        assert_eq!(s.delivery.ehlo_name, "mail.shop.example");
+        for bad in [
+            "vm",
+            "192.0.2.1",
+            "-x.example",
+            "a..example",
+            "mail_1.example",
+        ] {
+            let err = explicit(&[("MAILROOM_EHLO_NAME", bad)]).unwrap_err();
+            assert!(
+                err.to_string().contains("MAILROOM_EHLO_NAME"),
+                "{bad}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn soft_bounce_and_safety_valve_settings_have_defaults_and_bounds() {
+        let d = explicit(&[]).unwrap().delivery;
+        assert_eq!((d.soft_bounce_limit, d.soft_bounce_days), (3, 30));
+        assert_eq!(d.bounce_valve.threshold(), Some(100));
+        assert_eq!(d.bounce_valve.minutes, 15);
+        let d = explicit(&[
+            ("MAILROOM_BOUNCE_VALVE_RECIPIENTS", "5"),
+            ("MAILROOM_BOUNCE_VALVE_PERCENT", "50"),
+        ])
+        .unwrap()
+        .delivery;
+        assert_eq!(d.bounce_valve.threshold(), Some(3));
+        let off = explicit(&[("MAILROOM_BOUNCE_VALVE_RECIPIENTS", "0")]).unwrap();
+        assert_eq!(off.delivery.bounce_valve.threshold(), None);
+        assert!(explicit(&[("MAILROOM_SOFT_BOUNCE_LIMIT", "three")]).is_err());
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod inbound;
 pub mod jobs;
 pub mod lists;
 pub mod messages;
+pub mod outcomes;
 pub mod pagination;
 pub mod rendering;
 pub mod retention;

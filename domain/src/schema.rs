@@ -131,6 +131,7 @@ diesel::table! {
         reason -> Text,
         note -> Nullable<Text>,
         created_at -> PortableTimestamp,
+        campaign_id -> Nullable<PortableUuid>,
     }
 }
 
@@ -160,6 +161,7 @@ diesel::table! {
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
         tracking -> Bool,
+        bounce_valve -> Text,
     }
 }
 
@@ -190,6 +192,7 @@ diesel::table! {
         opened_at -> Nullable<PortableTimestamp>,
         clicked_at -> Nullable<PortableTimestamp>,
         content_purged_at -> Nullable<PortableTimestamp>,
+        outcome_class -> Nullable<Text>,
     }
 }
 

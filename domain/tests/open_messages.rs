@@ -79,7 +79,8 @@ fn a_campaign_is_open_while_a_message_is_queued_sending_or_deferred(db: &TestDb)
     assert_eq!(Message::open_in_campaign(conn, news).unwrap(), 3);
     for (left, m) in open.iter().enumerate().rev() {
         assert!(Message::any_open_in_campaign(conn, news).unwrap());
-        Message::mark(conn, m.id, MessageStatus::Sent, None).unwrap();
+        let open = &MessageStatus::OPEN_STATES;
+        assert!(Message::advance(conn, m.id, open, MessageStatus::Sent, None, None).unwrap());
         assert_eq!(Message::open_in_campaign(conn, news).unwrap(), left as i64);
     }
     assert!(!Message::any_open_in_campaign(conn, news).unwrap());

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mailroom_domain::config::Settings;
+use mailroom_domain::outcomes::OutcomePolicy;
 use mailroom_domain::rendering::RenderLimits;
 use mailroom_domain::store::{DbConnection, Pool, checkout};
 use mailroom_domain::suppressions::HashKey;
@@ -42,14 +43,17 @@ pub struct WorkerContext {
     pub settler: CampaignSettler,
     /// Records delivery outcomes in group commits.
     pub outcomes: OutcomeRecorder,
+    /// What delivery outcomes do (attempts, pauses, suppressions).
+    pub outcome_policy: OutcomePolicy,
 }
 
 impl WorkerContext {
     pub fn new(pool: Pool, settings: Arc<Settings>) -> anyhow::Result<Self> {
         let outlet = match &settings.delivery.smtp_url {
             Some(url) => {
-                let smtp =
-                    SmtpSettings::from_url(url.expose_secret()).map_err(anyhow::Error::msg)?;
+                let smtp = SmtpSettings::from_url(url.expose_secret())
+                    .map_err(anyhow::Error::msg)?
+                    .with_ehlo_name(&settings.delivery.ehlo_name);
                 Outlet::Relay(SmtpTransport::new(&smtp).map_err(anyhow::Error::msg)?)
             }
             None => Outlet::Sandbox,
@@ -58,9 +62,11 @@ impl WorkerContext {
             0 => None,
             n => Some(RateLimiter::per_second(n)),
         };
+        let hash_key = HashKey::new(&settings.hash_key);
         Ok(WorkerContext {
             signer: TokenSigner::new(&settings.signing_key),
-            hash_key: HashKey::new(&settings.hash_key),
+            outcome_policy: OutcomePolicy::new(&settings.delivery, hash_key.clone()),
+            hash_key,
             secret_box: SecretBox::new(&settings.signing_key),
             render_limits: RenderLimits::default(),
             webhook_client: WebhookClient::new(settings.webhooks.allow_private),

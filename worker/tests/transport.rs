@@ -1,5 +1,6 @@
 //! SMTP delivery against a real SMTP server (aiosmtpd, `scripts/smtp_server.py`): what
-//! arrives, and how every kind of refusal or breakage is classified.
+//! arrives, and how every kind of refusal or breakage is reported (what a refusal means
+//! is the classification table's to say, in `mailroom_domain::outcomes`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -97,26 +98,32 @@ async fn the_null_sender_is_allowed_for_notifications() {
 }
 
 #[tokio::test]
-async fn a_4xx_recipient_refusal_is_a_temporary_failure() {
+async fn a_4xx_recipient_refusal_is_a_refusal_with_its_code() {
     let server = SmtpServer::start();
     let outcome = transport(&server.url())
         .deliver(SENDER, "tempfail-1@example.com", &message("Later"))
         .await;
-    assert_temporary(&outcome, "451 4.3.0 try again later");
+    assert_eq!(
+        outcome,
+        DeliveryOutcome::Refused {
+            code: 451,
+            text: "4.3.0 try again later".into()
+        }
+    );
     assert!(server.received().is_empty());
 }
 
 #[tokio::test]
-async fn a_5xx_recipient_refusal_is_a_bounce_with_its_code() {
+async fn a_5xx_recipient_refusal_is_a_refusal_with_its_code() {
     let server = SmtpServer::start();
     let smtp = transport(&server.url());
     for to in ["bounce@example.com", "reject-me@example.com"] {
         let outcome = smtp.deliver(SENDER, to, &message("Nobody")).await;
         assert_eq!(
             outcome,
-            DeliveryOutcome::PermanentFailure {
+            DeliveryOutcome::Refused {
                 code: 550,
-                reason: "5.1.1 user unknown".into()
+                text: "5.1.1 user unknown".into()
             }
         );
     }
@@ -130,7 +137,7 @@ async fn a_refused_recipient_does_not_cost_the_connection() {
     let bounced = smtp
         .deliver(SENDER, "bounce@example.com", &message("1"))
         .await;
-    assert!(matches!(bounced, DeliveryOutcome::PermanentFailure { .. }));
+    assert!(matches!(bounced, DeliveryOutcome::Refused { .. }));
     let delivered = smtp
         .deliver(SENDER, "someone@example.com", &message("2"))
         .await;
@@ -144,7 +151,7 @@ async fn a_refused_recipient_does_not_cost_the_connection() {
 }
 
 #[tokio::test]
-async fn a_relay_failing_everything_gives_temporary_failures_until_it_recovers() {
+async fn a_relay_failing_everything_refuses_until_it_recovers() {
     let server = SmtpServer::start();
     let smtp = transport(&server.url());
     server.fail_all(true);
@@ -152,7 +159,13 @@ async fn a_relay_failing_everything_gives_temporary_failures_until_it_recovers()
         let outcome = smtp
             .deliver(SENDER, "someone@example.com", &message("Down"))
             .await;
-        assert_temporary(&outcome, "421 4.3.2 service not available");
+        assert_eq!(
+            outcome,
+            DeliveryOutcome::Refused {
+                code: 421,
+                text: "4.3.2 service not available".into()
+            }
+        );
     }
     server.fail_all(false);
     let outcome = smtp
@@ -376,7 +389,7 @@ async fn an_invalid_recipient_address_bounces_without_contacting_the_relay() {
         .deliver(SENDER, "not an address", &message("Nowhere"))
         .await;
     assert!(
-        matches!(outcome, DeliveryOutcome::PermanentFailure { code: 553, .. }),
+        matches!(outcome, DeliveryOutcome::Refused { code: 553, .. }),
         "{outcome:?}"
     );
     assert!(server.mail_commands().is_empty());

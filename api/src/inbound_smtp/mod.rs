@@ -15,8 +15,8 @@ mod session;
 
 use std::sync::Arc;
 
+use mailroom_domain::outcomes::OutcomePolicy;
 use mailroom_domain::store::{DbConnection, Pool};
-use mailroom_domain::suppressions::HashKey;
 use mailroom_worker::context::on_pool;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -27,7 +27,8 @@ const MAX_SESSIONS: usize = 64;
 /// What a conversation needs.
 pub struct Context {
     pub pool: Pool,
-    pub hash_key: HashKey,
+    /// What the reports received do (see `mailroom_domain::outcomes`).
+    pub policy: OutcomePolicy,
     /// The bounce domain: the greeting's name, and the only domain recipients may have.
     pub domain: String,
     /// The largest message accepted, in bytes.

@@ -225,7 +225,7 @@ async fn keep_reports(
     for (address, account) in recipients {
         per_account.entry(account).or_default().push(address);
     }
-    let hash_key = ctx.hash_key.clone();
+    let policy = ctx.policy.clone();
     ctx.db(move |conn| {
         let parsed = inbound::parse_report(&raw);
         let mut kept = Vec::new();
@@ -235,7 +235,7 @@ async fn keep_reports(
                 report.delivered_to(address);
             }
             kept.push(
-                inbound::process_report(conn, account, &hash_key, &report)?
+                inbound::process_report(conn, account, &policy, &report)?
                     .id
                     .to_string(),
             );

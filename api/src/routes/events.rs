@@ -31,12 +31,14 @@ pub struct EventView {
     /// `open`, `click`, `unsub`: as stored (truncated where the account says so).
     pub ip: Option<String>,
     pub user_agent: Option<String>,
-    /// `bounce`: `hard` or `soft`.
+    /// `bounce`: `hard` or `soft` (see the delivery outcomes table).
     pub bounce_class: Option<String>,
     /// `bounce`, `deferred`, `blocked`: the relay's or report's explanation.
     pub diagnostic: Option<String>,
     /// `spam`: the complaint's feedback type; `unsub`: `link` or `one_click`; `blocked`:
-    /// `failed` when Mailroom gave up on the message.
+    /// `failed` when the message was given up on or refused; `bounce`, `blocked`: `dsn`
+    /// when a report said so after the relay had taken the message (its `sent` came
+    /// first).
     pub source: Option<String>,
 }
 

@@ -8,6 +8,7 @@ use mailroom_domain::inbound::{
     self, MatchedBy, RecipientSummary, ReportCounts, ReportFilter, ReportKind, ReportOutcome,
     StoredReport,
 };
+use mailroom_domain::outcomes::OutcomePolicy;
 use mailroom_domain::{Id, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -32,8 +33,9 @@ pub struct InboundReportView {
     pub matched_by: Option<MatchedBy>,
     /// What the report says happened (also for an unmatched report, which changes nothing).
     pub outcome: ReportOutcome,
-    /// This report recorded a `bounce` or `spam` event for the message (`false` when an
-    /// earlier report, or the delivery itself, had already recorded the same).
+    /// This report recorded an event for the message (`bounce`, `blocked`, `deferred` or
+    /// `spam`; `false` when an earlier report, or the delivery itself, had already recorded
+    /// the same).
     pub event_recorded: bool,
     /// The message's recipient is on the suppression list after this report.
     pub suppressed: bool,
@@ -99,9 +101,11 @@ pub struct InboundReportQuery {
 }
 
 /// Takes a message received at the bounce address — a delivery status notification
-/// (RFC 3464) or a feedback report (RFC 5965) — and acts on it: a hard bounce (5.x.x) or
-/// a complaint suppresses the recipient at once and becomes a `bounce` (`hard`) or `spam`
-/// event; a soft bounce (4.x.x, a delay) becomes a `bounce` (`soft`) event. The report is
+/// (RFC 3464) or a feedback report (RFC 5965) — and acts on it as the delivery outcomes
+/// table says (docs/sending.md): an unknown address (x.1.x) or a complaint suppresses
+/// the recipient and becomes a `bounce` (`hard`) or `spam` event; a full or disabled
+/// mailbox (x.2.x) is a `bounce` (`soft`); a policy, network or system refusal is a
+/// `blocked` event and suppresses nothing; a delay notice is a `deferred` event. The report is
 /// tied to the message through the VERP address it was sent to, else the returned
 /// `X-Mailroom-Message-Id` or `Message-ID`, within the caller's account only. A report
 /// about no message of the account, or a message that is no report at all, is kept
@@ -133,12 +137,13 @@ pub async fn receive_inbound_message(
     principal.require(Scope::InboundWrite)?;
     let RawMessage(raw, digest) = body;
     idempotency::once(&state, &req, &principal, &digest, || async {
-        let (account, hash_key) = (principal.account_id, state.hash_key.clone());
+        let account = principal.account_id;
+        let policy = OutcomePolicy::new(&state.settings.delivery, state.hash_key.clone());
         let stored = state
             .db(move |conn| {
                 // Parsing a large message is CPU work: it belongs on the blocking pool too.
                 let report = inbound::parse_report(&raw);
-                inbound::process_report(conn, account, &hash_key, &report)
+                inbound::process_report(conn, account, &policy, &report)
             })
             .await?;
         Answer::new(StatusCode::ACCEPTED, &InboundReportView::from(stored))

@@ -85,6 +85,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(suppressions::list_suppressions)
                 .service(suppressions::add_suppression)
                 .service(suppressions::remove_suppression)
+                .service(suppressions::undo_campaign_suppressions)
                 .service(campaigns::create_campaign)
                 .service(campaigns::list_campaigns)
                 .service(campaigns::get_campaign)

@@ -1,12 +1,15 @@
 //! The account's suppression list: addresses never to be mailed again.
 
 use actix_web::{HttpResponse, delete, get, post, web};
-use mailroom_domain::Id;
 use mailroom_domain::Timestamp;
 use mailroom_domain::accounts::Scope;
 use mailroom_domain::audit::AuditRecord;
+use mailroom_domain::campaigns::Campaign;
 use mailroom_domain::pagination::Page;
-use mailroom_domain::suppressions::{AddedSuppression, Suppression, SuppressionReason};
+use mailroom_domain::suppressions::{
+    AddedSuppression, Suppression, SuppressionFilter, SuppressionReason,
+};
+use mailroom_domain::{FieldError, Id};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -25,6 +28,8 @@ pub struct SuppressionView {
     pub email: Option<String>,
     pub reason: SuppressionReason,
     pub note: Option<String>,
+    /// The campaign whose delivery outcome (a bounce of its message) created the entry.
+    pub campaign_id: Option<Id>,
     pub created_at: Timestamp,
 }
 
@@ -35,6 +40,7 @@ impl From<Suppression> for SuppressionView {
             id: s.id,
             email: s.email,
             note: s.note,
+            campaign_id: s.campaign_id,
             created_at: s.created_at,
         }
     }
@@ -80,13 +86,16 @@ pub struct AddSuppression {
 pub struct SuppressionQuery {
     /// Only entries with this reason.
     pub reason: Option<SuppressionReason>,
+    /// Only entries created by this campaign's delivery outcomes (its bounces).
+    pub campaign_id: Option<Id>,
     /// Page size, 1–500 (default 50).
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
 }
 
-/// Lists the suppression list, oldest first, optionally by reason.
+/// Lists the suppression list, oldest first, optionally by reason or by the campaign whose
+/// bounces created the entries.
 #[utoipa::path(
     tag = "suppressions",
     params(SuppressionQuery),
@@ -105,9 +114,13 @@ pub async fn list_suppressions(
         cursor: query.cursor,
     }
     .page()?;
-    let (account, reason) = (principal.account_id, query.reason);
+    let account = principal.account_id;
+    let filter = SuppressionFilter {
+        reason: query.reason,
+        campaign_id: query.campaign_id,
+    };
     let entries = state
-        .db(move |conn| Suppression::list(conn, account, reason, &page))
+        .db(move |conn| Suppression::list(conn, account, &filter, &page))
         .await?;
     Ok(HttpResponse::Ok().json(entries.map(SuppressionView::from)))
 }
@@ -181,4 +194,88 @@ pub async fn remove_suppression(
         )
         .await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UndoSuppressionsQuery {
+    /// The campaign whose delivery outcomes created the suppressions.
+    #[param(required = true)]
+    pub campaign_id: Option<Id>,
+    /// `hard_bounce` or `soft_bounce`.
+    #[param(required = true)]
+    pub reason: Option<SuppressionReason>,
+}
+
+/// What undoing a campaign's suppressions removed.
+#[derive(Serialize, ToSchema)]
+pub struct UndoneSuppressions {
+    pub campaign_id: Id,
+    pub reason: SuppressionReason,
+    /// Entries removed: the campaign's bounces of this reason that were still suppressed.
+    pub removed: i64,
+}
+
+/// Undoes the suppressions one campaign's bounces created, for the day a misconfigured
+/// relay bounced a list: every `hard_bounce` (or `soft_bounce`) entry created by a
+/// delivery outcome of the campaign goes, and the call is audited. Review them first with
+/// `GET /v1/suppressions?campaign_id=…&reason=…`. Entries that existed before the
+/// campaign, complaints, unsubscribes and erasures are never touched.
+#[utoipa::path(
+    tag = "suppressions",
+    params(UndoSuppressionsQuery),
+    responses(
+        (status = 200, description = "The campaign's suppressions of that reason are removed", body = UndoneSuppressions),
+        (status = 404, description = "No such campaign in the account", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`campaign_id` or `reason` missing or invalid (only `hard_bounce` and `soft_bounce` can be undone)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/suppressions")]
+pub async fn undo_campaign_suppressions(
+    principal: Principal,
+    state: web::Data<AppState>,
+    query: ApiQuery<UndoSuppressionsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SuppressionsWrite)?;
+    let UndoSuppressionsQuery {
+        campaign_id,
+        reason,
+    } = query.into_inner();
+    let (campaign_id, reason) = match (campaign_id, reason) {
+        (Some(campaign_id), Some(reason)) => (campaign_id, reason),
+        (campaign_id, reason) => {
+            let missing = [
+                ("campaign_id", campaign_id.is_none()),
+                ("reason", reason.is_none()),
+            ];
+            return Err(ApiError::Validation(
+                missing
+                    .into_iter()
+                    .filter(|(_, missing)| *missing)
+                    .map(|(field, _)| FieldError::new(field, "is required"))
+                    .collect(),
+            ));
+        }
+    };
+    let account = principal.account_id;
+    let removed = state
+        .db_audited(
+            &principal,
+            move |removed: &usize| {
+                AuditRecord::new("suppression.campaign_undone", "campaign", Some(campaign_id))
+                    .with_details(
+                        serde_json::json!({ "reason": reason.as_str(), "removed": removed }),
+                    )
+            },
+            move |conn| {
+                Campaign::find(conn, account, campaign_id)?;
+                Suppression::remove_for_campaign(conn, account, campaign_id, reason)
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(UndoneSuppressions {
+        campaign_id,
+        reason,
+        removed: removed as i64,
+    }))
 }

@@ -261,6 +261,35 @@ impl TestApp {
 }
 
 impl TestApp {
+    /// Waits until the app has no job left to run — every delivery outcome and event is
+    /// recorded — so that a negative answer (no second event, say) is final.
+    pub async fn wait_until_idle(&self) {
+        use diesel::prelude::*;
+        use mailroom_domain::schema::jobs;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let url = self.database_url();
+            let open: i64 = tokio::task::spawn_blocking(move || {
+                let conn = &mut mailroom_domain::store::DbConnection::open(&url).unwrap();
+                jobs::table
+                    .filter(jobs::status.eq_any(["pending", "running", "relaying"]))
+                    .count()
+                    .get_result(conn)
+                    .unwrap()
+            })
+            .await
+            .unwrap();
+            if open == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{open} jobs never finished"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     /// Every item of a cursor-paginated collection at `path`, in pages of `limit`
     /// (asserting each page is 200 and holds at most `limit` items).
     pub async fn all_pages(&self, token: &str, path: &str, limit: usize) -> Vec<Value> {

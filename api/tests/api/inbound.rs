@@ -300,7 +300,8 @@ with_relay_on_both_backends! {
         // event with the diagnostic, counted in the campaign's statistics.
         assert_eq!(suppressed(&app, &acct.token, "hard_bounce").await, [json!("ada@example.com")]);
         assert_eq!(message_status(&app, &ada.mailroom_id).await, ("bounced".into(), true));
-        wait_for_counters(&app, &campaign, (2, 1, 0, 0)).await;
+        // The bounce takes the message out of `sent`, as its state says.
+        wait_for_counters(&app, &campaign, (1, 1, 0, 0)).await;
         let events = wait_for_events(&app, &acct, &ada.mailroom_id, 2).await;
         let bounce = events.iter().find(|e| e.event_type == "bounce").unwrap();
         assert_eq!(bounce.bounce_class.as_deref(), Some("hard"));
@@ -317,7 +318,7 @@ with_relay_on_both_backends! {
         let again = post_report(&app, &acct.token, ada.report(POSTFIX_HARD_BOUNCE)).await;
         assert_eq!((again["matched"].clone(), again["event_recorded"].clone()), (json!(true), json!(false)));
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(counters(&app, &campaign).await, (2, 1, 0, 0));
+        assert_eq!(counters(&app, &campaign).await, (1, 1, 0, 0));
 
         // The next campaign skips the address.
         let next = send_campaign(&app, &acct.token, &list).await;
@@ -402,7 +403,7 @@ with_relay_on_both_backends! {
         assert_eq!(body["messages"][0]["to"][0]["status"], "suppressed", "{body}");
     }
 
-    async fn a_delay_notice_is_a_soft_bounce_and_suppresses_nothing(app, server) {
+    async fn a_delay_notice_is_a_deferral_and_suppresses_nothing(app, server) {
         let acct = app.create_account("Shop").await;
         let (_, campaign) = campaign_to(&app, &acct, &["slow@example.com"]).await;
         let slow = Sent::to(&server, "slow@example.com");
@@ -410,26 +411,27 @@ with_relay_on_both_backends! {
         let report = post_report(&app, &acct.token, slow.report(POSTFIX_DELAYED)).await;
         assert_eq!(report["kind"], "dsn", "{report}");
         assert_eq!(report["matched"], true);
-        assert_eq!(report["outcome"], "soft_bounce");
+        assert_eq!(report["outcome"], "delayed");
         assert_eq!(report["suppressed"], false);
         assert_eq!(report["event_recorded"], true);
         assert_eq!(report["recipients"][0]["action"], "delayed");
         assert_eq!(report["recipients"][0]["status"], "4.2.2");
         assert_eq!(report["recipients"][0]["class"], "soft");
 
-        wait_for_counters(&app, &campaign, (1, 0, 1, 0)).await;
+        // The remote server is still trying: the message stays sent, counted as sent, with
+        // a `deferred` event.
+        let events = wait_for_events(&app, &acct, &slow.mailroom_id, 2).await;
+        let deferred = events.iter().find(|e| e.event_type == "deferred").unwrap();
+        assert_eq!(deferred.diagnostic.as_deref(), Some("smtp; 452 4.2.2 Mailbox full"));
+        wait_for_counters(&app, &campaign, (1, 0, 0, 0)).await;
         assert!(suppressed(&app, &acct.token, "hard_bounce").await.is_empty());
         assert_eq!(message_status(&app, &slow.mailroom_id).await, ("sent".into(), true));
-        let events = wait_for_events(&app, &acct, &slow.mailroom_id, 2).await;
-        let bounce = events.iter().find(|e| e.event_type == "bounce").unwrap();
-        assert_eq!(bounce.bounce_class.as_deref(), Some("soft"));
-        assert_eq!(bounce.diagnostic.as_deref(), Some("smtp; 452 4.2.2 Mailbox full"));
 
-        // Delay notices repeat every few hours: one soft bounce per message.
+        // Delay notices repeat every few hours: one deferral per message.
         let again = post_report(&app, &acct.token, slow.report(POSTFIX_DELAYED)).await;
         assert_eq!(again["event_recorded"], false);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        assert_eq!(counters(&app, &campaign).await, (1, 0, 1, 0));
+        app.wait_until_idle().await;
+        assert_eq!(wait_for_events(&app, &acct, &slow.mailroom_id, 2).await.len(), 2);
     }
 
     async fn an_arf_complaint_records_spam_and_suppresses_the_address(app, server) {
@@ -752,7 +754,7 @@ async fn a_bounce_delivered_over_smtp_is_processed_like_a_posted_one(backend: Ba
         suppressed(&app, &acct.token, "hard_bounce").await,
         [json!("ada@example.com")]
     );
-    wait_for_counters(&app, &campaign, (2, 1, 0, 0)).await;
+    wait_for_counters(&app, &campaign, (1, 1, 0, 0)).await;
     let events = wait_for_events(&app, &acct, &ada.mailroom_id, 2).await;
     assert!(events.iter().any(|e| e.event_type == "bounce"));
 

@@ -348,14 +348,27 @@ async fn delivery_outcomes_become_events_and_counters(backend: Backend) {
     .await;
     wait_for_status(&app, &acct.token, &campaign, "sent").await;
     let s = wait_for_stats(&app, &acct.token, &campaign, |s| {
-        s["sent"] == 1 && s["bounced"]["hard"] == 1 && s["bounced"]["soft"] == 1
+        s["sent"] == 1 && s["bounced"]["hard"] == 1 && s["failed"] == 1
     })
     .await;
-    // Three attempts for tempfail-me (MAILROOM_DELIVERY_MAX_ATTEMPTS=3): two deferrals and
-    // a soft bounce.
+    // Three attempts for tempfail-me (MAILROOM_DELIVERY_MAX_ATTEMPTS=3): two deferrals,
+    // then given up on. `451 4.3.0` is the receiving system's trouble, not the mailbox's:
+    // blocked, not a soft bounce.
     assert_eq!(s["deferred"], 2, "{s}");
+    assert_eq!(s["bounced"]["soft"], 0, "{s}");
     assert_eq!(s["recipients"], 3);
-    let bounces = wait_for_events(&app, &acct.token, "type=bounce", 2).await;
+    let given_up = wait_for_events(&app, &acct.token, "type=blocked", 1).await;
+    assert_eq!(given_up[0]["email"], "tempfail-me@example.com");
+    assert_eq!(given_up[0]["source"], "failed");
+    assert!(
+        given_up[0]["diagnostic"]
+            .as_str()
+            .unwrap()
+            .starts_with("451 4.3.0"),
+        "{given_up:?}"
+    );
+    let bounces = wait_for_events(&app, &acct.token, "type=bounce", 1).await;
+    assert_eq!(bounces.len(), 1, "{bounces:?}");
     let hard = bounces
         .iter()
         .find(|b| b["bounce_class"] == "hard")

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::accounts::{Account, PAUSED_FOR_DELETION};
 use crate::clock;
+use crate::config::BounceValveSettings;
 use crate::contacts::EmailAddress;
 use crate::error::{Error, FieldError, Result};
 use crate::jobs::{Enqueue, Job, JobRow, Priority};
@@ -80,6 +81,38 @@ pub struct Campaign {
     /// Track opens and clicks of this campaign's mail (where the account and the contact
     /// allow it).
     pub tracking: bool,
+    /// The hard-bounce safety valve's state (see [`BounceValve`]).
+    pub bounce_valve: String,
+}
+
+/// A campaign's hard-bounce safety valve: when a large share of its first recipients
+/// hard-bounce within minutes of its start, the relay is more likely misconfigured than
+/// the list dead, so the campaign pauses instead of suppressing the rest of the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BounceValve {
+    /// Watching the campaign's first outcomes.
+    Armed,
+    /// Tripped: the campaign paused, and its hard bounces suppress nothing until an
+    /// operator resumes it (a cancelled campaign's never do).
+    Tripped,
+    /// Resumed after a trip: the operator judged the bounces real; it stays open.
+    Released,
+}
+
+impl BounceValve {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Armed => "armed",
+            Self::Tripped => "tripped",
+            Self::Released => "released",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Self::Armed, Self::Tripped, Self::Released]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
 }
 
 /// The editable content of a campaign.
@@ -116,6 +149,11 @@ pub const MAX_SUBJECT_CHARS: usize = 255;
 impl Campaign {
     pub fn status(&self) -> CampaignStatus {
         CampaignStatus::parse(&self.status).unwrap_or(CampaignStatus::Cancelled)
+    }
+
+    /// An unreadable state holds suppressions, the safe side.
+    pub fn bounce_valve(&self) -> BounceValve {
+        BounceValve::parse(&self.bounce_valve).unwrap_or(BounceValve::Tripped)
     }
 
     pub fn list_ids(&self) -> Vec<Id> {
@@ -158,6 +196,7 @@ impl Campaign {
             created_at: now,
             updated_at: now,
             tracking: true,
+            bounce_valve: BounceValve::Armed.as_str().to_owned(),
         };
         let mut missing = Vec::new();
         for (field, present) in [
@@ -357,6 +396,7 @@ impl Campaign {
                 campaigns::dispatched_at.eq(self.dispatched_at),
                 campaigns::recipients.eq(self.recipients),
                 campaigns::consecutive_failures.eq(self.consecutive_failures),
+                campaigns::bounce_valve.eq(&self.bounce_valve),
                 campaigns::updated_at.eq(self.updated_at),
             ))
             .execute(conn)?;
@@ -524,6 +564,9 @@ impl Campaign {
                 c.status = CampaignStatus::Sending.as_str().to_owned();
                 c.paused_reason = None;
                 c.consecutive_failures = 0;
+                if c.bounce_valve() == BounceValve::Tripped {
+                    c.bounce_valve = BounceValve::Released.as_str().to_owned();
+                }
                 Ok(())
             },
         )
@@ -612,8 +655,9 @@ impl Campaign {
         Ok(true)
     }
 
-    /// Counts a delivery failure of the relay; after `limit` in a row the campaign pauses
-    /// itself (and holds its waiting work) instead of burning through its list.
+    /// Counts a relay failure or a blocked answer (see `outcomes`); after `limit` in a row
+    /// the campaign pauses itself (and holds its waiting work) instead of burning through
+    /// its list. `reason` is the answer, quoted in `paused_reason`.
     pub fn record_relay_failure(
         conn: &mut DbConnection,
         id: Id,
@@ -642,6 +686,73 @@ impl Campaign {
                 .execute(conn)?;
         }
         Ok(pause)
+    }
+
+    /// Watches a hard bounce of the campaign with its safety valve; answers whether the
+    /// address may be suppressed. Within `valve.minutes` of the start, once the campaign's
+    /// hard bounces reach the valve's threshold and are also that share of its outcomes
+    /// so far, the campaign pauses (quoting `answer`) and its hard bounces suppress
+    /// nothing more until it is resumed. Cheap while armed: two counts over the campaign's
+    /// `(campaign_id, status)` index, and only in its first minutes.
+    pub fn record_hard_bounce(
+        conn: &mut DbConnection,
+        id: Id,
+        valve: &BounceValveSettings,
+        answer: &str,
+    ) -> Result<bool> {
+        let campaign = Campaign::find_any(conn, id)?;
+        match campaign.bounce_valve() {
+            BounceValve::Released => return Ok(true),
+            BounceValve::Tripped => return Ok(false),
+            BounceValve::Armed => {}
+        }
+        let Some(threshold) = valve.threshold() else {
+            return Ok(true);
+        };
+        let armed_until = campaign
+            .started_at
+            .map(|at| at.0 + chrono::Duration::minutes(i64::from(valve.minutes)));
+        if campaign.status() != CampaignStatus::Sending
+            || armed_until.is_none_or(|until| until < clock::now().0)
+        {
+            return Ok(true);
+        }
+        let bounced = Message::count_in_campaign(conn, id, &[MessageStatus::Bounced])?;
+        if bounced < threshold {
+            return Ok(true);
+        }
+        let outcomes = Message::count_in_campaign(
+            conn,
+            id,
+            &[
+                MessageStatus::Sent,
+                MessageStatus::Bounced,
+                MessageStatus::Failed,
+            ],
+        )?;
+        if bounced * 100 < outcomes * i64::from(valve.percent) {
+            return Ok(true);
+        }
+        let mut campaign = Campaign::lock(conn, id)?;
+        if campaign.bounce_valve() != BounceValve::Armed
+            || campaign.status() != CampaignStatus::Sending
+        {
+            return Ok(campaign.bounce_valve() != BounceValve::Tripped);
+        }
+        JobRow::hold_group(conn, id)?;
+        campaign.status = CampaignStatus::Paused.as_str().to_owned();
+        campaign.bounce_valve = BounceValve::Tripped.as_str().to_owned();
+        campaign.paused_reason = Some(format!(
+            "paused by the hard-bounce safety valve: {bounced} of the first {outcomes} \
+             recipients hard-bounced within {} minutes of the start (latest: {answer}); \
+             review the campaign's suppressions (GET /v1/suppressions?campaign_id={id}), \
+             undo them if the relay was at fault (DELETE /v1/suppressions?campaign_id={id}\
+             &reason=hard_bounce), then resume or cancel",
+            valve.minutes
+        ));
+        campaign.updated_at = clock::now();
+        campaign.save(conn)?;
+        Ok(false)
     }
 
     pub fn record_relay_success(conn: &mut DbConnection, id: Id) -> Result<()> {

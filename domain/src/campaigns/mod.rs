@@ -3,4 +3,6 @@
 pub mod audience;
 mod campaign;
 
-pub use campaign::{Campaign, CampaignDraft, CampaignStatus, MAX_SUBJECT_CHARS, Progress};
+pub use campaign::{
+    BounceValve, Campaign, CampaignDraft, CampaignStatus, MAX_SUBJECT_CHARS, Progress,
+};

@@ -71,11 +71,18 @@ pub struct EventData {
     /// The relay's or the report's diagnostic (bounce, deferred, blocked).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnostic: Option<String>,
-    /// Where a complaint came from (`arf`, the feedback-type) or how an unsubscribe
-    /// happened (`link`, `one_click`).
+    /// Where a complaint came from (`arf`, the feedback-type), how an unsubscribe happened
+    /// (`link`, `one_click`), or what a `bounce` or `blocked` event reports: `dsn` (a
+    /// report about a message the relay had taken) or, for `blocked`, `failed` (the
+    /// message was given up on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
 }
+
+/// The `source` of a `bounce` or `blocked` event that a report (a DSN) raised about a
+/// message the relay had taken: it follows that message's `sent` event, and the campaign's
+/// counters move it out of `sent`.
+pub const REPORTED_AFTER_DELIVERY: &str = "dsn";
 
 /// An event on its way to being recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

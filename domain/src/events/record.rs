@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 
-use super::event::{Event, EventType, NewEvent};
+use super::event::{Event, EventType, NewEvent, REPORTED_AFTER_DELIVERY};
 use super::ip::truncate_ip;
 use super::stats::CounterRow;
 use crate::clock;
@@ -330,11 +330,19 @@ fn count(
             .entry(campaign_id)
             .or_insert_with(|| CounterRow::zero(campaign_id, e.account_id, now));
         let message = e.message_id.unwrap_or_default();
+        // A report's bounce or failure of a message the relay had taken takes it out of
+        // `sent` (its `sent` event came first), so the counters add up as the messages'
+        // states do.
+        let after_delivery = e.source.as_deref() == Some(REPORTED_AFTER_DELIVERY);
+        if after_delivery && matches!(kind, EventType::Bounce | EventType::Blocked) {
+            d.sent -= 1;
+        }
         match kind {
             EventType::Sent => d.sent += 1,
             EventType::Deferred => d.deferred += 1,
             EventType::Bounce if e.bounce_class.as_deref() == Some("soft") => d.bounced_soft += 1,
             EventType::Bounce => d.bounced_hard += 1,
+            EventType::Blocked if after_delivery => d.failed += 1,
             EventType::Blocked if e.source.as_deref() == Some("failed") => d.failed += 1,
             EventType::Blocked => d.blocked += 1,
             EventType::Open => {

@@ -1,9 +1,10 @@
 //! Delivery status notifications (RFC 3464): what a remote server says happened to a
-//! message, recipient by recipient, and whether a failure should count as a hard or a
-//! soft bounce.
+//! message, recipient by recipient, and how each failure or delay is classified (the
+//! table in [`outcomes`](crate::outcomes)).
 
 use super::fields::{FieldGroup, bare_address, untyped};
 use super::report::ReturnedHeaders;
+use crate::outcomes::{AnswerClass, EnhancedStatus, classify_report};
 
 /// A parsed `multipart/report; report-type=delivery-status` message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,8 +30,10 @@ pub struct RecipientStatus {
     pub action: DsnAction,
     /// The RFC 3463 enhanced status code, such as `5.1.1`.
     pub status: String,
-    /// `None` for a delivery that succeeded (`delivered`, `relayed`, `expanded`).
-    pub class: Option<BounceClass>,
+    /// What the failure or delay means for the address (see
+    /// [`classify_report`]); `None` for a delivery that succeeded (`delivered`, `relayed`,
+    /// `expanded`).
+    pub class: Option<AnswerClass>,
     /// The remote server's reply, verbatim (with its `smtp;` type), folded lines joined.
     pub diagnostic_code: Option<String>,
     /// The server that gave the reply (`Remote-MTA`, without its `dns;` type or comment).
@@ -79,51 +82,26 @@ impl DsnAction {
     }
 
     /// The action a status code implies when a report leaves `Action` out.
-    fn implied_by(status: &str) -> Self {
-        match status.as_bytes().first() {
-            Some(b'5') => Self::Failed,
-            Some(b'4') => Self::Delayed,
+    fn implied_by(status: EnhancedStatus) -> Self {
+        match status.class {
+            5 => Self::Failed,
+            4 => Self::Delayed,
             _ => Self::Delivered,
         }
     }
 
     /// RFC 3463's "other or undefined" code of the action's class, for a report that
     /// gives no status at all.
-    fn generic_status(self) -> &'static str {
-        match self {
-            Self::Failed => "5.0.0",
-            Self::Delayed => "4.0.0",
-            Self::Delivered | Self::Relayed | Self::Expanded => "2.0.0",
-        }
-    }
-}
-
-/// How a bounce counts against an address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BounceClass {
-    /// Permanent (5.x.x): the address should not be mailed again.
-    Hard,
-    /// Temporary (4.x.x, or any delay): the address may work later.
-    Soft,
-}
-
-impl BounceClass {
-    /// The name events and reports use: `hard` or `soft`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Hard => "hard",
-            Self::Soft => "soft",
-        }
-    }
-
-    /// A delay is soft whatever its code; a failure is hard only with a permanent code
-    /// (a `failed` 4.x.x is a server that gave up retrying a temporary problem).
-    fn of(action: DsnAction, status: &str) -> Option<Self> {
-        match action {
-            DsnAction::Delayed => Some(Self::Soft),
-            DsnAction::Failed if status.starts_with('5') => Some(Self::Hard),
-            DsnAction::Failed => Some(Self::Soft),
-            DsnAction::Delivered | DsnAction::Relayed | DsnAction::Expanded => None,
+    fn generic_status(self) -> EnhancedStatus {
+        let class = match self {
+            Self::Failed => 5,
+            Self::Delayed => 4,
+            Self::Delivered | Self::Relayed | Self::Expanded => 2,
+        };
+        EnhancedStatus {
+            class,
+            subject: 0,
+            detail: 0,
         }
     }
 }
@@ -149,8 +127,8 @@ fn recipient(group: &FieldGroup) -> Option<RecipientStatus> {
     let stated_status = group
         .get("status")
         .and_then(|status| status.split_whitespace().next())
-        .and_then(enhanced_status)
-        .or_else(|| diagnostic_code.as_deref().and_then(status_in_text));
+        .and_then(EnhancedStatus::parse)
+        .or_else(|| diagnostic_code.as_deref().and_then(EnhancedStatus::find_in));
     let stated_action = group.get("action").and_then(DsnAction::parse);
     let (action, status) = match (stated_action, stated_status) {
         (Some(action), Some(status)) => (action, status),
@@ -158,13 +136,19 @@ fn recipient(group: &FieldGroup) -> Option<RecipientStatus> {
         (None, Some(status)) => (DsnAction::implied_by(status), status),
         (None, None) => return None,
     };
+    let class = match action {
+        DsnAction::Failed | DsnAction::Delayed => {
+            Some(classify_report(status, diagnostic_code.as_deref()).class)
+        }
+        DsnAction::Delivered | DsnAction::Relayed | DsnAction::Expanded => None,
+    };
     Some(RecipientStatus {
         original_recipient: group
             .get("original-recipient")
             .and_then(|value| bare_address(untyped(value))),
-        class: BounceClass::of(action, status),
+        class,
         action,
-        status: status.to_owned(),
+        status: status.to_string(),
         diagnostic_code,
         remote_mta: group.get("remote-mta").and_then(mta_name),
         final_recipient,
@@ -177,26 +161,6 @@ fn mta_name(value: &str) -> Option<String> {
     untyped(value).split_whitespace().next().map(str::to_owned)
 }
 
-/// `token` when it is an RFC 3463 code: class 2, 4 or 5, then two numbers of at most
-/// three digits.
-fn enhanced_status(token: &str) -> Option<&str> {
-    let mut parts = token.split('.');
-    let class = parts.next()?;
-    let numbers_ok = (0..2).all(|_| {
-        parts
-            .next()
-            .is_some_and(|n| (1..=3).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_digit()))
-    });
-    (matches!(class, "2" | "4" | "5") && numbers_ok && parts.next().is_none()).then_some(token)
-}
-
-/// The first enhanced status code in a free-text reply (`550-5.1.1 The email …`).
-fn status_in_text(text: &str) -> Option<&str> {
-    text.split(|c: char| c.is_whitespace() || c == '-')
-        .map(|word| word.trim_matches(|c: char| !c.is_ascii_digit()))
-        .find_map(enhanced_status)
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::fields::field_groups;
@@ -207,16 +171,19 @@ mod tests {
     }
 
     #[test]
-    fn permanent_failures_are_hard_and_temporary_ones_soft() {
+    fn failures_and_delays_are_classified_by_the_table() {
         let hard =
             entry("Final-Recipient: rfc822; a@x.example\nAction: failed\nStatus: 5.1.1").unwrap();
-        assert_eq!(hard.class, Some(BounceClass::Hard));
+        assert_eq!(hard.class, Some(AnswerClass::HardBounce));
         let gave_up =
             entry("Final-Recipient: rfc822; a@x.example\nAction: failed\nStatus: 4.4.7").unwrap();
-        assert_eq!(gave_up.class, Some(BounceClass::Soft));
+        assert_eq!(gave_up.class, Some(AnswerClass::Blocked));
+        let full =
+            entry("Final-Recipient: rfc822; a@x.example\nAction: failed\nStatus: 5.2.2").unwrap();
+        assert_eq!(full.class, Some(AnswerClass::SoftBounce));
         let delayed =
-            entry("Final-Recipient: rfc822; a@x.example\nAction: delayed\nStatus: 5.7.1").unwrap();
-        assert_eq!(delayed.class, Some(BounceClass::Soft));
+            entry("Final-Recipient: rfc822; a@x.example\nAction: delayed\nStatus: 4.2.2").unwrap();
+        assert_eq!(delayed.class, Some(AnswerClass::SoftBounce));
         let delivered = entry(
             "Final-Recipient: rfc822; a@x.example\nAction: Delivered (to mailbox)\nStatus: 2.0.0",
         )
@@ -227,9 +194,9 @@ mod tests {
 
     #[test]
     fn a_missing_action_or_status_is_taken_from_the_other() {
-        let from_status = entry("Final-Recipient: rfc822; a@x.example\nStatus: 5.2.2").unwrap();
+        let from_status = entry("Final-Recipient: rfc822; a@x.example\nStatus: 5.1.1").unwrap();
         assert_eq!(from_status.action, DsnAction::Failed);
-        assert_eq!(from_status.class, Some(BounceClass::Hard));
+        assert_eq!(from_status.class, Some(AnswerClass::HardBounce));
         let from_diagnostic = entry(
             "Final-Recipient: a@x.example\nAction: failed\nStatus: 5.x\n\
              Diagnostic-Code: smtp; 550-5.1.1 The email account does not exist",
@@ -241,20 +208,5 @@ mod tests {
         assert_eq!(entry("Final-Recipient: rfc822; a@x.example"), None);
         assert_eq!(entry("Action: failed\nStatus: 5.1.1"), None);
         assert_eq!(entry("Final-Recipient: rfc822;\nStatus: 5.1.1"), None);
-    }
-
-    #[test]
-    fn status_codes_are_checked() {
-        for valid in ["5.1.1", "4.4.7", "2.0.0", "5.123.999"] {
-            assert_eq!(enhanced_status(valid), Some(valid));
-        }
-        for invalid in [
-            "", "5", "5.1", "3.1.1", "5.1.1.1", "5.1234.1", "5.a.1", "5..1", "550",
-        ] {
-            assert_eq!(enhanced_status(invalid), None, "{invalid}");
-        }
-        assert_eq!(status_in_text("550 5.7.1: relaying denied."), Some("5.7.1"));
-        assert_eq!(status_in_text("(5.2.2) quota"), Some("5.2.2"));
-        assert_eq!(status_in_text("550 no code here"), None);
     }
 }

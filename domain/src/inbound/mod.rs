@@ -3,7 +3,8 @@
 //!
 //! [`parse_report`] reads a raw RFC 5322 message into an [`InboundReport`]:
 //! - a delivery status notification (RFC 3464) lists, per recipient, the action the
-//!   server took and a status code that [`BounceClass`] turns into a hard or soft bounce;
+//!   server took and a status code, classified by the table in
+//!   [`outcomes`](crate::outcomes) (hard bounce, soft bounce or blocked);
 //! - a feedback report (RFC 5965, "ARF") is a recipient's spam complaint;
 //! - anything else is [`InboundReport::Unrecognized`], with the reason, and is not an
 //!   error: auto-replies and junk reach a bounce address every day.
@@ -12,9 +13,9 @@
 //! addresses they were sent to, which hold the message id
 //! ([`message_id_from_verp`](crate::rendering::message_id_from_verp)).
 //!
-//! [`process_report`] acts on a parsed report for one account — a hard bounce or a
-//! complaint suppresses the address, every bounce and complaint becomes an event — and
-//! keeps it as a [`StoredReport`] (its findings, never the raw message).
+//! [`process_report`] acts on a parsed report for one account — through
+//! [`outcomes::record`](crate::outcomes::record), as the sender does for the relay's
+//! answers — and keeps it as a [`StoredReport`] (its findings, never the raw message).
 //!
 //! Reports arrive over HTTP (`POST /v1/inbound/messages`, with the account's token) or
 //! over SMTP at the bounce address, whose account [`account_of_bounce_address`] finds.
@@ -33,7 +34,7 @@ mod stored;
 mod tests;
 
 pub use bounce_address::account_of_bounce_address;
-pub use dsn::{BounceClass, DeliveryStatusReport, DsnAction, RecipientStatus};
+pub use dsn::{DeliveryStatusReport, DsnAction, RecipientStatus};
 pub use feedback::FeedbackReport;
 pub use parse::parse_report;
 pub use process::process_report;

@@ -1,27 +1,27 @@
 //! Acting on a report: finding the message it is about — in the caller's account only —
-//! recording the bounce or complaint as an event, suppressing the address when it must
-//! never be mailed again, and keeping the report (without its raw text), all in one
+//! reading what it says (a failure, a delay or a complaint), having
+//! [`outcomes::record`](crate::outcomes::record) do what that means for the message, its
+//! address and its campaign, and keeping the report (without its raw text), all in one
 //! transaction.
 
 use diesel::prelude::*;
 
-use super::dsn::{BounceClass, DeliveryStatusReport, RecipientStatus};
+use super::dsn::{DeliveryStatusReport, DsnAction, RecipientStatus};
 use super::feedback::FeedbackReport;
 use super::report::InboundReport;
 use super::stored::{
     MatchedBy, RecipientSummary, ReportKind, ReportOutcome, ReportSummary, StoredReport,
 };
 use crate::clock;
-use crate::contacts::EmailAddress;
 use crate::contacts::email::{mask_email, mask_emails_in};
 use crate::error::Result;
-use crate::events::{self, EventData, EventType, NewEvent};
-use crate::messages::{Message, MessageStatus};
+use crate::events;
+use crate::messages::Message;
+use crate::outcomes::{self, AnswerClass, Outcome, OutcomePolicy};
 use crate::rendering::message_id_from_verp;
 use crate::schema::messages;
 use crate::store::DbConnection;
 use crate::store::sql_types::Id;
-use crate::suppressions::{HashKey, Suppression, SuppressionReason};
 
 /// Message ids tried per report: a `To:` with thousands of addresses costs no more.
 const MAX_CANDIDATES: usize = 8;
@@ -41,7 +41,7 @@ const NOT_COMPLAINTS: [&str; 2] = ["not-spam", "auth-failure"];
 pub fn process_report(
     conn: &mut DbConnection,
     account_id: Id,
-    hash_key: &HashKey,
+    policy: &OutcomePolicy,
     report: &InboundReport,
 ) -> Result<StoredReport> {
     conn.write_transaction(|conn| {
@@ -50,7 +50,7 @@ pub fn process_report(
         let mut summary = summarize(report, verdict.outcome);
         if let Some((message, matched_by)) = &matched {
             summary.matched_by = Some(*matched_by);
-            act(conn, hash_key, message, &verdict, &mut summary)?;
+            act(conn, policy, message, &verdict, &mut summary)?;
         }
         let stored = StoredReport {
             id: Id::new(),
@@ -156,27 +156,37 @@ fn find_message(
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Verdict {
     outcome: ReportOutcome,
-    /// The evidence: a bounce's diagnostic (or status code), addresses masked.
+    /// A failure's class.
+    class: Option<AnswerClass>,
+    /// The evidence: a failure's or delay's diagnostic (or status code), addresses masked.
     diagnostic: Option<String>,
     /// A complaint's feedback type.
     source: Option<String>,
+}
+
+impl Verdict {
+    fn nothing() -> Self {
+        Verdict {
+            outcome: ReportOutcome::None,
+            class: None,
+            diagnostic: None,
+            source: None,
+        }
+    }
 }
 
 fn verdict(report: &InboundReport, recipient: Option<&str>) -> Verdict {
     match report {
         InboundReport::Dsn(dsn) => bounce_verdict(dsn, recipient),
         InboundReport::Feedback(arf) => complaint_verdict(arf),
-        InboundReport::Unrecognized { .. } => Verdict {
-            outcome: ReportOutcome::None,
-            diagnostic: None,
-            source: None,
-        },
+        InboundReport::Unrecognized { .. } => Verdict::nothing(),
     }
 }
 
 /// A report may list several recipients (a forwarding address, a relay that batched):
-/// the entries about the message's recipient decide when there are any, and a hard
-/// failure outweighs a soft one.
+/// the entries about the message's recipient decide when there are any. A failure
+/// outweighs a delay; among failures a hard bounce outweighs a soft one, which outweighs
+/// a blocked answer.
 fn bounce_verdict(dsn: &DeliveryStatusReport, recipient: Option<&str>) -> Verdict {
     let is_about = |entry: &&RecipientStatus| {
         recipient.is_some_and(|to| {
@@ -193,30 +203,37 @@ fn bounce_verdict(dsn: &DeliveryStatusReport, recipient: Option<&str>) -> Verdic
     } else {
         about
     };
-    let deciding = [BounceClass::Hard, BounceClass::Soft]
-        .into_iter()
-        .find_map(|class| relevant.iter().find(|entry| entry.class == Some(class)));
-    match deciding {
-        Some(entry) => Verdict {
-            outcome: match entry.class {
-                Some(BounceClass::Hard) => ReportOutcome::HardBounce,
-                _ => ReportOutcome::SoftBounce,
+    let failure = AnswerClass::ALL.into_iter().find_map(|class| {
+        relevant
+            .iter()
+            .find(|e| e.action == DsnAction::Failed && e.class == Some(class))
+    });
+    let (deciding, outcome) = match failure {
+        Some(entry) => (
+            *entry,
+            match entry.class {
+                Some(AnswerClass::HardBounce) => ReportOutcome::HardBounce,
+                Some(AnswerClass::SoftBounce) => ReportOutcome::SoftBounce,
+                _ => ReportOutcome::Blocked,
             },
-            diagnostic: Some(
-                entry
-                    .diagnostic_code
-                    .as_deref()
-                    .map(|code| clean(&mask_emails_in(code), MAX_DIAGNOSTIC_CHARS))
-                    .filter(|code| !code.is_empty())
-                    .unwrap_or_else(|| entry.status.clone()),
-            ),
-            source: None,
+        ),
+        None => match relevant.iter().find(|e| e.action == DsnAction::Delayed) {
+            Some(entry) => (*entry, ReportOutcome::Delayed),
+            None => return Verdict::nothing(),
         },
-        None => Verdict {
-            outcome: ReportOutcome::None,
-            diagnostic: None,
-            source: None,
-        },
+    };
+    Verdict {
+        outcome,
+        class: deciding.class,
+        diagnostic: Some(
+            deciding
+                .diagnostic_code
+                .as_deref()
+                .map(|code| clean(&mask_emails_in(code), MAX_DIAGNOSTIC_CHARS))
+                .filter(|code| !code.is_empty())
+                .unwrap_or_else(|| deciding.status.clone()),
+        ),
+        source: None,
     }
 }
 
@@ -235,94 +252,49 @@ fn complaint_verdict(arf: &FeedbackReport) -> Verdict {
         } else {
             ReportOutcome::None
         },
+        class: None,
         diagnostic: None,
         // RFC 5965 requires a type; a report without one is still an ARF complaint.
         source: Some(feedback_type.unwrap_or_else(|| "arf".into())),
     }
 }
 
-/// Does what the verdict asks for the matched message. A report repeated (by the remote
-/// server or by whoever forwards reports) suppresses nothing new and records no second
-/// event.
+/// Has the verdict recorded for the matched message. A failure moves the message once
+/// (a repeated report finds it closed); a delay notice or a complaint repeated (by the
+/// remote server or by whoever forwards reports) records no second event.
 fn act(
     conn: &mut DbConnection,
-    hash_key: &HashKey,
+    policy: &OutcomePolicy,
     message: &Message,
     verdict: &Verdict,
     summary: &mut ReportSummary,
 ) -> Result<()> {
-    let earlier = StoredReport::recorded_outcomes(conn, message.account_id, message.id)?;
-    let first_report = !earlier.contains(&verdict.outcome);
-    let (event_type, data) = match verdict.outcome {
-        ReportOutcome::None => return Ok(()),
-        ReportOutcome::HardBounce => {
-            summary.suppressed = suppress(
-                conn,
-                hash_key,
-                message,
-                SuppressionReason::HardBounce,
-                "bounced: a delivery status notification reported a permanent failure",
-            )?;
-            let reason = verdict.diagnostic.as_deref().unwrap_or("5.0.0");
-            Message::mark_bounced_after_delivery(conn, message.id, reason)?;
-            // A message the relay refused has its hard bounce counted already.
-            if message.status() == MessageStatus::Bounced {
-                return Ok(());
-            }
-            (EventType::Bounce, bounce_data(BounceClass::Hard, verdict))
-        }
-        ReportOutcome::SoftBounce => (EventType::Bounce, bounce_data(BounceClass::Soft, verdict)),
-        ReportOutcome::Complaint => {
-            summary.suppressed = suppress(
-                conn,
-                hash_key,
-                message,
-                SuppressionReason::Complaint,
-                "complained: a feedback report said the recipient marked a message as spam",
-            )?;
-            let data = EventData {
-                source: verdict.source.clone(),
-                ..EventData::default()
-            };
-            (EventType::Spam, data)
-        }
+    let diagnostic = verdict.diagnostic.as_deref().unwrap_or("5.0.0");
+    let repeated = |conn: &mut DbConnection| -> Result<bool> {
+        let earlier = StoredReport::recorded_outcomes(conn, message.account_id, message.id)?;
+        Ok(earlier.contains(&verdict.outcome))
     };
-    if first_report {
-        events::enqueue(conn, vec![NewEvent::new(event_type, message.id, data)])?;
-        summary.event_recorded = true;
-    }
+    let outcome = match (verdict.outcome, verdict.class) {
+        (ReportOutcome::None, _) => return Ok(()),
+        (ReportOutcome::Delayed, _) => Outcome::ReportedDelay {
+            diagnostic,
+            repeated: repeated(conn)?,
+        },
+        (ReportOutcome::Complaint, _) => Outcome::Complaint {
+            feedback_type: verdict.source.as_deref().unwrap_or("arf"),
+            repeated: repeated(conn)?,
+        },
+        (_, class) => Outcome::ReportedFailure {
+            class: class.unwrap_or(AnswerClass::Blocked),
+            diagnostic,
+        },
+    };
+    let mut raised = Vec::new();
+    let recorded = outcomes::record(conn, policy, message, &outcome, &mut raised)?;
+    events::enqueue(conn, raised)?;
+    summary.suppressed = recorded.suppressed;
+    summary.event_recorded = recorded.event_recorded;
     Ok(())
-}
-
-fn bounce_data(class: BounceClass, verdict: &Verdict) -> EventData {
-    EventData {
-        bounce_class: Some(class.as_str().to_owned()),
-        diagnostic: verdict.diagnostic.clone(),
-        ..EventData::default()
-    }
-}
-
-/// Suppresses the message's recipient; answers whether the address is suppressed now
-/// (a message kept with an address that no longer parses cannot be).
-fn suppress(
-    conn: &mut DbConnection,
-    hash_key: &HashKey,
-    message: &Message,
-    reason: SuppressionReason,
-    note: &str,
-) -> Result<bool> {
-    let Ok(email) = EmailAddress::parse(&message.to_email) else {
-        return Ok(false);
-    };
-    Suppression::add(
-        conn,
-        message.account_id,
-        hash_key,
-        &email,
-        reason,
-        Some(note.to_owned()),
-    )?;
-    Ok(true)
 }
 
 fn kind_of(report: &InboundReport) -> ReportKind {
@@ -352,7 +324,7 @@ fn summarize(report: &InboundReport, outcome: ReportOutcome) -> ReportSummary {
                     email: clean(&mask_email(&entry.final_recipient), MAX_NAME_CHARS),
                     action: entry.action.as_str().to_owned(),
                     status: clean(&entry.status, MAX_TOKEN_CHARS),
-                    class: entry.class.map(|class| class.as_str().to_owned()),
+                    class: entry.class.map(|class| class.short_name().to_owned()),
                     diagnostic: text(
                         entry
                             .diagnostic_code
@@ -453,7 +425,7 @@ mod tests {
     }
 
     #[test]
-    fn bounces_are_hard_or_soft_with_the_diagnostic_kept_and_masked() {
+    fn failures_and_delays_are_read_with_the_diagnostic_kept_and_masked() {
         let hard = verdict(&parse_report(GMAIL), Some("nobody.here@gmail.com"));
         assert_eq!(hard.outcome, ReportOutcome::HardBounce);
         assert!(
@@ -468,13 +440,25 @@ mod tests {
             postfix.diagnostic.as_deref(),
             Some("smtp; 550 5.1.1 <x***@example.net>: Recipient address rejected: User unknown")
         );
-        let soft = verdict(&parse_report(DELAYED), Some("slow@example.org"));
-        assert_eq!(soft.outcome, ReportOutcome::SoftBounce);
+        // A delay notice: the remote server is still trying.
+        let delayed = verdict(&parse_report(DELAYED), Some("slow@example.org"));
+        assert_eq!(delayed.outcome, ReportOutcome::Delayed);
+        // A policy refusal reported after the relay took the message.
+        let text = String::from_utf8_lossy(POSTFIX)
+            .replace("Status: 5.1.1", "Status: 5.7.26")
+            .replace("550 5.1.1", "550 5.7.26");
+        let blocked = verdict(&parse_report(text.as_bytes()), Some("x@example.net"));
+        assert_eq!(blocked.outcome, ReportOutcome::Blocked);
+        assert_eq!(blocked.class, Some(AnswerClass::Blocked));
     }
 
     #[test]
     fn the_entry_about_the_messages_recipient_decides() {
-        let report = parse_report(TWO_RECIPIENTS);
+        // alice: 5.1.1 (hard), bob: 4.2.2 (a full mailbox, soft).
+        let text = String::from_utf8_lossy(TWO_RECIPIENTS)
+            .replace("STATUS: 5.2.1", "STATUS: 5.1.1")
+            .replace("550 5.2.1", "550 5.1.1");
+        let report = parse_report(text.as_bytes());
         assert_eq!(
             verdict(&report, Some("bob@example.com")).outcome,
             ReportOutcome::SoftBounce
@@ -487,6 +471,11 @@ mod tests {
         assert_eq!(
             verdict(&report, Some("carol@example.com")).outcome,
             ReportOutcome::HardBounce
+        );
+        // A disabled mailbox (5.2.1) is a soft bounce.
+        assert_eq!(
+            verdict(&parse_report(TWO_RECIPIENTS), Some("alice@example.com")).outcome,
+            ReportOutcome::SoftBounce
         );
     }
 

@@ -54,10 +54,16 @@ pub enum MatchedBy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportOutcome {
-    /// A permanent failure (5.x.x): the address is suppressed.
+    /// The address does not exist (x.1.x): the message bounced, the address is suppressed.
     HardBounce,
-    /// A temporary failure or delay (4.x.x): recorded, the address stays mailable.
+    /// The mailbox is full or disabled (x.2.x): the message failed; the address is
+    /// suppressed only once it soft-bounces repeatedly.
     SoftBounce,
+    /// Refused for a reason that is not the address's (policy, authentication,
+    /// reputation, the network): the message failed, nothing is suppressed.
+    Blocked,
+    /// A delay notice: the remote server is still trying. Recorded as a `deferred` event.
+    Delayed,
     /// The recipient reported the message as spam: the address is suppressed.
     Complaint,
     /// Nothing to act on: a success notice, a `not-spam` or `auth-failure` feedback
@@ -75,7 +81,8 @@ pub struct RecipientSummary {
     pub action: String,
     /// The enhanced status code (RFC 3463), such as `5.1.1`.
     pub status: String,
-    /// `hard` or `soft`; absent for a delivery that succeeded.
+    /// `hard`, `soft` or `blocked` (see the classification table); absent for a delivery
+    /// that succeeded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub class: Option<String>,
     /// The remote server's reply, addresses in it masked.
@@ -89,8 +96,8 @@ pub struct ReportSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matched_by: Option<MatchedBy>,
     pub outcome: ReportOutcome,
-    /// A bounce or spam event was recorded for the message by this report (not when an
-    /// earlier report or the delivery itself already recorded the same).
+    /// An event was recorded for the message by this report (not when an earlier report
+    /// or the delivery itself already recorded the same).
     #[serde(default)]
     pub event_recorded: bool,
     /// The message's recipient is on the suppression list after this report.

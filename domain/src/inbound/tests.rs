@@ -4,6 +4,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::Id;
+use crate::outcomes::AnswerClass;
 use crate::rendering::message_id_from_verp;
 
 const POSTFIX_HARD_BOUNCE: &[u8] =
@@ -66,7 +67,7 @@ fn a_postfix_hard_bounce_names_the_recipient_and_the_reason() {
             original_recipient: Some("X@Example.net".into()),
             action: DsnAction::Failed,
             status: "5.1.1".into(),
-            class: Some(BounceClass::Hard),
+            class: Some(AnswerClass::HardBounce),
             diagnostic_code: Some(
                 "smtp; 550 5.1.1 <x@example.net>: Recipient address rejected: User unknown".into()
             ),
@@ -121,7 +122,7 @@ fn a_gmail_bounce_is_read_past_its_human_readable_parts() {
     assert_eq!(recipient.original_recipient, None);
     assert_eq!(recipient.action, DsnAction::Failed);
     assert_eq!(recipient.status, "5.1.1");
-    assert_eq!(recipient.class, Some(BounceClass::Hard));
+    assert_eq!(recipient.class, Some(AnswerClass::HardBounce));
     assert_eq!(
         recipient.remote_mta.as_deref(),
         Some("gmail-smtp-in.l.google.com.")
@@ -151,7 +152,7 @@ fn a_gmail_bounce_is_read_past_its_human_readable_parts() {
 }
 
 #[test]
-fn a_delay_warning_is_a_soft_bounce_with_headers_only() {
+fn a_delay_warning_is_classified_by_its_status_with_headers_only() {
     let report = dsn(DELAYED);
     let [recipient] = report.recipients.as_slice() else {
         panic!("{:?}", report.recipients);
@@ -163,7 +164,8 @@ fn a_delay_warning_is_a_soft_bounce_with_headers_only() {
     );
     assert_eq!(recipient.action, DsnAction::Delayed);
     assert_eq!(recipient.status, "4.4.1");
-    assert_eq!(recipient.class, Some(BounceClass::Soft));
+    // A network problem (x.4.x) on the way: the sending's trouble, not the mailbox's.
+    assert_eq!(recipient.class, Some(AnswerClass::Blocked));
     assert_eq!(recipient.remote_mta, None);
     assert_eq!(
         recipient.diagnostic_code.as_deref(),
@@ -193,7 +195,8 @@ fn each_recipient_of_a_report_is_classified_on_its_own() {
     assert_eq!(alice.final_recipient, "alice@example.com");
     assert_eq!(alice.status, "5.2.1");
     assert_eq!(alice.action, DsnAction::Failed);
-    assert_eq!(alice.class, Some(BounceClass::Hard));
+    // A disabled mailbox (x.2.x) is a soft bounce: suppressed only if it repeats.
+    assert_eq!(alice.class, Some(AnswerClass::SoftBounce));
     assert_eq!(alice.remote_mta.as_deref(), Some("mx.example.com"));
     assert_eq!(
         alice.diagnostic_code.as_deref(),
@@ -202,7 +205,7 @@ fn each_recipient_of_a_report_is_classified_on_its_own() {
     assert_eq!(bob.final_recipient, "bob@example.com");
     assert_eq!(bob.status, "4.2.2");
     assert_eq!(bob.action, DsnAction::Failed);
-    assert_eq!(bob.class, Some(BounceClass::Soft));
+    assert_eq!(bob.class, Some(AnswerClass::SoftBounce));
     assert_eq!(
         report.returned,
         ReturnedHeaders {

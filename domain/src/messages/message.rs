@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock;
 use crate::error::{Error, Result};
+use crate::outcomes::AnswerClass;
 use crate::schema::messages;
 use crate::store::DbConnection;
 use crate::store::sql_types::{Id, Json, Timestamp};
@@ -60,9 +61,10 @@ pub enum MessageStatus {
     /// The relay answered 4xx or could not be reached; a retry is scheduled.
     Deferred,
     Sent,
-    /// The relay refused it permanently (5xx); the address is suppressed.
+    /// A hard bounce: the relay refused the address, or a report said it does not exist.
     Bounced,
-    /// Temporary failures outlasted every retry.
+    /// Not delivered: a soft bounce, a blocked answer, or temporary failures that
+    /// outlasted every retry (`outcome_class` says which).
     Failed,
     /// Not sent on purpose: suppressed, unsubscribed or cancelled after it was queued.
     Skipped,
@@ -80,6 +82,12 @@ impl MessageStatus {
     ];
     /// States a message leaves only through delivery.
     pub const OPEN: [&'static str; 3] = ["queued", "sending", "deferred"];
+    /// `OPEN`, typed.
+    pub const OPEN_STATES: [MessageStatus; 3] = [
+        MessageStatus::Queued,
+        MessageStatus::Sending,
+        MessageStatus::Deferred,
+    ];
     /// `OPEN` as the SQL predicate of `messages_campaign_open_idx` (with `kind`): written
     /// out literally, not bound, so that both backends' planners can use that index.
     const OPEN_CAMPAIGN_SQL: &'static str =
@@ -139,6 +147,21 @@ pub struct Message {
     pub tracked: bool,
     pub opened_at: Option<Timestamp>,
     pub clicked_at: Option<Timestamp>,
+    /// The class of the answer that closed the message, or that it is retried for:
+    /// `hard_bounce`, `soft_bounce` or `blocked` (see [`AnswerClass`]).
+    pub outcome_class: Option<String>,
+}
+
+/// A forward move of a message's state (see [`Message::advance`]).
+#[derive(AsChangeset)]
+#[diesel(table_name = messages)]
+struct Advance {
+    status: String,
+    updated_at: Timestamp,
+    // `None` leaves a column as it is; `Some(None)` clears it.
+    last_error: Option<Option<String>>,
+    sent_at: Option<Option<Timestamp>>,
+    outcome_class: Option<Option<String>>,
 }
 
 /// What a new message is about.
@@ -163,6 +186,11 @@ impl Message {
 
     pub fn status(&self) -> MessageStatus {
         MessageStatus::parse(&self.status).unwrap_or(MessageStatus::Failed)
+    }
+
+    /// The class of the answer that closed the message (or that it is retried for).
+    pub fn outcome_class(&self) -> Option<AnswerClass> {
+        self.outcome_class.as_deref().and_then(AnswerClass::parse)
     }
 
     pub fn create(
@@ -204,6 +232,7 @@ impl Message {
             tracked: false,
             opened_at: None,
             clicked_at: None,
+            outcome_class: None,
         };
         diesel::insert_into(messages::table)
             .values(&message)
@@ -229,63 +258,96 @@ impl Message {
     }
 
     /// Marks the start of a delivery attempt (committed before the SMTP transaction).
+    /// Answers false, and changes nothing, when the message is closed already.
     pub fn mark_sending(
         conn: &mut DbConnection,
         id: Id,
         subject: &str,
         tracked: bool,
-    ) -> Result<()> {
-        diesel::update(messages::table.find(id))
-            .set((
-                messages::status.eq(MessageStatus::Sending.as_str()),
-                messages::subject.eq(Some(subject)),
-                messages::tracked.eq(tracked),
-                messages::attempts.eq(messages::attempts + 1),
-                messages::updated_at.eq(clock::now()),
-            ))
-            .execute(conn)?;
-        Ok(())
-    }
-
-    /// Records an outcome; `Sent` also sets `sent_at`.
-    pub fn mark(
-        conn: &mut DbConnection,
-        id: Id,
-        status: MessageStatus,
-        error: Option<&str>,
-    ) -> Result<()> {
-        let now = clock::now();
-        diesel::update(messages::table.find(id))
-            .set((
-                messages::status.eq(status.as_str()),
-                messages::last_error.eq(error.map(|e| e.chars().take(2000).collect::<String>())),
-                messages::updated_at.eq(now),
-                messages::sent_at.eq((status == MessageStatus::Sent).then_some(now)),
-            ))
-            .execute(conn)?;
-        Ok(())
-    }
-
-    /// A message the relay accepted that the recipient's server bounced later (an
-    /// asynchronous DSN): `sent` becomes `bounced`, keeping its `sent_at`. A message in any
-    /// other state is left as it is; answers whether this one changed.
-    pub fn mark_bounced_after_delivery(
-        conn: &mut DbConnection,
-        id: Id,
-        reason: &str,
     ) -> Result<bool> {
         let changed = diesel::update(
             messages::table
                 .find(id)
-                .filter(messages::status.eq(MessageStatus::Sent.as_str())),
+                .filter(messages::status.eq_any(MessageStatus::OPEN)),
         )
         .set((
-            messages::status.eq(MessageStatus::Bounced.as_str()),
-            messages::last_error.eq(Some(reason.chars().take(2000).collect::<String>())),
+            messages::status.eq(MessageStatus::Sending.as_str()),
+            messages::subject.eq(Some(subject)),
+            messages::tracked.eq(tracked),
+            messages::attempts.eq(messages::attempts + 1),
             messages::updated_at.eq(clock::now()),
         ))
         .execute(conn)?;
         Ok(changed > 0)
+    }
+
+    /// Moves a message from one of the states `from` to `to`; answers whether it moved.
+    /// States only move forward — open, then `sent`, then a report's bounce or failure —
+    /// so an outcome that arrives after a later one (a relay's slow `250` after the
+    /// bounce report about the same message) changes nothing.
+    ///
+    /// `Sent` sets `sent_at` and clears the error; a move from `sent` keeps `sent_at`.
+    /// `class` is the class of the answer that caused the move, if any.
+    pub fn advance(
+        conn: &mut DbConnection,
+        id: Id,
+        from: &[MessageStatus],
+        to: MessageStatus,
+        error: Option<&str>,
+        class: Option<AnswerClass>,
+    ) -> Result<bool> {
+        let now = clock::now();
+        let sent = to == MessageStatus::Sent;
+        let change = Advance {
+            status: to.as_str().to_owned(),
+            updated_at: now,
+            last_error: Some(error.map(|e| e.chars().take(2000).collect())),
+            sent_at: sent.then_some(Some(now)),
+            outcome_class: class.map(|c| Some(c.as_str().to_owned())),
+        };
+        let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
+        let changed = diesel::update(
+            messages::table
+                .find(id)
+                .filter(messages::status.eq_any(from)),
+        )
+        .set(change)
+        .execute(conn)?;
+        Ok(changed > 0)
+    }
+
+    /// How many of the account's messages to `to_email` soft-bounced since `since`: the
+    /// count that suppresses an address whose mailbox keeps refusing mail. Reads
+    /// `messages_soft_bounce_idx`, which holds soft-bounced messages only.
+    pub fn soft_bounces_since(
+        conn: &mut DbConnection,
+        account_id: Id,
+        to_email: &str,
+        since: Timestamp,
+    ) -> Result<i64> {
+        Ok(messages::table
+            .filter(messages::account_id.eq(account_id))
+            .filter(messages::to_email.eq(to_email))
+            .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
+                "messages.outcome_class = 'soft_bounce'",
+            ))
+            .filter(messages::updated_at.ge(since))
+            .count()
+            .get_result(conn)?)
+    }
+
+    /// How many of a campaign's messages are in each of `statuses`, together.
+    pub fn count_in_campaign(
+        conn: &mut DbConnection,
+        campaign_id: Id,
+        statuses: &[MessageStatus],
+    ) -> Result<i64> {
+        let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        Ok(messages::table
+            .filter(messages::campaign_id.eq(campaign_id))
+            .filter(messages::status.eq_any(statuses))
+            .count()
+            .get_result(conn)?)
     }
 
     /// Message counts of a campaign by status.

@@ -9,4 +9,6 @@ mod hash;
 mod suppression;
 
 pub use hash::{HashKey, email_hash};
-pub use suppression::{AddedSuppression, Suppression, SuppressionReason};
+pub use suppression::{
+    AddedSuppression, Suppression, SuppressionFilter, SuppressionReason, UNDOABLE_REASONS,
+};

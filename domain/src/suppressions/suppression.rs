@@ -25,6 +25,8 @@ pub enum SuppressionReason {
     Unsubscribe,
     /// The address does not exist (a permanent delivery failure).
     HardBounce,
+    /// The mailbox kept refusing mail (soft bounces in several campaigns).
+    SoftBounce,
     /// The recipient reported a message as spam.
     Complaint,
     /// Suppressed by the account.
@@ -38,6 +40,7 @@ impl SuppressionReason {
         match self {
             SuppressionReason::Unsubscribe => "unsubscribe",
             SuppressionReason::HardBounce => "hard_bounce",
+            SuppressionReason::SoftBounce => "soft_bounce",
             SuppressionReason::Complaint => "complaint",
             SuppressionReason::Manual => "manual",
             SuppressionReason::Erasure => "erasure",
@@ -48,6 +51,7 @@ impl SuppressionReason {
         match s {
             "unsubscribe" => Some(SuppressionReason::Unsubscribe),
             "hard_bounce" => Some(SuppressionReason::HardBounce),
+            "soft_bounce" => Some(SuppressionReason::SoftBounce),
             "complaint" => Some(SuppressionReason::Complaint),
             "manual" => Some(SuppressionReason::Manual),
             "erasure" => Some(SuppressionReason::Erasure),
@@ -69,6 +73,8 @@ pub struct Suppression {
     pub reason: String,
     pub note: Option<String>,
     pub created_at: Timestamp,
+    /// The campaign whose delivery outcome created the entry (a bounce of its message).
+    pub campaign_id: Option<Id>,
 }
 
 /// The outcome of adding: whether the entry is new.
@@ -113,6 +119,21 @@ impl Suppression {
         reason: SuppressionReason,
         note: Option<String>,
     ) -> Result<AddedSuppression> {
+        Self::add_from(conn, account_id, key, email, reason, note, None)
+    }
+
+    /// [`add`](Self::add), noting the campaign whose delivery outcome suppresses the
+    /// address (when the entry is new), so that what one campaign suppressed can be
+    /// reviewed and undone.
+    pub fn add_from(
+        conn: &mut DbConnection,
+        account_id: Id,
+        key: &HashKey,
+        email: &EmailAddress,
+        reason: SuppressionReason,
+        note: Option<String>,
+        campaign_id: Option<Id>,
+    ) -> Result<AddedSuppression> {
         let erasure = reason == SuppressionReason::Erasure;
         let entry = Suppression {
             id: Id::new(),
@@ -122,6 +143,7 @@ impl Suppression {
             reason: reason.as_str().to_owned(),
             note: clean_note(note)?,
             created_at: clock::now(),
+            campaign_id,
         };
         conn.write_transaction(|conn| {
             // A concurrent removal can delete the entry that made the insert a no-op;
@@ -261,11 +283,12 @@ impl Suppression {
             .collect())
     }
 
-    /// The account's entries, oldest first, optionally of one reason.
+    /// The account's entries, oldest first, optionally of one reason or created by one
+    /// campaign's delivery outcomes.
     pub fn list(
         conn: &mut DbConnection,
         account_id: Id,
-        reason: Option<SuppressionReason>,
+        filter: &SuppressionFilter,
         page: &PageRequest,
     ) -> Result<Page<Suppression>> {
         let mut query = suppressions::table
@@ -274,8 +297,11 @@ impl Suppression {
             .order(suppressions::id.asc())
             .limit(page.fetch_limit())
             .into_boxed();
-        if let Some(reason) = reason {
+        if let Some(reason) = filter.reason {
             query = query.filter(suppressions::reason.eq(reason.as_str()));
+        }
+        if let Some(campaign_id) = filter.campaign_id {
+            query = query.filter(suppressions::campaign_id.eq(campaign_id));
         }
         if let Some(after) = page.after {
             query = query.filter(suppressions::id.gt(after));
@@ -304,6 +330,46 @@ impl Suppression {
             diesel::delete(suppressions::table.find(entry.id)).execute(conn)?;
             Ok(())
         })
+    }
+}
+
+/// Which suppressions to list.
+#[derive(Debug, Clone, Default)]
+pub struct SuppressionFilter {
+    pub reason: Option<SuppressionReason>,
+    /// Only entries a delivery outcome of this campaign created.
+    pub campaign_id: Option<Id>,
+}
+
+/// Bounce suppressions a campaign's delivery outcomes create, and which an operator may
+/// undo in one call (a complaint is the recipient's own word and is never undone so).
+pub const UNDOABLE_REASONS: [SuppressionReason; 2] =
+    [SuppressionReason::HardBounce, SuppressionReason::SoftBounce];
+
+impl Suppression {
+    /// Removes the entries with `reason` that delivery outcomes of one campaign created:
+    /// the undo for a misconfigured relay that bounced a list. Answers how many went.
+    /// Entries that became erasure entries since, or that existed before the campaign,
+    /// are not touched.
+    pub fn remove_for_campaign(
+        conn: &mut DbConnection,
+        account_id: Id,
+        campaign_id: Id,
+        reason: SuppressionReason,
+    ) -> Result<usize> {
+        if !UNDOABLE_REASONS.contains(&reason) {
+            return Err(Error::invalid(
+                "reason",
+                "only hard_bounce and soft_bounce suppressions of a campaign can be undone",
+            ));
+        }
+        Ok(diesel::delete(
+            suppressions::table
+                .filter(suppressions::account_id.eq(account_id))
+                .filter(suppressions::campaign_id.eq(campaign_id))
+                .filter(suppressions::reason.eq(reason.as_str())),
+        )
+        .execute(conn)?)
     }
 }
 
@@ -343,6 +409,7 @@ mod tests {
         for reason in [
             SuppressionReason::Unsubscribe,
             SuppressionReason::HardBounce,
+            SuppressionReason::SoftBounce,
             SuppressionReason::Complaint,
             SuppressionReason::Manual,
             SuppressionReason::Erasure,

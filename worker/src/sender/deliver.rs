@@ -2,23 +2,22 @@
 //!
 //! The message is marked `sending` (committed) before the SMTP transaction and `sent` after
 //! it, so a redelivered job finds a sent message and sends nothing; only a process killed
-//! inside the SMTP transaction can cause a second copy. Temporary failures retry with
-//! exponential backoff, permanent ones bounce and suppress the address, and a campaign
-//! whose relay keeps failing pauses itself.
+//! inside the SMTP transaction can cause a second copy. What the relay's answer does — a
+//! retry with exponential backoff, a bounce, a blocked message, a suppression, a campaign
+//! that pauses itself — is decided by `mailroom_domain::outcomes`, as for reports.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use mailroom_domain::accounts::Account;
 use mailroom_domain::campaigns::{Campaign, CampaignStatus};
-use mailroom_domain::contacts::EmailAddress;
 use mailroom_domain::contacts::email::mask_emails_in;
 use mailroom_domain::events::{self, EventData, EventType, NewEvent};
 use mailroom_domain::jobs::backoff;
 use mailroom_domain::messages::{Message, MessageKind, MessageStatus, SandboxMessage};
+use mailroom_domain::outcomes::{self, Next, Outcome, RelayAnswer};
 use mailroom_domain::rendering;
 use mailroom_domain::store::DbConnection;
-use mailroom_domain::suppressions::{Suppression, SuppressionReason};
 use mailroom_domain::{Error, Id};
 
 use super::compose::{Composed, Verdict, compose};
@@ -238,7 +237,7 @@ fn prepare(
             // Losing this mark in a database crash is harmless: the job, not acknowledged,
             // comes back and the message is sent then. So its commit does not wait for
             // the disk; the outcome's commit (synchronous) makes it durable.
-            conn.write_transaction_async_commit(|conn| {
+            let open = conn.write_transaction_async_commit(|conn| {
                 Message::mark_sending(
                     conn,
                     message.id,
@@ -246,6 +245,10 @@ fn prepare(
                     composed.tracked,
                 )
             })?;
+            if !open {
+                // Closed since it was read (a report about an earlier attempt): not sent.
+                return Ok(Prepared::Finished(JobOutcome::Done));
+            }
             Ok(Prepared::Send(Box::new(Ready {
                 composed: *composed,
                 message,
@@ -267,62 +270,33 @@ fn prepare(
     }
 }
 
-/// The event a final state reports: `sent`, a hard `bounce`, or `blocked` (not sent:
-/// skipped, or failed for good — `source: failed`).
-fn final_event(status: MessageStatus, reason: Option<&str>) -> (EventType, EventData) {
-    let diagnostic = reason.map(mask_emails_in);
-    match status {
-        MessageStatus::Sent => (EventType::Sent, EventData::default()),
-        MessageStatus::Bounced => (
-            EventType::Bounce,
-            EventData {
-                bounce_class: Some("hard".into()),
-                diagnostic,
-                ..EventData::default()
-            },
-        ),
-        MessageStatus::Failed => (
-            EventType::Blocked,
-            EventData {
-                diagnostic,
-                source: Some("failed".into()),
-                ..EventData::default()
-            },
-        ),
-        _ => (
-            EventType::Blocked,
-            EventData {
-                diagnostic,
-                ..EventData::default()
-            },
-        ),
+/// The event a message closed without being sent reports: `blocked` (skipped, or failed
+/// before the relay was asked — `source: failed`).
+fn unsent_event(status: MessageStatus, reason: Option<&str>) -> EventData {
+    EventData {
+        diagnostic: reason.map(mask_emails_in),
+        source: (status == MessageStatus::Failed).then(|| "failed".into()),
+        ..EventData::default()
     }
 }
 
-/// Puts a message in a final state and reports its event (its campaign is settled after
-/// the commit: see `CampaignSettler`).
+/// Closes a message that is not sent (skipped, or failed before any delivery) and
+/// reports its event (its campaign is settled after the commit: see `CampaignSettler`).
 fn finish(
     conn: &mut DbConnection,
     message: &Message,
     status: MessageStatus,
     reason: Option<&str>,
 ) -> mailroom_domain::Result<()> {
-    let mut events = Vec::new();
-    finish_into(conn, message, status, reason, &mut events)?;
-    events::enqueue(conn, events)
-}
-
-/// `finish`, its event added to `events` for the caller to enqueue.
-fn finish_into(
-    conn: &mut DbConnection,
-    message: &Message,
-    status: MessageStatus,
-    reason: Option<&str>,
-    events: &mut Vec<NewEvent>,
-) -> mailroom_domain::Result<()> {
-    let (event_type, data) = final_event(status, reason);
-    events.push(NewEvent::new(event_type, message.id, data));
-    Message::mark(conn, message.id, status, reason)
+    let open = &MessageStatus::OPEN_STATES;
+    if Message::advance(conn, message.id, open, status, reason, None)? {
+        let data = unsent_event(status, reason);
+        events::enqueue(
+            conn,
+            vec![NewEvent::new(EventType::Blocked, message.id, data)],
+        )?;
+    }
+    Ok(())
 }
 
 /// Writes a delivery's outcome; its events go to `events`, for the caller to enqueue in
@@ -340,12 +314,7 @@ pub(super) fn record(
         attempt,
         relay_failing,
     } = recording;
-    let attempt = *attempt;
-    let campaign = message
-        .campaign_id
-        .filter(|_| message.kind() == MessageKind::Campaign);
-    let delivery = &ctx.settings.delivery;
-    match outcome {
+    let answer = match outcome {
         DeliveryOutcome::Delivered { response } => {
             if let Outlet::Sandbox = ctx.outlet {
                 SandboxMessage::store(
@@ -361,71 +330,24 @@ pub(super) fn record(
                 )?;
             }
             tracing::debug!(message_id = %message.id, response = %mask_emails_in(response), "delivered");
-            // Only a campaign whose relay was failing has a count to reset (read when the
-            // message was prepared): no write to the campaign's row per message.
-            if let Some(campaign_id) = campaign.filter(|_| *relay_failing) {
-                Campaign::record_relay_success(conn, campaign_id)?;
-            }
-            finish_into(conn, message, MessageStatus::Sent, None, events)?;
-            Ok(JobOutcome::Done)
+            RelayAnswer::Accepted
         }
-        DeliveryOutcome::PermanentFailure { code, reason } => {
-            let reason = format!("{code} {reason}");
-            if let Ok(email) = EmailAddress::parse(&message.to_email) {
-                Suppression::add(
-                    conn,
-                    message.account_id,
-                    &ctx.hash_key,
-                    &email,
-                    SuppressionReason::HardBounce,
-                    Some(reason.clone()),
-                )?;
-            }
-            if let Some(campaign_id) = campaign.filter(|_| *relay_failing) {
-                Campaign::record_relay_success(conn, campaign_id)?;
-            }
-            finish_into(conn, message, MessageStatus::Bounced, Some(&reason), events)?;
-            Ok(JobOutcome::Done)
+        DeliveryOutcome::Refused { code, text } => RelayAnswer::Refused { code: *code, text },
+        DeliveryOutcome::TemporaryFailure { reason } => RelayAnswer::NoAnswer { reason },
+    };
+    let delivery = Outcome::Delivery {
+        answer,
+        attempt: *attempt,
+        relay_failing: *relay_failing,
+    };
+    let recorded = outcomes::record(conn, &ctx.outcome_policy, message, &delivery, events)?;
+    Ok(match recorded.next {
+        Next::Done => JobOutcome::Done,
+        Next::Hold => JobOutcome::Hold,
+        Next::Retry => {
+            let retry_base = ctx.settings.delivery.retry_base;
+            let delay = backoff(retry_base, *attempt, Duration::from_secs(6 * 3600));
+            JobOutcome::RetryAfter(delay, mask_emails_in(&outcome.to_string()))
         }
-        DeliveryOutcome::TemporaryFailure { reason } => {
-            let paused_now = match campaign {
-                Some(campaign_id) => Campaign::record_relay_failure(
-                    conn,
-                    campaign_id,
-                    delivery.pause_after_failures,
-                    reason,
-                )?,
-                None => false,
-            };
-            let diagnostic = Some(mask_emails_in(reason));
-            if attempt >= delivery.max_attempts {
-                // Temporary failures until the last attempt: a soft bounce.
-                let data = EventData {
-                    bounce_class: Some("soft".into()),
-                    diagnostic,
-                    ..EventData::default()
-                };
-                events.push(NewEvent::new(EventType::Bounce, message.id, data));
-                Message::mark(conn, message.id, MessageStatus::Failed, Some(reason))?;
-                return Ok(JobOutcome::Done);
-            }
-            Message::mark(conn, message.id, MessageStatus::Deferred, Some(reason))?;
-            let data = EventData {
-                diagnostic,
-                ..EventData::default()
-            };
-            events.push(NewEvent::new(EventType::Deferred, message.id, data));
-            // Paused by this failure or by another one meanwhile: wait for resume, not for
-            // the backoff.
-            let paused = paused_now
-                || campaign.is_some_and(|id| {
-                    Campaign::find_any(conn, id).is_ok_and(|c| c.status() == CampaignStatus::Paused)
-                });
-            if paused {
-                return Ok(JobOutcome::Hold);
-            }
-            let delay = backoff(delivery.retry_base, attempt, Duration::from_secs(6 * 3600));
-            Ok(JobOutcome::RetryAfter(delay, reason.clone()))
-        }
-    }
+    })
 }

@@ -7,12 +7,9 @@ use std::time::Duration;
 use lettre::transport::smtp::Error as SmtpError;
 use lettre::transport::smtp::response::Response;
 
-/// The result of one delivery attempt.
-///
-/// Only a refusal of this recipient or this message is permanent. A relay that is down,
-/// slow, misconfigured (TLS, login), refuses our envelope sender or refuses to relay for us
-/// is a temporary failure: retrying may help, and bouncing the recipient for the relay's
-/// fault would suppress addresses that are fine.
+/// The result of one delivery attempt, as the relay put it. What an answer means — a hard
+/// or soft bounce, a blocked message, a retry — is for the classification table in
+/// `mailroom_domain::outcomes` to say, not for the transport.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryOutcome {
     /// The relay took responsibility for the message (2xx after DATA).
@@ -20,13 +17,14 @@ pub enum DeliveryOutcome {
         /// The relay's reply, e.g. `250 2.0.0 OK queued as 1A2B3C`.
         response: String,
     },
-    /// Try again later: a 4xx reply, or no usable SMTP session (refused, reset or timed-out
-    /// connection, TLS or AUTH failing, the sender refused).
+    /// No answer about this message: the relay could not be reached, the session failed
+    /// (TLS, login, greeting), the relay refused our envelope sender, or it did not answer
+    /// in time. Never the recipient's fault; retrying may help.
     TemporaryFailure { reason: String },
-    /// The relay refused the recipient or the message for good (5xx at RCPT TO or DATA):
-    /// a bounce. `reason` is the relay's text, usually starting with an enhanced status code
+    /// The relay refused this recipient or this message: a 4xx or 5xx reply at RCPT TO or
+    /// DATA. `text` is the reply's text, usually starting with an enhanced status code
     /// such as `5.1.1`.
-    PermanentFailure { code: u16, reason: String },
+    Refused { code: u16, text: String },
 }
 
 impl DeliveryOutcome {
@@ -40,14 +38,13 @@ impl fmt::Display for DeliveryOutcome {
         match self {
             Self::Delivered { response } => write!(f, "delivered ({response})"),
             Self::TemporaryFailure { reason } => write!(f, "temporary failure: {reason}"),
-            Self::PermanentFailure { code, reason } => {
-                write!(f, "permanent failure: {code} {reason}")
-            }
+            Self::Refused { code, text } => write!(f, "refused: {code} {text}"),
         }
     }
 }
 
-/// Where in the SMTP conversation something went wrong; it decides whether a 5xx bounces.
+/// Where in the SMTP conversation something went wrong: only a refusal at RCPT TO or DATA
+/// is about the message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stage {
     /// TCP, greeting, EHLO, STARTTLS, AUTH, or the liveness check of a pooled connection.
@@ -78,16 +75,10 @@ impl Stage {
 /// Maps a lettre error at `stage` to an outcome.
 pub(crate) fn classify(stage: Stage, error: &SmtpError) -> DeliveryOutcome {
     match error.status() {
-        Some(code)
-            if error.is_permanent()
-                && stage.judges_the_message()
-                && !blames_our_setup(code.into(), &reply_text(error)) =>
-        {
-            DeliveryOutcome::PermanentFailure {
-                code: code.into(),
-                reason: reply_text(error),
-            }
-        }
+        Some(code) if stage.judges_the_message() => DeliveryOutcome::Refused {
+            code: code.into(),
+            text: reply_text(error),
+        },
         Some(code) => DeliveryOutcome::TemporaryFailure {
             reason: format!(
                 "{} refused: {} {}",
@@ -100,21 +91,6 @@ pub(crate) fn classify(stage: Stage, error: &SmtpError) -> DeliveryOutcome {
             reason: format!("{}: {}", stage.describe(), error_chain(error)),
         },
     }
-}
-
-/// A 5xx at RCPT TO that refuses us rather than the recipient: the relay wants a login
-/// (530) or will not relay for us. Bouncing on it would suppress every address on the
-/// list because of one configuration mistake.
-fn blames_our_setup(code: u16, text: &str) -> bool {
-    const RELAY_REFUSALS: [&str; 5] = [
-        "relay access denied",
-        "relaying denied",
-        "unable to relay",
-        "relay not permitted",
-        "relaying not allowed",
-    ];
-    let text = text.to_ascii_lowercase();
-    matches!(code, 530 | 535) || RELAY_REFUSALS.iter().any(|refusal| text.contains(refusal))
 }
 
 pub(crate) fn timed_out(stage: Stage, limit: Duration) -> DeliveryOutcome {
@@ -171,25 +147,4 @@ pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut parts: Vec<&str> = text.split(": ").collect();
     parts.dedup();
     parts.join(": ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::blames_our_setup;
-
-    #[test]
-    fn a_relay_refusing_to_relay_for_us_is_not_the_recipients_fault() {
-        assert!(blames_our_setup(530, "5.7.0 Authentication required"));
-        assert!(blames_our_setup(
-            554,
-            "5.7.1 <a@example.com>: Relay access denied"
-        ));
-        assert!(blames_our_setup(
-            550,
-            "5.7.54 SMTP; Unable to relay recipient in non-accepted domain"
-        ));
-        assert!(!blames_our_setup(550, "5.1.1 user unknown"));
-        assert!(!blames_our_setup(552, "5.2.2 mailbox full"));
-        assert!(!blames_our_setup(554, "5.7.1 rejected as spam"));
-    }
 }

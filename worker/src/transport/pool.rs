@@ -142,7 +142,8 @@ impl Relay {
         Ok(Self {
             settings: settings.clone(),
             tls: tls_parameters(settings)?,
-            hello: ClientId::default(),
+            // lettre's default is the machine's host name, often bare (`vm`).
+            hello: ClientId::Domain(settings.ehlo_name.clone()),
         })
     }
 

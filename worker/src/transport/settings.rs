@@ -28,6 +28,9 @@ const DEFAULT_SMTP_PORT: u16 = 25;
 const DEFAULT_SMTPS_PORT: u16 = 465;
 const DEFAULT_POOL_SIZE: u32 = 4;
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// A fully-qualified name for settings built without one: never the machine's bare host
+/// name, which relays with a `reject_non_fqdn_helo_hostname` policy refuse.
+const DEFAULT_EHLO_NAME: &str = "mailroom.localhost";
 
 /// How the connection to the relay is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +78,9 @@ pub struct SmtpSettings {
     pub tls_ca: Option<PathBuf>,
     /// Accept any certificate (`tls_insecure=true`): for tests only.
     pub accept_invalid_certs: bool,
+    /// The name Mailroom greets the relay with (EHLO), fully qualified
+    /// (`MAILROOM_EHLO_NAME`; see [`with_ehlo_name`](Self::with_ehlo_name)).
+    pub ehlo_name: String,
 }
 
 impl SmtpSettings {
@@ -112,6 +118,7 @@ impl SmtpSettings {
             timeout: DEFAULT_TIMEOUT,
             tls_ca: None,
             accept_invalid_certs: false,
+            ehlo_name: DEFAULT_EHLO_NAME.to_owned(),
         };
         for (key, value) in url.query_pairs() {
             match key.as_ref() {
@@ -158,6 +165,12 @@ impl SmtpSettings {
             return Err("SMTP_URL: tls_ca and tls_insecure need TLS, but tls=none".to_owned());
         }
         Ok(settings)
+    }
+
+    /// Greets the relay with `name` (a fully-qualified name, checked by the settings).
+    pub fn with_ehlo_name(mut self, name: &str) -> Self {
+        self.ehlo_name = name.to_owned();
+        self
     }
 
     /// The settings as a URL with the password (and a user name equal to it) masked.

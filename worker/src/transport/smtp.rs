@@ -120,9 +120,9 @@ fn envelope(envelope_from: &str, to: &str) -> Result<Envelope, DeliveryOutcome> 
     // The address is not repeated: logs mask recipients.
     let recipient = to
         .parse::<Address>()
-        .map_err(|e| DeliveryOutcome::PermanentFailure {
+        .map_err(|e| DeliveryOutcome::Refused {
             code: 553,
-            reason: format!("5.1.3 invalid recipient address, not sent: {e}"),
+            text: format!("5.1.3 invalid recipient address, not sent: {e}"),
         })?;
     let sender =
         if envelope_from.is_empty() {
