@@ -601,6 +601,55 @@ mod tests {
         }
     }
 
+    /// A table row as the documentation writes it.
+    fn row(cells: &[&str]) -> String {
+        let cells: Vec<String> = cells
+            .iter()
+            .map(|c| {
+                if c.is_empty() {
+                    " ".into()
+                } else {
+                    format!(" {c} ")
+                }
+            })
+            .collect();
+        format!("|{}|", cells.join("|"))
+    }
+
+    fn outcome(c: Classification) -> &'static str {
+        match (c.class, c.retry) {
+            (HardBounce, false) => "hard bounce, suppressed",
+            (SoftBounce, true) => "soft bounce, retried",
+            (Blocked, false) => "blocked, failed",
+            (Blocked, true) => "blocked, retried",
+            other => panic!("no documented outcome for {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_documentation_lists_both_tables_as_they_are() {
+        let docs = include_str!("../../../docs/sending.md");
+        for rule in &STATUS_TABLE {
+            let codes = format!("`{}`", rule.codes);
+            let line = row(&[
+                &codes,
+                rule.meaning,
+                outcome(rule.permanent),
+                outcome(rule.transient),
+            ]);
+            assert!(docs.contains(&line), "docs/sending.md lacks\n{line}");
+        }
+        for rule in &REPLY_TABLE {
+            let line = row(&[
+                rule.replies,
+                rule.text,
+                rule.meaning,
+                outcome(rule.classification),
+            ]);
+            assert!(docs.contains(&line), "docs/sending.md lacks\n{line}");
+        }
+    }
+
     #[test]
     fn class_names_round_trip() {
         for class in AnswerClass::ALL {
