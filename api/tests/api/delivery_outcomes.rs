@@ -141,14 +141,6 @@ fn address(recipient: &str) -> String {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn counts(progress: &Value) -> [i64; 5] {
     ["sent", "bounced", "failed", "queued", "deferred"].map(|k| progress[k].as_i64().unwrap())
 }

@@ -314,6 +314,15 @@ impl TestApp {
     }
 }
 
+/// A loopback port free right now (for a listener the test names before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// Asserts a problem+json answer with the given status and code.
 pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
     assert_eq!(status, expected, "{body}");

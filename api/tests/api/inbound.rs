@@ -677,14 +677,6 @@ on_both_backends! {
 
 // --- over SMTP (`MAILROOM_INBOUND_SMTP_ADDR`) ------------------------------------------
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Delivers `raw` to `rcpt` at the listener with Python's `smtplib` (an independent
 /// client), from the null sender as bounces are; answers what the server said to `DATA`.
 async fn deliver_with_smtplib(port: u16, rcpt: &str, raw: &str) -> String {

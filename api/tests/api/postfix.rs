@@ -23,6 +23,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::helpers::free_port;
+
 /// The domain of the test mailboxes.
 pub const MAILBOX_DOMAIN: &str = "inbox.test";
 /// Mailroom's bounce domain in these tests: DSNs to it go to the inbound listener.
@@ -339,14 +341,6 @@ fn postfix_children() -> Vec<(i32, char)> {
             (parent == me && DAEMONS.contains(&comm)).then_some((pid, state))
         })
         .collect()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A user's uid and gid, from `/etc/passwd`.

@@ -303,7 +303,12 @@ impl Message {
             updated_at: now,
             last_error: Some(error.map(|e| e.chars().take(2000).collect())),
             sent_at: sent.then_some(Some(now)),
-            outcome_class: class.map(|c| Some(c.as_str().to_owned())),
+            // Delivered: an earlier attempt's answer no longer describes the message.
+            outcome_class: match class {
+                Some(class) => Some(Some(class.as_str().to_owned())),
+                None if sent => Some(None),
+                None => None,
+            },
         };
         let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
         let changed = diesel::update(
@@ -316,9 +321,9 @@ impl Message {
         Ok(changed > 0)
     }
 
-    /// How many of the account's messages to `to_email` soft-bounced since `since`: the
-    /// count that suppresses an address whose mailbox keeps refusing mail. Reads
-    /// `messages_soft_bounce_idx`, which holds soft-bounced messages only.
+    /// How many of the account's messages to `to_email` failed with a soft bounce since
+    /// `since`: the count that suppresses an address whose mailbox keeps refusing mail.
+    /// Reads `messages_soft_bounce_idx`, which holds soft-bounced messages only.
     pub fn soft_bounces_since(
         conn: &mut DbConnection,
         account_id: Id,
@@ -331,6 +336,7 @@ impl Message {
             .filter(diesel::dsl::sql::<diesel::sql_types::Bool>(
                 "messages.outcome_class = 'soft_bounce'",
             ))
+            .filter(messages::status.eq(MessageStatus::Failed.as_str()))
             .filter(messages::updated_at.ge(since))
             .count()
             .get_result(conn)?)

@@ -1,0 +1,176 @@
+//! What a delivery outcome does to a message, its address and its campaign
+//! (`outcomes::record`), on a temporary SQLite file and on a fresh PostgreSQL database:
+//! states move forward only, a delivered message forgets an earlier attempt's answer,
+//! soft bounces suppress once they repeat, and blocked answers pause a campaign while
+//! suppressing nobody.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use mailroom_domain::Id;
+use mailroom_domain::accounts::Account;
+use mailroom_domain::campaigns::{Campaign, CampaignStatus};
+use mailroom_domain::config::BounceValveSettings;
+use mailroom_domain::contacts::EmailAddress;
+use mailroom_domain::events::{EventType, NewEvent};
+use mailroom_domain::messages::{Message, MessageKind, MessageStatus, NewMessage};
+use mailroom_domain::outcomes::{AnswerClass, Next, Outcome, OutcomePolicy, RelayAnswer, record};
+use mailroom_domain::store::DbConnection;
+use mailroom_domain::suppressions::{HashKey, Suppression, SuppressionReason};
+use secrecy::SecretString;
+
+use support::{TestDb, campaign};
+
+fn policy() -> OutcomePolicy {
+    OutcomePolicy {
+        hash_key: HashKey::new(&SecretString::from("test-hash-key")),
+        max_attempts: 2,
+        pause_after_failures: 2,
+        soft_bounce_limit: 2,
+        soft_bounce_days: 30,
+        bounce_valve: BounceValveSettings {
+            recipients: 0,
+            percent: 50,
+            minutes: 15,
+        },
+    }
+}
+
+fn message(conn: &mut DbConnection, account: Id, campaign: Option<Id>, to: &str) -> Message {
+    let kind = match campaign {
+        Some(_) => MessageKind::Campaign,
+        None => MessageKind::Transactional,
+    };
+    Message::create_with_status(
+        conn,
+        account,
+        kind,
+        NewMessage {
+            campaign_id: campaign,
+            to_email: to.into(),
+            ..NewMessage::default()
+        },
+        MessageStatus::Sending,
+    )
+    .unwrap()
+}
+
+/// Records `outcome` for the message as it is now; answers what recording decided and
+/// the types of the events raised.
+fn apply(conn: &mut DbConnection, id: Id, outcome: Outcome<'_>) -> (Next, Vec<EventType>) {
+    let message = Message::find(conn, id).unwrap();
+    let mut events: Vec<NewEvent> = Vec::new();
+    let recorded = record(conn, &policy(), &message, &outcome, &mut events).unwrap();
+    (
+        recorded.next,
+        events.into_iter().map(|e| e.event_type).collect(),
+    )
+}
+
+fn delivery(answer: RelayAnswer<'_>, attempt: i32) -> Outcome<'_> {
+    Outcome::Delivery {
+        answer,
+        attempt,
+        relay_failing: false,
+    }
+}
+
+fn suppressed(conn: &mut DbConnection, account: Id, to: &str) -> Option<SuppressionReason> {
+    let email = EmailAddress::parse(to).unwrap();
+    Suppression::is_suppressed(conn, account, &policy().hash_key, &email).unwrap()
+}
+
+fn a_report_that_overtakes_the_relays_reply_is_the_only_outcome(db: &TestDb) {
+    let conn = &mut db.open();
+    let account = Account::create_with_key(conn, "Shop").unwrap().0.id;
+    let m = message(conn, account, None, "gone@example.com");
+    let report = Outcome::ReportedFailure {
+        class: AnswerClass::HardBounce,
+        diagnostic: "smtp; 550 5.1.1 user unknown",
+    };
+    // The report proves the relay took the message: its acceptance comes first.
+    let (_, raised) = apply(conn, m.id, report);
+    assert_eq!(raised, [EventType::Sent, EventType::Bounce]);
+    // The relay's 250, arriving late, changes nothing.
+    let (next, raised) = apply(conn, m.id, delivery(RelayAnswer::Accepted, 1));
+    assert_eq!((next, raised), (Next::Done, vec![]));
+    let m = Message::find(conn, m.id).unwrap();
+    assert_eq!(m.status(), MessageStatus::Bounced);
+    assert!(m.sent_at.is_some());
+    assert_eq!(m.outcome_class(), Some(AnswerClass::HardBounce));
+    assert_eq!(
+        suppressed(conn, account, "gone@example.com"),
+        Some(SuppressionReason::HardBounce)
+    );
+    // The same report again: nothing moves, nothing is raised.
+    assert_eq!(apply(conn, m.id, report).1, vec![]);
+}
+
+fn a_delivered_message_forgets_an_earlier_attempts_soft_bounce(db: &TestDb) {
+    let conn = &mut db.open();
+    let account = Account::create_with_key(conn, "Shop").unwrap().0.id;
+    let full = RelayAnswer::Refused {
+        code: 452,
+        text: "4.2.2 mailbox full",
+    };
+    let first = message(conn, account, None, "busy@example.com");
+    let (next, raised) = apply(conn, first.id, delivery(full, 1));
+    assert_eq!((next, raised), (Next::Retry, vec![EventType::Deferred]));
+    assert_eq!(
+        Message::find(conn, first.id).unwrap().outcome_class(),
+        Some(AnswerClass::SoftBounce)
+    );
+    apply(conn, first.id, delivery(RelayAnswer::Accepted, 2));
+    let first = Message::find(conn, first.id).unwrap();
+    assert_eq!(
+        (first.status(), first.outcome_class()),
+        (MessageStatus::Sent, None)
+    );
+    // So one real soft bounce later, the address is not suppressed yet (limit 2)…
+    let second = message(conn, account, None, "busy@example.com");
+    let (_, raised) = apply(conn, second.id, delivery(full, 2));
+    assert_eq!(raised, [EventType::Bounce]);
+    assert_eq!(suppressed(conn, account, "busy@example.com"), None);
+    // …and after the second it is.
+    let third = message(conn, account, None, "busy@example.com");
+    apply(conn, third.id, delivery(full, 2));
+    assert_eq!(
+        suppressed(conn, account, "busy@example.com"),
+        Some(SuppressionReason::SoftBounce)
+    );
+}
+
+fn blocked_answers_pause_the_campaign_and_suppress_nobody(db: &TestDb) {
+    let conn = &mut db.open();
+    let account = Account::create_with_key(conn, "Shop").unwrap().0.id;
+    let news = campaign(conn, account);
+    Campaign::send(conn, account, news).unwrap();
+    let policy_block = RelayAnswer::Refused {
+        code: 550,
+        text: "5.7.1 <a@example.com>: Recipient address rejected: blocked by policy",
+    };
+    for to in ["a@example.com", "b@example.com"] {
+        let m = message(conn, account, Some(news), to);
+        let (next, raised) = apply(conn, m.id, delivery(policy_block, 1));
+        assert_eq!((next, raised), (Next::Done, vec![EventType::Blocked]));
+        assert_eq!(
+            Message::find(conn, m.id).unwrap().status(),
+            MessageStatus::Failed
+        );
+        assert_eq!(suppressed(conn, account, to), None);
+    }
+    let paused = Campaign::find_any(conn, news).unwrap();
+    assert_eq!(paused.status(), CampaignStatus::Paused);
+    let reason = paused.paused_reason.unwrap();
+    assert!(
+        reason.contains("2 consecutive") && reason.contains("550 5.7.1 <a***@example.com>"),
+        "{reason}"
+    );
+}
+
+on_both_backends!(
+    a_report_that_overtakes_the_relays_reply_is_the_only_outcome,
+    a_delivered_message_forgets_an_earlier_attempts_soft_bounce,
+    blocked_answers_pause_the_campaign_and_suppress_nobody,
+);
