@@ -34,6 +34,7 @@ mod sending_rules;
 mod smoke;
 mod smtp_server;
 mod suppressions;
+mod tenant_erasure;
 mod tracking;
 mod unsubscribe;
 mod webhook_receiver;

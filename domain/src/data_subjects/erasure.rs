@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use super::subject::Subject;
 use crate::error::{Error, Result};
+use crate::jobs::{AccountRows, Job, JobTarget};
 use crate::schema::{
     audit_events, consents, contacts, data_subject_exports, data_subject_requests, events,
     idempotency_keys, imports, inbound_reports, jobs, list_members, messages, sandbox_messages,
@@ -131,6 +132,7 @@ fn erase_in_transaction(
         // Mail not yet out is not sent to an erased person.
         diesel::update(
             messages::table
+                .filter(messages::account_id.eq(account_id))
                 .filter(messages::id.eq_any(batch.clone()))
                 .filter(messages::status.eq_any(crate::messages::MessageStatus::OPEN)),
         )
@@ -138,6 +140,7 @@ fn erase_in_transaction(
         .execute(conn)?;
         done.messages_anonymised += diesel::update(
             messages::table
+                .filter(messages::account_id.eq(account_id))
                 .filter(messages::id.eq_any(batch.clone()))
                 .filter(messages::kind.eq("campaign")),
         )
@@ -154,6 +157,7 @@ fn erase_in_transaction(
         .execute(conn)?;
         done.messages_deleted += diesel::delete(
             messages::table
+                .filter(messages::account_id.eq(account_id))
                 .filter(messages::id.eq_any(batch))
                 .filter(messages::kind.ne("campaign")),
         )
@@ -167,12 +171,18 @@ fn erase_in_transaction(
     .execute(conn)?;
 
     if let Some(contact) = subject.contact_id() {
-        done.memberships_deleted +=
-            diesel::delete(list_members::table.filter(list_members::contact_id.eq(contact)))
-                .execute(conn)?;
-        done.consents_deleted +=
-            diesel::delete(consents::table.filter(consents::contact_id.eq(contact)))
-                .execute(conn)?;
+        done.memberships_deleted += diesel::delete(
+            list_members::table
+                .filter(list_members::account_id.eq(account_id))
+                .filter(list_members::contact_id.eq(contact)),
+        )
+        .execute(conn)?;
+        done.consents_deleted += diesel::delete(
+            consents::table
+                .filter(consents::account_id.eq(account_id))
+                .filter(consents::contact_id.eq(contact)),
+        )
+        .execute(conn)?;
         done.contact_deleted = diesel::delete(
             contacts::table
                 .filter(contacts::id.eq(contact))
@@ -196,8 +206,12 @@ fn erase_in_transaction(
             .as_ref()
             .and_then(|v| v.0.get("method").cloned())
             .map(|m| Json(serde_json::json!({"method": m, "note": null})));
-        done.exports_deleted +=
-            diesel::delete(data_subject_exports::table.find(*id)).execute(conn)?;
+        done.exports_deleted += diesel::delete(
+            data_subject_exports::table
+                .find(*id)
+                .filter(data_subject_exports::account_id.eq(account_id)),
+        )
+        .execute(conn)?;
         diesel::update(data_subject_requests::table.find(*id))
             .set((
                 data_subject_requests::subject_email.eq(None::<String>),
@@ -209,7 +223,7 @@ fn erase_in_transaction(
     }
 
     done.audit_events_pseudonymised = pseudonymise_audit(conn, account_id, &scrub)?;
-    done.jobs_pseudonymised = pseudonymise_jobs(conn, &scrub)?;
+    done.jobs_pseudonymised = pseudonymise_jobs(conn, account_id, &scrub)?;
     done.idempotent_responses_pseudonymised = pseudonymise_responses(conn, account_id, &scrub)?;
     done.imports_pseudonymised = pseudonymise_imports(conn, account_id, &scrub)?;
     done.webhook_deliveries_deleted += delete_mentioning_deliveries(conn, account_id, &scrub)?;
@@ -245,13 +259,15 @@ impl Scrubber {
         }
     }
 
-    /// `LIKE` patterns for finding candidate rows (a superset: `_` matches any character).
+    /// `LIKE` patterns for finding candidate rows: the needles, their `%`, `_` and `\`
+    /// escaped (the queries say `ESCAPE '\'`), so an address spelled with wildcards
+    /// matches only itself.
     fn patterns(&self) -> (String, String) {
-        let first = format!("%{}%", self.needles[0]);
+        let first = like_pattern(&self.needles[0]);
         let second = self
             .needles
             .get(1)
-            .map(|n| format!("%{n}%"))
+            .map(|n| like_pattern(n))
             .unwrap_or_else(|| first.clone());
         (first, second)
     }
@@ -281,6 +297,20 @@ impl Scrubber {
     fn opt_text(&self, text: &Option<String>) -> Option<String> {
         text.as_deref().map(|t| self.text(t))
     }
+}
+
+/// `%needle%` for `LIKE … ESCAPE '\'`: `needle` matched literally, anywhere.
+fn like_pattern(needle: &str) -> String {
+    let mut pattern = String::with_capacity(needle.len() + 2);
+    pattern.push('%');
+    for c in needle.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 /// Replaces `needle` (lower case) in `haystack` whatever the ASCII case of the match.
@@ -343,58 +373,119 @@ fn pseudonymise_audit(conn: &mut DbConnection, account_id: Id, scrub: &Scrubber)
     let ids = mentioning(
         conn,
         "SELECT id::text AS id FROM audit_events WHERE account_id::text = $3 AND \
-         (details::text ILIKE $1 OR details::text ILIKE $2 OR resource_id ILIKE $1 \
-          OR resource_id ILIKE $2 OR actor_id ILIKE $1 OR actor_id ILIKE $2)",
-        "SELECT id FROM audit_events WHERE (details LIKE ?1 OR details LIKE ?2 \
-         OR resource_id LIKE ?1 OR resource_id LIKE ?2 OR actor_id LIKE ?1 OR actor_id LIKE ?2) \
+         (details::text ILIKE $1 ESCAPE '\\' OR details::text ILIKE $2 ESCAPE '\\' OR resource_id ILIKE $1 ESCAPE '\\' \
+          OR resource_id ILIKE $2 ESCAPE '\\' OR actor_id ILIKE $1 ESCAPE '\\' OR actor_id ILIKE $2 ESCAPE '\\')",
+        "SELECT id FROM audit_events WHERE (details LIKE ?1 ESCAPE '\\' OR details LIKE ?2 ESCAPE '\\' \
+         OR resource_id LIKE ?1 ESCAPE '\\' OR resource_id LIKE ?2 ESCAPE '\\' OR actor_id LIKE ?1 ESCAPE '\\' OR actor_id LIKE ?2 ESCAPE '\\') \
          AND account_id = ?3",
         scrub,
         Some(account_id),
     )?;
+    let mut changed = 0;
     for id in &ids {
         let (actor, resource, details): (Option<String>, Option<String>, Option<Json>) =
             audit_events::table
                 .find(*id)
+                .filter(audit_events::account_id.eq(account_id))
                 .select((
                     audit_events::actor_id,
                     audit_events::resource_id,
                     audit_events::details,
                 ))
                 .first(conn)?;
+        let scrubbed = (
+            scrub.opt_text(&actor),
+            scrub.opt_text(&resource),
+            details.as_ref().map(|d| scrub.json(d)),
+        );
+        // `LIKE` found a candidate; only a row that really names the person changes.
+        if scrubbed == (actor, resource, details) {
+            continue;
+        }
         diesel::update(audit_events::table.find(*id))
             .set((
-                audit_events::actor_id.eq(scrub.opt_text(&actor)),
-                audit_events::resource_id.eq(scrub.opt_text(&resource)),
-                audit_events::details.eq(details.map(|d| scrub.json(&d))),
+                audit_events::actor_id.eq(scrubbed.0),
+                audit_events::resource_id.eq(scrubbed.1),
+                audit_events::details.eq(scrubbed.2),
             ))
             .execute(conn)?;
+        changed += 1;
     }
-    Ok(ids.len())
+    Ok(changed)
 }
 
-fn pseudonymise_jobs(conn: &mut DbConnection, scrub: &Scrubber) -> Result<usize> {
+/// Job rows carry no account: the rows that mention the person are found by text, and
+/// of those only the account's are scrubbed (whose a job is, its payload's ids say). In a
+/// batch of events that mixes accounts, only the account's events are.
+fn pseudonymise_jobs(conn: &mut DbConnection, account_id: Id, scrub: &Scrubber) -> Result<usize> {
     let ids = mentioning(
         conn,
-        "SELECT id::text AS id FROM jobs WHERE (payload::text ILIKE $1 OR payload::text ILIKE $2 \
-         OR last_error ILIKE $1 OR last_error ILIKE $2) AND $3 = $3",
-        "SELECT id FROM jobs WHERE (payload LIKE ?1 OR payload LIKE ?2 \
-         OR last_error LIKE ?1 OR last_error LIKE ?2) AND ?3 = ?3",
+        "SELECT id::text AS id FROM jobs WHERE (payload::text ILIKE $1 ESCAPE '\\' OR payload::text ILIKE $2 ESCAPE '\\' \
+         OR last_error ILIKE $1 ESCAPE '\\' OR last_error ILIKE $2 ESCAPE '\\') AND $3 = $3",
+        "SELECT id FROM jobs WHERE (payload LIKE ?1 ESCAPE '\\' OR payload LIKE ?2 ESCAPE '\\' \
+         OR last_error LIKE ?1 ESCAPE '\\' OR last_error LIKE ?2 ESCAPE '\\') AND ?3 = ?3",
         scrub,
         None,
     )?;
-    for id in &ids {
-        let (payload, error): (Json, Option<String>) = jobs::table
-            .find(*id)
-            .select((jobs::payload, jobs::last_error))
-            .first(conn)?;
+    let mut rows: Vec<(Id, String, Json, Option<String>)> = Vec::new();
+    for chunk in ids.chunks(500) {
+        rows.extend(
+            jobs::table
+                .filter(jobs::id.eq_any(chunk.to_vec()))
+                .select((jobs::id, jobs::kind, jobs::payload, jobs::last_error))
+                .load::<(Id, String, Json, Option<String>)>(conn)?,
+        );
+    }
+    let targets: Vec<Option<JobTarget>> = rows
+        .iter()
+        .map(|(_, kind, payload, _)| {
+            Job::from_parts(kind, payload)
+                .ok()
+                .map(|j| JobTarget::of(&j))
+        })
+        .collect();
+    let owned = AccountRows::among(conn, account_id, targets.iter().flatten())?;
+    let mut changed = 0;
+    for ((id, _, payload, error), target) in rows.iter().zip(&targets) {
+        let Some(target) = target.as_ref().filter(|t| owned.owns(t)) else {
+            continue;
+        };
+        let scrubbed = match target {
+            JobTarget::Messages(_) => scrub_own_events(scrub, payload, &owned),
+            _ => scrub.json(payload),
+        };
+        let error_scrubbed = scrub.opt_text(error);
+        if &scrubbed == payload && &error_scrubbed == error {
+            continue;
+        }
         diesel::update(jobs::table.find(*id))
             .set((
-                jobs::payload.eq(scrub.json(&payload)),
-                jobs::last_error.eq(scrub.opt_text(&error)),
+                jobs::payload.eq(scrubbed),
+                jobs::last_error.eq(error_scrubbed),
             ))
             .execute(conn)?;
+        changed += 1;
     }
-    Ok(ids.len())
+    Ok(changed)
+}
+
+/// An `events.record` payload with the account's events scrubbed and the others' as they
+/// were.
+fn scrub_own_events(scrub: &Scrubber, payload: &Json, owned: &AccountRows) -> Json {
+    let mut value = payload.0.clone();
+    if let Some(events) = value.get_mut("events").and_then(Value::as_array_mut) {
+        for event in events.iter_mut() {
+            let ours = event
+                .get("message_id")
+                .and_then(Value::as_str)
+                .and_then(|m| m.parse::<Id>().ok())
+                .is_some_and(|m| owned.messages.contains(&m));
+            if ours {
+                *event = scrub.json(&Json(event.clone())).0;
+            }
+        }
+    }
+    Json(value)
 }
 
 fn pseudonymise_responses(
@@ -460,11 +551,11 @@ fn delete_mentioning_deliveries(
 ) -> Result<usize> {
     let ids = mentioning(
         conn,
-        "SELECT id::text AS id FROM webhook_deliveries WHERE (payload::text ILIKE $1 \
-         OR payload::text ILIKE $2 OR last_error ILIKE $1 OR last_error ILIKE $2) \
+        "SELECT id::text AS id FROM webhook_deliveries WHERE (payload::text ILIKE $1 ESCAPE '\\' \
+         OR payload::text ILIKE $2 ESCAPE '\\' OR last_error ILIKE $1 ESCAPE '\\' OR last_error ILIKE $2 ESCAPE '\\') \
          AND account_id::text = $3",
-        "SELECT id FROM webhook_deliveries WHERE (payload LIKE ?1 OR payload LIKE ?2 \
-         OR last_error LIKE ?1 OR last_error LIKE ?2) AND account_id = ?3",
+        "SELECT id FROM webhook_deliveries WHERE (payload LIKE ?1 ESCAPE '\\' OR payload LIKE ?2 ESCAPE '\\' \
+         OR last_error LIKE ?1 ESCAPE '\\' OR last_error LIKE ?2 ESCAPE '\\') AND account_id = ?3",
         scrub,
         Some(account_id),
     )?;
@@ -484,9 +575,9 @@ fn delete_mentioning_reports(
 ) -> Result<usize> {
     let ids = mentioning(
         conn,
-        "SELECT id::text AS id FROM inbound_reports WHERE (summary::text ILIKE $1 \
-         OR summary::text ILIKE $2) AND account_id::text = $3",
-        "SELECT id FROM inbound_reports WHERE (summary LIKE ?1 OR summary LIKE ?2) \
+        "SELECT id::text AS id FROM inbound_reports WHERE (summary::text ILIKE $1 ESCAPE '\\' \
+         OR summary::text ILIKE $2 ESCAPE '\\') AND account_id::text = $3",
+        "SELECT id FROM inbound_reports WHERE (summary LIKE ?1 ESCAPE '\\' OR summary LIKE ?2 ESCAPE '\\') \
          AND account_id = ?3",
         scrub,
         Some(account_id),
@@ -534,6 +625,14 @@ mod tests {
             replace_ignoring_ascii_case("é ADA@EXAMPLE.COM é", "ada@example.com", "X"),
             "é X é"
         );
+    }
+
+    #[test]
+    fn like_patterns_match_the_address_literally() {
+        assert_eq!(like_pattern("ada@example.com"), "%ada@example.com%");
+        assert_eq!(like_pattern("%@example.com"), "%\\%@example.com%");
+        assert_eq!(like_pattern("_da@x.example"), "%\\_da@x.example%");
+        assert_eq!(like_pattern("a\\b@x.example"), "%a\\\\b@x.example%");
     }
 
     #[test]

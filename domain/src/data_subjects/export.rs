@@ -198,6 +198,7 @@ fn gather(
     let mut sent = Vec::new();
     for batch in message_ids.chunks(500) {
         let rows: Vec<MessageRow> = messages::table
+            .filter(messages::account_id.eq(account))
             .filter(messages::id.eq_any(batch.to_vec()))
             .select((
                 messages::id,

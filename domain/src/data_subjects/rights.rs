@@ -55,6 +55,7 @@ pub fn restrict(conn: &mut DbConnection, subject: &Subject, now: Timestamp) -> R
     diesel::update(
         contacts::table
             .find(contact.id)
+            .filter(contacts::account_id.eq(contact.account_id))
             .filter(contacts::restricted_at.is_null()),
     )
     .set(contacts::restricted_at.eq(Some(now)))
@@ -68,9 +69,13 @@ pub fn lift_restriction(conn: &mut DbConnection, account_id: Id, contact_id: Id)
     if contact.restricted_at.is_none() {
         return Ok(false);
     }
-    diesel::update(contacts::table.find(contact.id))
-        .set(contacts::restricted_at.eq(None::<Timestamp>))
-        .execute(conn)?;
+    diesel::update(
+        contacts::table
+            .find(contact.id)
+            .filter(contacts::account_id.eq(account_id)),
+    )
+    .set(contacts::restricted_at.eq(None::<Timestamp>))
+    .execute(conn)?;
     Ok(true)
 }
 

@@ -2,9 +2,11 @@
 
 mod job;
 mod outbox;
+mod ownership;
 mod periodic;
 mod queue;
 
 pub use job::{Job, Priority};
+pub(crate) use ownership::{AccountRows, JobTarget};
 pub use periodic::{period_id, schedule_periodic};
 pub use queue::{ClaimedJob, Enqueue, JobRow, backoff, status};

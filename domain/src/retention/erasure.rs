@@ -7,12 +7,10 @@
 //! `every_table_is_erased` HTTP test scans every table for the account's id and fails
 //! otherwise.
 
-use std::collections::HashSet;
-
 use diesel::prelude::*;
 
 use crate::error::Result;
-use crate::jobs::Job;
+use crate::jobs::{AccountRows, Job, JobTarget};
 use crate::schema::{
     accounts, api_keys, audit_events, campaign_stats, campaigns, consents, contact_properties,
     contacts, data_subject_exports, data_subject_requests, events, idempotency_keys, import_chunks,
@@ -39,7 +37,7 @@ macro_rules! erase_from {
 /// Every table that holds an account's rows, children before parents, but the account row
 /// itself (`erase_account_row`, last). Jobs go first: they are found through the messages,
 /// campaigns, deliveries and imports they name.
-const STEPS: &[ErasureStep] = &[
+pub(super) const STEPS: &[ErasureStep] = &[
     ("jobs", erase_jobs),
     ("webhook_deliveries", erase_from!(webhook_deliveries)),
     ("webhooks", erase_from!(webhooks)),
@@ -119,41 +117,6 @@ fn erase_import_chunks(conn: &mut DbConnection, account: Id) -> Result<usize> {
     )
 }
 
-/// What a job is about, where that says whose it is.
-enum Subject {
-    Campaign(Id),
-    Message(Id),
-    Messages(Vec<Id>),
-    WebhookDelivery(Id),
-    Import(Id),
-    Request(Id),
-    Nobody,
-}
-
-/// The ids `load` says are the account's, asked in chunks (SQLite limits the
-/// parameters of one statement).
-fn owned(ids: &[Id], mut load: impl FnMut(&[Id]) -> Result<Vec<Id>>) -> Result<HashSet<Id>> {
-    let mut found = HashSet::new();
-    for chunk in ids.chunks(5000) {
-        found.extend(load(chunk)?);
-    }
-    Ok(found)
-}
-
-fn subject(job: &Job) -> Subject {
-    match job {
-        Job::DispatchCampaign { campaign_id } => Subject::Campaign(*campaign_id),
-        Job::DeliverMessage { message_id } => Subject::Message(*message_id),
-        Job::RecordEvents { events } => {
-            Subject::Messages(events.iter().map(|e| e.message_id).collect())
-        }
-        Job::DeliverWebhook { delivery_id } => Subject::WebhookDelivery(*delivery_id),
-        Job::ImportList { import_id } => Subject::Import(*import_id),
-        Job::ExecuteDataSubjectRequest { request_id } => Subject::Request(*request_id),
-        Job::PurgeRetention { .. } => Subject::Nobody,
-    }
-}
-
 const JOB_PAGE: i64 = 1000;
 
 /// Job rows carry no account: each names what it works on, and a page of rows is matched
@@ -175,24 +138,24 @@ fn erase_jobs(conn: &mut DbConnection, account: Id) -> Result<usize> {
             return Ok(erased);
         };
         after = Some(last);
-        let subjects: Vec<(Id, Subject)> = page
+        let targets: Vec<(Id, JobTarget)> = page
             .iter()
             .filter_map(|(id, kind, payload)| {
                 Job::from_parts(kind, payload)
                     .ok()
-                    .map(|job| (*id, subject(&job)))
+                    .map(|job| (*id, JobTarget::of(&job)))
             })
             .collect();
-        let owned = AccountRows::among(conn, account, &subjects)?;
+        let owned = AccountRows::among(conn, account, targets.iter().map(|(_, t)| t))?;
         let mut doomed = Vec::new();
-        for (id, subject) in &subjects {
-            match subject {
+        for (id, target) in &targets {
+            match target {
                 // A batch of events can mix accounts: the others' events stay queued.
-                Subject::Messages(ids) if owned.owns(subject) && !owned.owns_all(ids) => {
+                JobTarget::Messages(ids) if owned.owns(target) && !owned.owns_all(ids) => {
                     keep_others_events(conn, *id, &owned)?;
                     erased += 1;
                 }
-                _ if owned.owns(subject) => doomed.push(*id),
+                _ if owned.owns(target) => doomed.push(*id),
                 _ => {}
             }
         }
@@ -223,84 +186,4 @@ fn keep_others_events(conn: &mut DbConnection, job: Id, owned: &AccountRows) -> 
             .execute(conn)?;
     }
     Ok(())
-}
-
-/// Which of the ids some jobs name are the account's.
-struct AccountRows {
-    campaigns: HashSet<Id>,
-    messages: HashSet<Id>,
-    deliveries: HashSet<Id>,
-    imports: HashSet<Id>,
-    requests: HashSet<Id>,
-}
-
-impl AccountRows {
-    fn among(conn: &mut DbConnection, account: Id, subjects: &[(Id, Subject)]) -> Result<Self> {
-        let (mut c, mut m, mut d, mut i) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut r = Vec::new();
-        for (_, s) in subjects {
-            match s {
-                Subject::Campaign(id) => c.push(*id),
-                Subject::Message(id) => m.push(*id),
-                Subject::Messages(ids) => m.extend(ids),
-                Subject::WebhookDelivery(id) => d.push(*id),
-                Subject::Import(id) => i.push(*id),
-                Subject::Request(id) => r.push(*id),
-                Subject::Nobody => {}
-            }
-        }
-        Ok(AccountRows {
-            campaigns: owned(&c, |ids| {
-                Ok(campaigns::table
-                    .filter(campaigns::account_id.eq(account))
-                    .filter(campaigns::id.eq_any(ids))
-                    .select(campaigns::id)
-                    .load(conn)?)
-            })?,
-            messages: owned(&m, |ids| {
-                Ok(messages::table
-                    .filter(messages::account_id.eq(account))
-                    .filter(messages::id.eq_any(ids))
-                    .select(messages::id)
-                    .load(conn)?)
-            })?,
-            deliveries: owned(&d, |ids| {
-                Ok(webhook_deliveries::table
-                    .filter(webhook_deliveries::account_id.eq(account))
-                    .filter(webhook_deliveries::id.eq_any(ids))
-                    .select(webhook_deliveries::id)
-                    .load(conn)?)
-            })?,
-            imports: owned(&i, |ids| {
-                Ok(imports::table
-                    .filter(imports::account_id.eq(account))
-                    .filter(imports::id.eq_any(ids))
-                    .select(imports::id)
-                    .load(conn)?)
-            })?,
-            requests: owned(&r, |ids| {
-                Ok(data_subject_requests::table
-                    .filter(data_subject_requests::account_id.eq(account))
-                    .filter(data_subject_requests::id.eq_any(ids))
-                    .select(data_subject_requests::id)
-                    .load(conn)?)
-            })?,
-        })
-    }
-
-    fn owns_all(&self, messages: &[Id]) -> bool {
-        messages.iter().all(|id| self.messages.contains(id))
-    }
-
-    fn owns(&self, subject: &Subject) -> bool {
-        match subject {
-            Subject::Campaign(id) => self.campaigns.contains(id),
-            Subject::Message(id) => self.messages.contains(id),
-            Subject::Messages(ids) => ids.iter().any(|id| self.messages.contains(id)),
-            Subject::WebhookDelivery(id) => self.deliveries.contains(id),
-            Subject::Import(id) => self.imports.contains(id),
-            Subject::Request(id) => self.requests.contains(id),
-            Subject::Nobody => false,
-        }
-    }
 }
