@@ -577,7 +577,7 @@ fn load_or_generate_secrets(data_dir: &Path) -> Result<(GeneratedSecrets, bool)>
             .map_err(|e| Error::Config(format!("{} is not valid: {e}", path.display())))?;
         return Ok((secrets, false));
     }
-    std::fs::create_dir_all(data_dir)
+    crate::store::create_private_dir(data_dir)
         .map_err(|e| Error::Config(format!("cannot create {}: {e}", data_dir.display())))?;
     let secrets = GeneratedSecrets {
         admin_token: format!("mra_{}", random_secret(32)),

@@ -15,6 +15,7 @@ mod data_subject_requests;
 mod delivery;
 mod delivery_outcomes;
 mod double_opt_in;
+mod erasure_at_rest;
 mod errors;
 mod export;
 mod imports;

@@ -14,8 +14,8 @@ use crate::schema::{
     accounts, data_subject_exports, events, inbound_reports, messages, sandbox_messages,
     webhook_deliveries,
 };
-use crate::store::DbConnection;
 use crate::store::sql_types::{Id, Timestamp};
+use crate::store::{DbConnection, ERASURE_TABLES, reclaim_deleted_space};
 use crate::webhooks::DeliveryStatus;
 
 /// Rows one statement touches at most.
@@ -163,7 +163,25 @@ pub fn run_purge(
     }
     summary.finished_jobs =
         purge_finished_jobs(conn, Timestamp::from(as_of.0 - finished_jobs_kept))?;
+    // What left the tables leaves the database's files too (see `store::at_rest`).
+    let removed =
+        !summary.erased.is_empty() || !summary.purged.is_empty() || summary.finished_jobs > 0;
+    if removed && let Err(e) = reclaim_deleted_space(conn, &purged_tables()) {
+        tracing::warn!(error = %e, "reclaiming the space of the purge failed");
+    }
     Ok(summary)
+}
+
+/// The tables a purge deletes from: an erasure's, and an erased account's.
+fn purged_tables() -> Vec<&'static str> {
+    let mut tables: Vec<&'static str> = ERASURE_TABLES.to_vec();
+    for (table, _) in super::erasure::STEPS {
+        if !tables.contains(table) {
+            tables.push(table);
+        }
+    }
+    tables.push("accounts");
+    tables
 }
 
 /// Deletes, batch by batch, the rows `select` finds (it answers at most [`BATCH`] ids).

@@ -45,10 +45,11 @@ impl DbConnection {
                 }),
             DatabaseUrl::Sqlite { path } => {
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| {
+                    super::create_private_dir(parent).map_err(|e| {
                         Error::Unavailable(format!("cannot create {}: {e}", parent.display()))
                     })?;
                 }
+                super::at_rest::private_database_file(path)?;
                 let mut conn =
                     SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| {
                         Error::Unavailable(format!(
@@ -57,10 +58,13 @@ impl DbConnection {
                         ))
                     })?;
                 // WAL lets readers run beside the single writer; busy_timeout makes writers
-                // queue instead of failing; SQLite leaves foreign keys off unless asked.
+                // queue instead of failing; SQLite leaves foreign keys off unless asked;
+                // secure_delete overwrites what is deleted, so that an erased person's
+                // address does not linger in free pages (see `at_rest`).
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                     PRAGMA secure_delete = ON;",
                 )
                 .map_err(|e| {
                     Error::Unavailable(format!(
