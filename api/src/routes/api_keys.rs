@@ -151,7 +151,8 @@ pub async fn create_api_key(
 }
 
 /// Revokes an API key: it can mint no more tokens, and its tokens stop working within
-/// ten seconds.
+/// ten seconds. The calling token needs `api_keys:write` and every scope the key holds
+/// (403 `forbidden` otherwise, naming the scopes it lacks).
 #[utoipa::path(tag = "api_keys", params(("id" = Id, Path)), responses((status = 204, description = "Key revoked")))]
 #[delete("/api-keys/{id}")]
 pub async fn revoke_api_key(
@@ -161,11 +162,12 @@ pub async fn revoke_api_key(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::ApiKeysWrite)?;
     let (account, id) = (principal.account_id, id.into_inner());
+    let revoker = principal.scopes.clone();
     state
         .db_audited(
             &principal,
             move |_: &()| AuditRecord::new("api_key.revoked", "api_key", Some(id)),
-            move |conn| ApiKey::revoke(conn, account, id),
+            move |conn| ApiKey::revoke(conn, account, id, &revoker),
         )
         .await?;
     state.key_status.forget(id);

@@ -67,6 +67,12 @@ pub async fn list_contact_properties(
     let data = state
         .db(move |conn| PropertyDefinition::list(conn, account))
         .await?;
+    state
+        .audit_support_read(
+            &principal,
+            AuditRecord::new("contact_property.listed", "contact_property", None),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(Page {
         data,
         next_cursor: None,

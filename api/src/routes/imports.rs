@@ -12,6 +12,7 @@ use actix_web::http::header;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt;
 use mailroom_domain::accounts::Scope;
+use mailroom_domain::audit::AuditRecord;
 use mailroom_domain::imports::{Import, ImportEvidence, ImportStatus, Rejection};
 use mailroom_domain::lists::MailingList;
 use mailroom_domain::pagination::Page;
@@ -245,6 +246,12 @@ pub async fn get_import(
     let import = state
         .db(move |conn| Import::find(conn, account, id))
         .await?;
+    state
+        .audit_support_read(
+            &principal,
+            AuditRecord::new("import.read", "import", Some(id)),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(ImportView::from(import)))
 }
 
@@ -266,6 +273,13 @@ pub async fn list_imports(
     let (account, list_id) = (principal.account_id, id.into_inner());
     let imports = state
         .db(move |conn| Import::list(conn, account, list_id, &page))
+        .await?;
+    state
+        .audit_support_read(
+            &principal,
+            AuditRecord::new("import.listed", "list", Some(list_id))
+                .with_details(serde_json::json!({ "returned": imports.data.len() })),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(imports.map(ImportView::from)))
 }

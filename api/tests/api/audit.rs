@@ -230,6 +230,111 @@ async fn support_access(backend: Backend) {
     assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
 }
 
+/// Every read the support credential can make — each GET of the API, called with real
+/// ids — that answers 2xx adds a support entry to the account's audit log.
+async fn every_support_read_is_audited(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |vars| {
+        vars.insert("MAILROOM_SUPPORT_TOKEN".into(), SUPPORT_TOKEN.into());
+    })
+    .await;
+    let acct = app.create_account("Shop").await;
+    app.post(
+        "/v1/contact-properties",
+        &acct.token,
+        json!({"name": "city", "type": "string"}),
+    )
+    .await;
+    let list = app.list(&acct.token, "News").await;
+    let (_, member) = app
+        .post(
+            &format!("/v1/lists/{list}/members"),
+            &acct.token,
+            json!({"email": "ada@example.com"}),
+        )
+        .await;
+    let contact = member["contact_id"].as_str().unwrap().to_owned();
+    let import = crate::imports::import(
+        &app,
+        &acct.token,
+        &list,
+        "",
+        "email,city\ngrace@example.com,Paris\n",
+    )
+    .await;
+    let import = import["id"].as_str().unwrap().to_owned();
+    app.patch(
+        "/v1/account",
+        &acct.token,
+        json!({"support_access_until": in_future(3600)}),
+    )
+    .await;
+
+    let spec: Value = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut answered = Vec::new();
+    for (template, operations) in spec["paths"].as_object().unwrap() {
+        if operations.get("get").is_none()
+            || !template.starts_with("/v1/")
+            || template.starts_with("/v1/admin")
+        {
+            continue;
+        }
+        let resource = template.split('/').nth(2).unwrap();
+        let path = template
+            .replace(
+                "{id}",
+                match resource {
+                    "lists" => &list,
+                    "contacts" => &contact,
+                    "imports" => &import,
+                    _ => "0190b6c4-0000-7000-8000-000000000000",
+                },
+            )
+            .replace("{contact_id}", &contact)
+            .replace("{name}", "city");
+        let before = audit(&app, &acct.token, "actor=support").await.len();
+        let (status, body) = as_support(&app, Method::GET, &path, Some(&acct.id), None).await;
+        if !status.is_success() {
+            continue;
+        }
+        let after = audit(&app, &acct.token, "actor=support").await;
+        assert!(
+            after.len() > before,
+            "{template} answered {status} to support without an audit entry: {body}"
+        );
+        answered.push(template.clone());
+    }
+    for read in [
+        "/v1/imports/{id}",
+        "/v1/lists/{id}/imports",
+        "/v1/contact-properties",
+        "/v1/contacts/{id}",
+        "/v1/lists/{id}/members",
+    ] {
+        assert!(
+            answered.iter().any(|a| a == read),
+            "{read} not read: {answered:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_support_read_is_audited_sqlite() {
+    every_support_read_is_audited(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn every_support_read_is_audited_postgres() {
+    every_support_read_is_audited(Backend::Postgres).await;
+}
+
 #[tokio::test]
 async fn support_access_sqlite() {
     support_access(Backend::Sqlite).await;

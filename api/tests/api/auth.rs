@@ -120,6 +120,30 @@ on_both_backends! {
         assert_eq!(status, StatusCode::CREATED);
     }
 
+    async fn a_key_cannot_revoke_a_key_stronger_than_itself(app) {
+        let acct = app.create_account("Acme").await;
+        let (_, keys) = app
+            .post("/v1/api-keys", &acct.token, json!({"name": "keys", "scopes": ["api_keys:write", "contacts:read"]}))
+            .await;
+        let token = app.token_for(keys["id"].as_str().unwrap(), keys["secret"].as_str().unwrap()).await;
+        let (_, lists) = app
+            .post("/v1/api-keys", &acct.token, json!({"name": "lists", "scopes": ["contacts:read", "lists:read"]}))
+            .await;
+        // The account's first key holds `*`; another holds a scope the caller lacks.
+        for (target, lacks) in [(acct.key_id.as_str(), "*"), (lists["id"].as_str().unwrap(), "lists:read")] {
+            let (status, body) = app.delete(&format!("/v1/api-keys/{target}"), &token).await;
+            assert_problem(status, &body, StatusCode::FORBIDDEN, "forbidden");
+            assert!(body["detail"].as_str().unwrap().contains(lacks), "{body}");
+        }
+        // Both still work.
+        assert_eq!(app.get("/v1/contacts", &acct.token).await.0, StatusCode::OK);
+        assert_eq!(app.get(&format!("/v1/api-keys/{}", lists["id"].as_str().unwrap()), &acct.token).await.0, StatusCode::OK);
+        // A key it covers, it may revoke; and itself.
+        let (_, weaker) = app.post("/v1/api-keys", &token, json!({"name": "weaker", "scopes": ["contacts:read"]})).await;
+        assert_eq!(app.delete(&format!("/v1/api-keys/{}", weaker["id"].as_str().unwrap()), &token).await.0, StatusCode::NO_CONTENT);
+        assert_eq!(app.delete(&format!("/v1/api-keys/{}", keys["id"].as_str().unwrap()), &token).await.0, StatusCode::NO_CONTENT);
+    }
+
     async fn api_keys_are_listed_without_secrets_and_revocation_ends_their_tokens(app) {
         let acct = app.create_account("Acme").await;
         let (_, key) = app.post("/v1/api-keys", &acct.token, json!({"name": "ci", "scopes": ["contacts:read"]})).await;

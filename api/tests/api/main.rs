@@ -30,6 +30,7 @@ mod properties;
 mod proxy;
 mod rabbitmq;
 mod retention;
+mod sandbox;
 mod scale_out;
 mod sending_rules;
 mod smoke;

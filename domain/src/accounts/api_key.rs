@@ -143,8 +143,24 @@ impl ApiKey {
             .ok_or(Error::NotFound("api key"))
     }
 
-    /// Revokes a key. Its row stays (audit) but it can no longer mint or use tokens.
-    pub fn revoke(conn: &mut DbConnection, account_id: Id, id: Id) -> Result<()> {
+    /// Revokes a key on behalf of a caller holding `revoker`. Its row stays (audit) but it
+    /// can no longer mint or use tokens. Revoking needs every scope the key holds, as
+    /// creating it did: a lesser key cannot take a stronger one away.
+    pub fn revoke(
+        conn: &mut DbConnection,
+        account_id: Id,
+        id: Id,
+        revoker: &ScopeSet,
+    ) -> Result<()> {
+        let target = ApiKey::find(conn, account_id, id)?;
+        let missing = revoker.missing(&target.scope_set());
+        if !missing.is_empty() {
+            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+            return Err(Error::Forbidden(format!(
+                "revoking this key needs every scope it holds; the calling token lacks {}",
+                names.join(", ")
+            )));
+        }
         let n = diesel::update(
             api_keys::table
                 .filter(api_keys::id.eq(id))

@@ -119,6 +119,16 @@ impl ScopeSet {
         other.0.iter().all(|s| self.allows(*s))
     }
 
+    /// The scopes of `other` that `self` does not allow, in `other`'s order.
+    pub fn missing(&self, other: &ScopeSet) -> Vec<Scope> {
+        other
+            .0
+            .iter()
+            .copied()
+            .filter(|s| !self.allows(*s))
+            .collect()
+    }
+
     pub fn as_slice(&self) -> &[Scope] {
         &self.0
     }
@@ -181,6 +191,17 @@ mod tests {
         assert!(read.covers(&ScopeSet::new(vec![Scope::ContactsRead])));
         assert!(!read.covers(&ScopeSet::all()));
         assert!(ScopeSet::all().covers(&ScopeSet::new(vec![Scope::AuditRead])));
+    }
+
+    #[test]
+    fn what_a_set_lacks_of_another_is_named() {
+        let keys = ScopeSet::new(vec![Scope::ApiKeysWrite, Scope::ContactsRead]);
+        assert_eq!(keys.missing(&ScopeSet::all()), vec![Scope::All]);
+        assert_eq!(
+            keys.missing(&ScopeSet::new(vec![Scope::ContactsRead, Scope::ListsRead])),
+            vec![Scope::ListsRead]
+        );
+        assert!(ScopeSet::all().missing(&keys).is_empty());
     }
 
     #[test]

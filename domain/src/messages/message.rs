@@ -24,6 +24,13 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    pub const ALL: [MessageKind; 4] = [
+        MessageKind::Campaign,
+        MessageKind::Test,
+        MessageKind::Transactional,
+        MessageKind::Confirmation,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             MessageKind::Campaign => "campaign",

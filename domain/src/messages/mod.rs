@@ -5,4 +5,4 @@ pub mod outbox;
 mod sandbox;
 
 pub use message::{Message, MessageKind, MessageStatus, NewMessage};
-pub use sandbox::{MessageHeader, SandboxMessage};
+pub use sandbox::{MessageHeader, SandboxMessage, visible_kinds};

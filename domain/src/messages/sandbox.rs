@@ -3,10 +3,12 @@
 
 use diesel::prelude::*;
 
+use super::MessageKind;
+use crate::accounts::{Scope, ScopeSet};
 use crate::clock;
 use crate::error::Result;
 use crate::pagination::{Page, PageRequest};
-use crate::schema::sandbox_messages;
+use crate::schema::{messages, sandbox_messages};
 use crate::store::DbConnection;
 use crate::store::sql_types::{Id, Json, Timestamp};
 
@@ -97,9 +99,11 @@ impl SandboxMessage {
         Ok(())
     }
 
+    /// The account's captured mail of the given kinds, oldest first.
     pub fn list(
         conn: &mut DbConnection,
         account_id: Id,
+        kinds: &[MessageKind],
         page: &PageRequest,
     ) -> Result<Page<SandboxMessage>> {
         let mut query = sandbox_messages::table
@@ -108,9 +112,59 @@ impl SandboxMessage {
             .order(sandbox_messages::id.asc())
             .limit(page.fetch_limit())
             .into_boxed();
+        if kinds.len() < MessageKind::ALL.len() {
+            let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+            query = query.filter(
+                sandbox_messages::message_id.eq_any(
+                    messages::table
+                        .filter(messages::account_id.eq(account_id))
+                        .filter(messages::kind.eq_any(names))
+                        .select(messages::id),
+                ),
+            );
+        }
         if let Some(after) = page.after {
             query = query.filter(sandbox_messages::id.gt(after));
         }
         Ok(Page::from_rows(query.load(conn)?, page, |m| m.id))
+    }
+}
+
+/// The kinds of captured mail a token may read: a message shows its recipient's address
+/// and personalised content, so it is shown to whoever may read that recipient
+/// (`contacts:read`), or else only to the scope whose work produced it — campaign and test
+/// mail to `campaigns:read`, transactional mail to `send`. Opt-in confirmations carry a
+/// live confirmation link: `contacts:read` only.
+pub fn visible_kinds(scopes: &ScopeSet) -> Vec<MessageKind> {
+    MessageKind::ALL
+        .into_iter()
+        .filter(|kind| {
+            scopes.allows(Scope::ContactsRead)
+                || match kind {
+                    MessageKind::Campaign | MessageKind::Test => {
+                        scopes.allows(Scope::CampaignsRead)
+                    }
+                    MessageKind::Transactional => scopes.allows(Scope::Send),
+                    MessageKind::Confirmation => false,
+                }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captured_mail_is_shown_to_the_scope_that_made_it_or_to_contact_readers() {
+        let only = |scopes: Vec<Scope>| visible_kinds(&ScopeSet::new(scopes));
+        assert_eq!(
+            only(vec![Scope::CampaignsRead]),
+            [MessageKind::Campaign, MessageKind::Test]
+        );
+        assert_eq!(only(vec![Scope::Send]), [MessageKind::Transactional]);
+        assert_eq!(only(vec![Scope::ContactsRead]), MessageKind::ALL);
+        assert_eq!(only(vec![Scope::All]), MessageKind::ALL);
+        assert!(only(vec![Scope::EventsRead, Scope::ListsRead]).is_empty());
     }
 }
