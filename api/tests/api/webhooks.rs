@@ -813,10 +813,71 @@ async fn private_endpoints_are_refused_unless_the_operator_allows_them(backend: 
     assert_eq!(refused["response_code"], Value::Null);
     let error = refused["last_error"].as_str().unwrap();
     assert!(
-        error.contains("refused") && error.contains("MAILROOM_WEBHOOK_ALLOW_PRIVATE"),
+        error.contains("refused") && error.contains("not allowed"),
         "{error}"
     );
     assert!(receiver.received().is_empty(), "{:#?}", receiver.received());
+}
+
+/// The delivery log is the account's to read: a refused delivery says that the address is
+/// not allowed or could not be reached — never which addresses a name resolved to, that
+/// they are private or loopback, or why a lookup failed.
+async fn refusals_do_not_describe_the_operators_network(backend: Backend) {
+    let strict = TestApp::spawn_with(backend, |vars| {
+        vars.insert("MAILROOM_WEBHOOK_RETRY_BASE_MS".into(), "50".into());
+        vars.insert("MAILROOM_WEBHOOK_MAX_ATTEMPTS".into(), "2".into());
+    })
+    .await;
+    let acct = strict.create_account("Shop").await;
+    let token = &acct.token;
+    // Endpoints saved while private addresses were allowed (an API process that allows
+    // them and runs no workers), delivered by workers that do not allow them.
+    let lenient = strict
+        .spawn_beside(|vars| {
+            vars.insert("MAILROOM_WEBHOOK_ALLOW_PRIVATE".into(), "true".into());
+            vars.insert("MAILROOM_EMBEDDED_WORKERS".into(), "false".into());
+        })
+        .await;
+    let port = free_port();
+    for url in [
+        format!("http://127.0.0.1:{port}/hook"),
+        format!("http://localhost:{port}/hook"),
+        format!("http://[::1]:{port}/hook"),
+        "http://hooks.mailroom-nowhere.invalid/hook".to_owned(),
+    ] {
+        let hook = create_webhook(&lenient, token, json!({"url": url, "event_types": ["*"]})).await;
+        let (status, queued) = strict
+            .post(
+                &format!("/v1/webhooks/{}/test", id_of(&hook)),
+                token,
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+        let failed = wait_for_delivery(&strict, token, &id_of(&hook), "refused", |d| {
+            d["status"] == "failed"
+        })
+        .await;
+        assert_eq!(
+            failed["last_error"],
+            "gave up after 2 attempts: refused: the endpoint's address is not allowed or could not be reached",
+            "{url}: {failed}"
+        );
+        let error = failed["last_error"].as_str().unwrap().to_lowercase();
+        for detail in [
+            "127.0.0.1",
+            "localhost",
+            "::1",
+            "private",
+            "loopback",
+            "resolve",
+            "invalid",
+            "mailroom-nowhere",
+            "allow_private",
+        ] {
+            assert!(!error.contains(detail), "{url}: {error} names {detail}");
+        }
+    }
 }
 
 /// Each scenario on SQLite and on PostgreSQL: `webhooks::sqlite::name`, `webhooks::postgres::name`.
@@ -851,4 +912,5 @@ on_both!(
     a_receiver_that_does_not_answer_in_time_counts_as_down,
     rotation_signs_with_both_secrets_during_the_grace_period,
     private_endpoints_are_refused_unless_the_operator_allows_them,
+    refusals_do_not_describe_the_operators_network,
 );

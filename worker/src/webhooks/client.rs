@@ -17,7 +17,13 @@ use url::{Host, Url};
 /// Sent as `user-agent` with every delivery.
 pub const USER_AGENT: &str = "Mailroom-Webhooks/1";
 
-/// A delivery may not connect where it wanted to.
+/// What the delivery log (which the account reads) says of any refusal: neither the
+/// addresses a host resolved to nor why a lookup failed, so that an endpoint URL cannot be
+/// used to map the operator's network. The details go to the worker's debug log.
+pub const REFUSED: &str = "the endpoint's address is not allowed or could not be reached";
+
+/// A delivery may not connect where it wanted to. Its text is for the operator's log;
+/// the account is told only [`REFUSED`].
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
     #[error(

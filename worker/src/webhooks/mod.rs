@@ -39,10 +39,23 @@ enum Prepared {
 
 /// What an attempt got.
 enum Answer {
-    Status { code: u16, body: String },
-    Refused(String),
+    Status {
+        code: u16,
+        body: String,
+    },
+    /// Not sent: the endpoint's address is not one a delivery may connect to.
+    Refused,
     TimedOut,
     Failed(String),
+}
+
+impl Answer {
+    /// A refusal: its details (the host, its addresses, the lookup's error) are logged
+    /// for the operator, never written where the account reads.
+    fn refused(delivery: &WebhookDelivery, why: &TargetError) -> Answer {
+        tracing::debug!(delivery = %delivery.id, reason = %why, "webhook delivery refused");
+        Answer::Refused
+    }
 }
 
 pub async fn run(ctx: &Arc<WorkerContext>, delivery_id: Id, _job: &Delivery) -> JobOutcome {
@@ -127,7 +140,7 @@ async fn attempt(
         Err(e) => return Answer::Failed(format!("the endpoint URL is not valid: {e}")),
     };
     if let Err(refused) = check_literal_host(&url, ctx.webhook_client.allow_private()) {
-        return Answer::Refused(refused.to_string());
+        return Answer::refused(delivery, &refused);
     }
     let client = match ctx.webhook_client.get() {
         Ok(client) => client,
@@ -167,7 +180,7 @@ async fn attempt(
         }
         Err(e) if e.is_timeout() => Answer::TimedOut,
         Err(e) => match client::refusal_in(&e) {
-            Some(refused) => Answer::Refused(refused.to_string()),
+            Some(refused) => Answer::refused(delivery, refused),
             // The URL may carry the receiver's own token: it stays out of logs and errors.
             None => Answer::Failed(describe(&e.without_url())),
         },
@@ -258,7 +271,7 @@ fn judge(answer: Answer, attempt: i32, latency_ms: i32, settings: &WebhookSettin
             None,
             format!("no answer within {} ms", settings.timeout.as_millis()),
         ),
-        Answer::Refused(reason) => (None, format!("refused: {reason}")),
+        Answer::Refused => (None, format!("refused: {}", client::REFUSED)),
         Answer::Failed(reason) => (None, reason),
     };
     if attempt >= settings.max_attempts {
@@ -342,7 +355,7 @@ mod tests {
             status(302),
             status(404),
             Answer::TimedOut,
-            Answer::Refused("10.0.0.1 is private".into()),
+            Answer::Refused,
             Answer::Failed("connection refused".into()),
         ] {
             let v = judge(answer, 2, 12, &settings(3));
