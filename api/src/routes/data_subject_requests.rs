@@ -134,6 +134,7 @@ pub struct DataSubjectExport {
 pub struct CreateDataSubjectRequest {
     pub kind: RequestKind,
     /// The person's address: who the request is about.
+    #[schema(format = Email, max_length = 254)]
     pub subject_email: String,
     /// When the account received the request (the 30 days run from here); defaults to now,
     /// never in the future.
@@ -151,6 +152,7 @@ pub struct CreateDataSubjectRequest {
 #[serde(deny_unknown_fields)]
 pub struct RejectDataSubjectRequest {
     /// Why, as told to the requester (e.g. identity could not be verified).
+    #[schema(min_length = 1, max_length = 2000)]
     pub reason: String,
 }
 
