@@ -142,10 +142,26 @@ pub struct CreateDataSubjectRequest {
     /// Give it when the identity was already checked: the request is verified and carried
     /// out at once. Without it, the request waits for `POST …/{id}/verify`.
     pub verification: Option<Verification>,
-    /// Rectification only: `email`, `name` and/or `properties` (a merge-patch: a property
-    /// set to `null` is removed).
-    #[schema(value_type = Option<Object>)]
+    /// Rectification only (and required there): the changes to make.
+    #[schema(value_type = Option<RectificationChanges>)]
     pub changes: Option<Map<String, Value>>,
+}
+
+/// What a rectification changes: at least one of `email`, `name` and `properties`.
+// Checked by `mailroom_domain::data_subjects` when the request is recorded.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
+#[allow(dead_code)] // a schema only: `changes` is read as a JSON object
+pub struct RectificationChanges {
+    /// The person's address, corrected.
+    #[schema(format = Email, max_length = 254, nullable = false)]
+    pub email: Option<String>,
+    /// The name, corrected; `null` removes it.
+    pub name: Option<String>,
+    /// A merge-patch of the contact's properties: a property set to `null` is removed.
+    #[schema(value_type = Object, required = false)]
+    pub properties: Option<Map<String, Value>>,
 }
 
 #[derive(Deserialize, ToSchema)]
