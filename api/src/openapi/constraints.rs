@@ -1,8 +1,8 @@
 //! Rules the server applies to every input of a kind, written into the contract once
 //! instead of on each field: a string in a JSON body or a query never holds NUL (text
-//! columns cannot store it), and every paged collection takes the same `limit` and
-//! `cursor`. Field-specific rules (lengths, patterns, formats, bounds) sit on the fields'
-//! own schemas, beside the code that enforces them.
+//! columns cannot store it), every paged collection takes the same `limit` and `cursor`,
+//! and every `Idempotency-Key` follows one rule. Field-specific rules (lengths, patterns,
+//! formats, bounds) sit on the fields' own schemas, beside the code that enforces them.
 //!
 //! An operation anyone may call says so with an empty `security` (`[]`): utoipa writes
 //! `[{}]`, which generators read as "authentication optional".
@@ -16,9 +16,15 @@ pub const NO_NUL_PATTERN: &str = r"^[^\u0000]*$";
 /// Text without NUL holding at least one character that is not Unicode whitespace (what
 /// Rust's `trim` removes), for the required texts of `mailroom_domain::text`.
 pub const NOT_BLANK_PATTERN: &str = r"^[^\u0000]*[^\u0000\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$";
+/// Nothing but Unicode whitespace (what Rust's `trim` removes): blank optional text,
+/// which counts as absent.
+pub const BLANK_PATTERN: &str =
+    r"^[\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$";
 /// A cursor this API returned: 16 bytes in unpadded URL-safe base64 (the last character
 /// carries 2 bits, so it is one of four), or empty for the first page.
 pub const CURSOR_PATTERN: &str = r"^([A-Za-z0-9_-]{21}[AQgw])?$";
+/// An `Idempotency-Key`: 1 to 255 visible ASCII characters (`idempotency::validate_key`).
+pub const IDEMPOTENCY_KEY_PATTERN: &str = r"^[!-~]{1,255}$";
 
 pub fn apply(doc: &mut Value) {
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
@@ -83,6 +89,14 @@ fn constrain_parameter(parameter: &mut Value) {
         }
         ("query", "cursor") => {
             *schema = json!({ "type": "string", "pattern": CURSOR_PATTERN });
+        }
+        ("header", "Idempotency-Key") => {
+            *schema = json!({
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": IDEMPOTENCY_KEY_PATTERN,
+            });
         }
         ("query", _) => forbid_nul(schema),
         _ => {}

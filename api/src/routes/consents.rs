@@ -9,11 +9,16 @@ use mailroom_domain::pagination::Page;
 use mailroom_domain::{Id, Timestamp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AnyOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+};
 use utoipa::{IntoParams, ToSchema};
 
 use super::api_keys::PageQuery;
 use crate::auth::Principal;
 use crate::extract::{ApiJson, ApiQuery};
+use crate::openapi::constraints::BLANK_PATTERN;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -54,6 +59,32 @@ impl From<ConsentRecord> for ConsentView {
     }
 }
 
+/// An IPv4 or IPv6 address, as text; blank counts as none (as any optional text).
+#[allow(dead_code)] // a schema only: never built
+pub struct IpAddressText(String);
+
+impl utoipa::PartialSchema for IpAddressText {
+    fn schema() -> RefOr<Schema> {
+        let address = |format| {
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(format)))
+        };
+        AnyOfBuilder::new()
+            .item(address(KnownFormat::Ipv4))
+            .item(address(KnownFormat::Ipv6))
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(BLANK_PATTERN)),
+            )
+            .description(Some("An IPv4 or IPv6 address, or blank for none"))
+            .into()
+    }
+}
+
+impl ToSchema for IpAddressText {}
+
 /// One consent record: what was granted or withdrawn, how, and the evidence.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -78,6 +109,7 @@ pub struct CreateConsent {
     )]
     pub source: String,
     /// The IPv4 or IPv6 address the consent came from.
+    #[schema(value_type = Option<IpAddressText>)]
     pub ip: Option<String>,
     /// The user agent of the browser that gave it (at most 1000 characters).
     #[schema(max_length = 1000)]
@@ -121,6 +153,7 @@ pub struct MemberConsent {
     pub method: String,
     #[schema(min_length = 1, max_length = 500)]
     pub source: String,
+    #[schema(value_type = Option<IpAddressText>)]
     pub ip: Option<String>,
     #[schema(max_length = 1000)]
     pub user_agent: Option<String>,
@@ -154,6 +187,7 @@ impl MemberConsent {
 #[into_params(parameter_in = Query)]
 pub struct ConsentQuery {
     /// Only records of this purpose.
+    #[param(pattern = "^[a-z0-9_]{1,64}$")]
     pub purpose: Option<String>,
     /// Page size, 1–500 (default 50).
     pub limit: Option<i64>,

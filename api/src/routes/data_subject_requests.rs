@@ -134,6 +134,7 @@ pub struct DataSubjectExport {
 pub struct CreateDataSubjectRequest {
     pub kind: RequestKind,
     /// The person's address: who the request is about.
+    #[schema(format = Email, max_length = 254)]
     pub subject_email: String,
     /// When the account received the request (the 30 days run from here); defaults to now,
     /// never in the future.
@@ -141,16 +142,33 @@ pub struct CreateDataSubjectRequest {
     /// Give it when the identity was already checked: the request is verified and carried
     /// out at once. Without it, the request waits for `POST …/{id}/verify`.
     pub verification: Option<Verification>,
-    /// Rectification only: `email`, `name` and/or `properties` (a merge-patch: a property
-    /// set to `null` is removed).
-    #[schema(value_type = Option<Object>)]
+    /// Rectification only (and required there): the changes to make.
+    #[schema(value_type = Option<RectificationChanges>)]
     pub changes: Option<Map<String, Value>>,
+}
+
+/// What a rectification changes: at least one of `email`, `name` and `properties`.
+// Checked by `mailroom_domain::data_subjects` when the request is recorded.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
+#[allow(dead_code)] // a schema only: `changes` is read as a JSON object
+pub struct RectificationChanges {
+    /// The person's address, corrected.
+    #[schema(format = Email, max_length = 254, nullable = false)]
+    pub email: Option<String>,
+    /// The name, corrected; `null` removes it.
+    pub name: Option<String>,
+    /// A merge-patch of the contact's properties: a property set to `null` is removed.
+    #[schema(value_type = Object, required = false)]
+    pub properties: Option<Map<String, Value>>,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectDataSubjectRequest {
     /// Why, as told to the requester (e.g. identity could not be verified).
+    #[schema(min_length = 1, max_length = 2000)]
     pub reason: String,
 }
 

@@ -126,8 +126,10 @@ pub struct ImportQuery {
     /// gets a `marketing_email` / `granted` consent record (method `import`) and an
     /// unsubscribed member is subscribed again; without it, rows become members without
     /// marketing consent.
+    #[param(min_length = 1, max_length = 500)]
     pub source: Option<String>,
     /// The version of the privacy policy they agreed to (only with `source`).
+    #[param(max_length = 100)]
     pub policy_version: Option<String>,
 }
 

@@ -100,6 +100,12 @@ pub struct InboundReportQuery {
     pub cursor: Option<String>,
 }
 
+/// A message as a request body: anything but nothing (or only ASCII whitespace).
+#[derive(ToSchema)]
+#[schema(min_length = 1, pattern = r"[^\t\n\f\r ]")]
+#[allow(dead_code)] // a schema only: never built
+pub struct RawMessageText(String);
+
 /// Takes a message received at the bounce address — a delivery status notification
 /// (RFC 3464) or a feedback report (RFC 5965) — and acts on it as the delivery outcomes
 /// table says (docs/sending.md): an unknown address (x.1.x) or a complaint suppresses
@@ -116,10 +122,10 @@ pub struct InboundReportQuery {
     request_body(
         description = "The whole message as received (headers and body), at most `MAILROOM_BODY_LIMIT_BYTES`",
         content(
-            (String = "message/rfc822"),
-            (String = "message/global"),
-            (String = "text/plain"),
-            (String = "application/octet-stream"),
+            (RawMessageText = "message/rfc822"),
+            (RawMessageText = "message/global"),
+            (RawMessageText = "text/plain"),
+            (RawMessageText = "application/octet-stream"),
         ),
     ),
     responses(

@@ -59,7 +59,10 @@ impl From<Member> for MemberView {
 #[serde(deny_unknown_fields)]
 pub struct AddMember {
     pub contact_id: Option<Id>,
+    #[schema(format = Email, max_length = 254)]
     pub email: Option<String>,
+    /// As for `POST /v1/contacts`: one line of at most 200 characters.
+    #[schema(max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub name: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub properties: Option<Map<String, Value>>,

@@ -30,6 +30,7 @@ pub struct SendRequest {
     #[serde(default)]
     pub sandbox_mode: bool,
     /// 1 to 50 messages.
+    #[schema(min_items = 1, max_items = 50)]
     pub messages: Vec<OutgoingMessage>,
 }
 

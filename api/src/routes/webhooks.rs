@@ -156,8 +156,13 @@ impl From<WebhookDelivery> for WebhookDeliveryView {
 #[serde(deny_unknown_fields)]
 pub struct CreateWebhook {
     /// An `http` or `https` URL on a public address (at most 2048 characters, no user
-    /// name or password). Redirects are not followed.
-    #[schema(max_length = 2048)]
+    /// name or password). Redirects are not followed. The pattern admits host names; the
+    /// server also takes IP literals of public addresses, and refuses `localhost`.
+    // The same pattern on `UpdateWebhook::url`: utoipa takes only a literal.
+    #[schema(
+        max_length = 2048,
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}(:[0-9]{1,4})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"
+    )]
     pub url: String,
     /// The event types to deliver (at least one), or `["*"]` for all.
     #[schema(value_type = Vec<WebhookEventType>, min_items = 1)]
@@ -169,7 +174,11 @@ pub struct CreateWebhook {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateWebhook {
-    #[schema(max_length = 2048)]
+    /// As for `POST /v1/webhooks`.
+    #[schema(
+        max_length = 2048,
+        pattern = r"^[Hh][Tt][Tt][Pp][Ss]?://([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}(:[0-9]{1,4})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?(\?[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$"
+    )]
     pub url: Option<String>,
     #[schema(value_type = Option<Vec<WebhookEventType>>, min_items = 1)]
     pub event_types: Option<Vec<String>>,

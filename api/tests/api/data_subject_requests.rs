@@ -142,6 +142,12 @@ on_both_backends! {
         assert_problem(status, &problem, StatusCode::CONFLICT, "conflict");
         let (status, problem) = app.post(&format!("/v1/data-subject-requests/{}/reject", id_of(&waiting)), &acct.token, json!({"reason": ""})).await;
         assert_problem(status, &problem, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        // The verification is the whole body here: its errors name the body's own fields.
+        for (body, field) in [(json!({"method": " "}), "method"), (json!({"method": "email_link", "note": "n".repeat(2001)}), "note")] {
+            let (status, problem) = app.post(&format!("/v1/data-subject-requests/{}/verify", id_of(&waiting)), &acct.token, body).await;
+            assert_problem(status, &problem, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+            assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        }
 
         let (status, body) = app.post(&format!("/v1/data-subject-requests/{}/verify", id_of(&waiting)), &acct.token, verified()).await;
         assert_eq!(status, StatusCode::OK, "{body}");

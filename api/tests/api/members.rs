@@ -123,6 +123,22 @@ on_both_backends! {
         assert_eq!(all["data"].as_array().unwrap().len(), 1, "no second contact");
     }
 
+    async fn a_member_added_by_the_email_of_an_existing_contact_is_checked_all_the_same(app) {
+        let acct = app.create_account("Acme").await;
+        app.contact(&acct.token, "ada@example.com").await;
+        let list = app.list(&acct.token, "News").await;
+        for (body, field) in [
+            (json!({"email": "ada@example.com", "name": "Ada\u{84}"}), "name"),
+            (json!({"email": "ada@example.com", "properties": {"favourite": "tea"}}), "properties.favourite"),
+        ] {
+            let (status, problem) = app.post(&format!("/v1/lists/{list}/members"), &acct.token, body).await;
+            assert_problem(status, &problem, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+            assert_eq!(problem["errors"][0]["field"], field, "{problem}");
+        }
+        let (_, members) = app.get(&format!("/v1/lists/{list}/members"), &acct.token).await;
+        assert_eq!(members["data"], json!([]), "nothing was added");
+    }
+
     async fn a_member_of_a_double_opt_in_list_starts_pending(app) {
         let acct = app.create_account("Acme").await;
         let (_, list) = app.post("/v1/lists", &acct.token, json!({"name": "Confirmed", "double_opt_in": true})).await;

@@ -35,6 +35,24 @@ pub struct NewContact {
     pub properties: Map<String, Value>,
 }
 
+impl NewContact {
+    /// The name and properties as they are stored: the name cleaned, properties without
+    /// nulls, each one defined and of its type. Also what makes a request that names an
+    /// existing contact by its address valid, though that contact is kept as it is.
+    pub fn checked_fields(
+        &self,
+        conn: &mut DbConnection,
+        account_id: Id,
+    ) -> Result<(Option<String>, Map<String, Value>)> {
+        let name = clean_name(self.name.clone())?;
+        let properties = without_nulls(self.properties.clone());
+        if !properties.is_empty() {
+            check_properties(&PropertyDefinition::schema(conn, account_id)?, &properties)?;
+        }
+        Ok((name, properties))
+    }
+}
+
 /// Changes to a contact. `None` leaves a field alone; `Some(None)` clears the name;
 /// a property set to `null` is removed (JSON merge-patch semantics).
 #[derive(Debug, Clone, Default)]
@@ -75,11 +93,7 @@ pub fn clean_name(name: Option<String>) -> Result<Option<String>> {
 
 impl Contact {
     pub fn create(conn: &mut DbConnection, account_id: Id, new: NewContact) -> Result<Contact> {
-        let name = clean_name(new.name)?;
-        let properties = without_nulls(new.properties);
-        if !properties.is_empty() {
-            check_properties(&PropertyDefinition::schema(conn, account_id)?, &properties)?;
-        }
+        let (name, properties) = new.checked_fields(conn, account_id)?;
         let now = clock::now();
         let contact = Contact {
             id: Id::new(),

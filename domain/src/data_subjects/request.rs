@@ -148,15 +148,26 @@ pub fn transition(from: RequestStatus, step: Step) -> Result<RequestStatus> {
 #[serde(deny_unknown_fields)]
 pub struct Verification {
     /// e.g. `email_link`, `signed_letter`, `account_login`.
+    #[schema(min_length = 1, max_length = 64)]
     pub method: String,
     /// Free text, kept with the request (not personal data of the subject, please).
+    #[schema(max_length = 2000)]
     pub note: Option<String>,
 }
 
+const METHOD_MAX: usize = 64;
+const NOTE_MAX: usize = 2000;
+
 impl Verification {
-    fn validated(self, field: &str) -> Result<Verification> {
-        let method = crate::text::required(&format!("{field}.method"), &self.method, 64)?;
-        let note = crate::text::optional(&format!("{field}.note"), self.note, 2000)?;
+    /// Checks the texts; `within` names the body field holding the verification (empty
+    /// when it is the whole body), so that errors name `verification.method` or `method`.
+    fn validated(self, within: &str) -> Result<Verification> {
+        let field = |name: &str| match within {
+            "" => name.to_owned(),
+            within => format!("{within}.{name}"),
+        };
+        let method = crate::text::required(&field("method"), &self.method, METHOD_MAX)?;
+        let note = crate::text::optional(&field("note"), self.note, NOTE_MAX)?;
         Ok(Verification { method, note })
     }
 }

@@ -119,7 +119,12 @@ impl Member {
                 MemberSubject::Contact(id) => Contact::find(conn, account_id, id)?,
                 MemberSubject::Email(new) => {
                     match Contact::find_by_email(conn, account_id, &new.email)? {
-                        Some(existing) => existing,
+                        // The contact stays as it is, but the request is checked all
+                        // the same: whether it is valid does not depend on what is stored.
+                        Some(existing) => {
+                            new.checked_fields(conn, account_id)?;
+                            existing
+                        }
                         None => Contact::create(conn, account_id, new)?,
                     }
                 }

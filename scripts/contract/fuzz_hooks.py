@@ -1,0 +1,75 @@
+"""Schemathesis hooks for scripts/contract/fuzz: the failures it drops, each a false
+positive for a reason the contract cannot state in JSON Schema (the operations'
+descriptions say these rules). Everything else fails the run; each drop is printed."""
+
+import json
+import sys
+
+import schemathesis
+from schemathesis.openapi.checks import EnsureResourceAvailability, RejectedPositiveData
+
+# A schema-valid request refused with 422 for one of these reasons is a false positive:
+# (what the error message holds, why no schema can say it).
+UNSTATEABLE_RULES = (
+    # Rules on stored data or on the clock.
+    ("is not a defined contact property", "properties are defined first (POST /v1/contact-properties)"),
+    ("does not exist in this account", "the lists a campaign names must exist"),
+    ("must be in the future", "send_at and support_access_until are relative to now"),
+    ("was already used for a different request", "an Idempotency-Key is bound to its first request"),
+    # Rules between fields, or on a file's content.
+    ("give either contact_id or email", "a member is named by contact_id or by email"),
+    ("name and properties go with email", "a member is named by contact_id or by email"),
+    ("a rectification needs the changes to make", "changes go with kind rectification only"),
+    ("only a rectification carries changes", "changes go with kind rectification only"),
+    ("goes with source", "an import's policy_version goes with its source"),
+    ("the file is empty", "a CSV import needs a header row"),
+    ("the header", "a CSV import's header row is UTF-8 and names an email column once"),
+    # Every string the contract types has a pattern without NUL; free-form JSON (evidence,
+    # changes, variables, headers) holds none at any depth either, which only a recursive
+    # schema could say.
+    ("must not contain NUL characters", "free-form JSON holds no NUL at any depth"),
+)
+
+# Values that look like payment card numbers or national identifiers are refused
+# (`sensitive_data_rejected`): a generated number may pass the Luhn check.
+SENSITIVE_DATA = "sensitive_data_rejected"
+
+# 404s about a resource named in the body (a consent's `list_id`), not in the path: the
+# resource the stateful test just created is there.
+BODY_RESOURCE_NOT_FOUND = ("list not found",)
+
+
+def _problem(response):
+    try:
+        problem = json.loads(response.content or b"{}")
+    except ValueError:
+        return {}
+    return problem if isinstance(problem, dict) else {}
+
+
+def _unstateable(problem):
+    """The reason every error of this 422 is a rule no schema can state, or None."""
+    if problem.get("code") == SENSITIVE_DATA:
+        return "values that look like card numbers or national identifiers are refused"
+    reasons = []
+    for error in problem.get("errors") or [{}]:
+        message = error.get("message", "")
+        reason = next((why for fragment, why in UNSTATEABLE_RULES if fragment in message), None)
+        if reason is None:
+            return None
+        reasons.append(reason)
+    return "; ".join(sorted(set(reasons)))
+
+
+@schemathesis.hook
+def filter_failure(context, failure, case, response):
+    problem = _problem(response)
+    reason = None
+    if isinstance(failure, RejectedPositiveData) and response.status_code == 422:
+        reason = _unstateable(problem)
+    elif isinstance(failure, EnsureResourceAvailability) and problem.get("detail") in BODY_RESOURCE_NOT_FOUND:
+        reason = "the 404 is about a resource named in the body"
+    if reason is None:
+        return True
+    print(f"fuzz: dropped {type(failure).__name__} on {case.operation.label}: {reason}", file=sys.stderr)
+    return False
