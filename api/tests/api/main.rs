@@ -30,6 +30,7 @@ mod proxy;
 mod rabbitmq;
 mod retention;
 mod scale_out;
+mod send_limits;
 mod sending_rules;
 mod smoke;
 mod smtp_server;
