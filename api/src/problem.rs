@@ -44,7 +44,8 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     #[schema(required = false)]
     pub errors: Vec<FieldError>,
-    /// For `sensitive_data_rejected`: the field refused (its value is never echoed).
+    /// For `sensitive_data_rejected`: the field refused (its value is never echoed); for
+    /// `render_budget_exceeded`: the template part whose render used the budget up.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub field: Option<String>,
@@ -90,8 +91,15 @@ pub enum ApiError {
     SensitiveData { field: String, kind: SensitiveKind },
     #[error("{0}")]
     SubjectErased(String),
+    /// A request's rendering budget ran out: `field` names the template part, `detail`
+    /// the recipient and which budget.
+    #[error("render budget exceeded at {field}: {detail}")]
+    RenderBudget { field: String, detail: String },
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Too much work under way to take this request now (the detail says which).
+    #[error("busy: {0}")]
+    Busy(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -109,6 +117,7 @@ pub const CODES: &[&str] = &[
     "forbidden",
     "sensitive_data_rejected",
     "subject_erased",
+    "render_budget_exceeded",
     "service_unavailable",
     "internal_error",
 ];
@@ -131,7 +140,8 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::SensitiveData { .. } => "sensitive_data_rejected",
             ApiError::SubjectErased(_) => "subject_erased",
-            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::RenderBudget { .. } => "render_budget_exceeded",
+            ApiError::Unavailable(_) | ApiError::Busy(_) => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -149,7 +159,8 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::SensitiveData { .. } => "Sensitive data rejected",
             ApiError::SubjectErased(_) => "Subject erased",
-            ApiError::Unavailable(_) => "Service unavailable",
+            ApiError::RenderBudget { .. } => "Render budget exceeded",
+            ApiError::Unavailable(_) | ApiError::Busy(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
     }
@@ -170,7 +181,9 @@ impl ApiError {
             | ApiError::Conflict(d)
             | ApiError::Unauthorized(d)
             | ApiError::Forbidden(d)
-            | ApiError::SubjectErased(d) => Some(d.clone()),
+            | ApiError::SubjectErased(d)
+            | ApiError::Busy(d) => Some(d.clone()),
+            ApiError::RenderBudget { detail, .. } => Some(detail.clone()),
             ApiError::PayloadTooLarge => {
                 Some("the request body is larger than this server accepts".into())
             }
@@ -194,7 +207,9 @@ impl ApiError {
                 _ => Vec::new(),
             },
             field: match self {
-                ApiError::SensitiveData { field, .. } => Some(field.clone()),
+                ApiError::SensitiveData { field, .. } | ApiError::RenderBudget { field, .. } => {
+                    Some(field.clone())
+                }
                 _ => None,
             },
             request_id: None,
@@ -207,7 +222,8 @@ impl ResponseError for ApiError {
         match self {
             ApiError::Validation(_)
             | ApiError::SensitiveData { .. }
-            | ApiError::SubjectErased(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            | ApiError::SubjectErased(_)
+            | ApiError::RenderBudget { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -216,7 +232,7 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -233,7 +249,7 @@ impl ResponseError for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let ApiError::Unavailable(_) = self {
+        if let ApiError::Unavailable(_) | ApiError::Busy(_) = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -278,11 +294,17 @@ mod tests {
                 kind: SensitiveKind::PaymentCard,
             },
             ApiError::SubjectErased(String::new()),
+            ApiError::RenderBudget {
+                field: String::new(),
+                detail: String::new(),
+            },
             ApiError::Unavailable(String::new()),
+            ApiError::Busy(String::new()),
             ApiError::Internal(String::new()),
         ];
         let mut codes: Vec<&str> = variants.iter().map(ApiError::code).collect();
         codes.sort();
+        codes.dedup();
         let mut listed = CODES.to_vec();
         listed.sort();
         assert_eq!(codes, listed);

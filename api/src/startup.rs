@@ -23,6 +23,7 @@ use mailroom_worker::relay_thread::RelayThread;
 use crate::auth::{KeyStatusCache, TokenKeys};
 use crate::event_sink::EventSink;
 use crate::extract::path_error;
+use crate::renderer::Renderer;
 use crate::state::AppState;
 use crate::unmatched::{KnownPaths, unmatched_request};
 use crate::{inbound_smtp, openapi, routes, telemetry, tls};
@@ -114,6 +115,7 @@ impl Application {
             signer: TokenSigner::new(&settings.signing_key),
             hash_key: HashKey::new(&settings.hash_key),
             secret_box: SecretBox::new(&settings.signing_key),
+            renderer: Renderer::new(settings.render),
             settings: Arc::new(settings.clone()),
         };
         let inbound_smtp = match &settings.inbound_smtp_addr {

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::auth::{KeyStatusCache, Principal, TokenKeys};
 use crate::event_sink::EventSink;
 use crate::problem::ApiError;
+use crate::renderer::Renderer;
 use mailroom_domain::audit::{self, AuditRecord};
 
 #[derive(Clone)]
@@ -31,6 +32,8 @@ pub struct AppState {
     pub broker: Option<watch::Receiver<BrokerState>>,
     /// Where tracking hits hand their events to the bus.
     pub events: EventSink,
+    /// Where requests' templates render (never on the HTTP threads).
+    pub renderer: Renderer,
 }
 
 impl AppState {

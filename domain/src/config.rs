@@ -63,6 +63,23 @@ pub struct Settings {
     /// `MAILROOM_INBOUND_SMTP_ADDR`: where the API receives bounces and complaints over
     /// SMTP (mail to its VERP bounce addresses); unset → no listener.
     pub inbound_smtp_addr: Option<String>,
+    pub render: RenderSettings,
+}
+
+/// What the API may spend rendering templates for requests (a send's render check, a
+/// preview): renders run off the HTTP threads on a bounded pool, and each request has a
+/// budget summed over all its renders.
+#[derive(Debug, Clone, Copy)]
+pub struct RenderSettings {
+    /// `MAILROOM_RENDER_CONCURRENCY`: requests rendering at once in one API process (the
+    /// others wait); default the number of CPUs.
+    pub concurrency: usize,
+    /// `MAILROOM_RENDER_REQUEST_FUEL`: minijinja fuel one request may burn over all its
+    /// renders — every recipient's, even where one render stands for many.
+    pub request_fuel: u64,
+    /// `MAILROOM_RENDER_REQUEST_MS`: how long one request may take rendering, waiting for
+    /// the pool included.
+    pub request_time: Duration,
 }
 
 /// The retention purge's schedule, the grace period of account deletions, and how long
@@ -426,6 +443,18 @@ impl Settings {
             inbound_smtp_addr: get("MAILROOM_INBOUND_SMTP_ADDR"),
             events_concurrency: number(&get, "MAILROOM_EVENTS_CONCURRENCY", 1)?.clamp(1, 64)
                 as usize,
+            render: RenderSettings {
+                concurrency: number(
+                    &get,
+                    "MAILROOM_RENDER_CONCURRENCY",
+                    std::thread::available_parallelism().map_or(2, |n| n.get()) as u64,
+                )?
+                .clamp(1, 1024) as usize,
+                request_fuel: number(&get, "MAILROOM_RENDER_REQUEST_FUEL", 50_000_000)?.max(1),
+                request_time: Duration::from_millis(
+                    number(&get, "MAILROOM_RENDER_REQUEST_MS", 10_000)?.max(1),
+                ),
+            },
         })
     }
 

@@ -9,6 +9,7 @@ use mailroom_domain::lists::MailingList;
 use mailroom_domain::messages::{MessageHeader, MessageKind, NewMessage, outbox};
 use mailroom_domain::rendering::{
     self, Address, CampaignVars, ContactVars, ListUnsubscribe, ListVars, MimeInput, RenderContext,
+    RenderFailure,
 };
 use mailroom_domain::{Error, Id, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -43,7 +44,9 @@ pub struct Preview {
     tag = "campaigns",
     params(("id" = Id, Path)),
     request_body = PreviewRequest,
-    responses((status = 200, description = "The rendered message", body = Preview))
+    responses((status = 200, description = "The rendered message", body = Preview),
+        (status = 422, description = "Invalid request or a template that fails for this contact (`validation_failed`), or the rendering budget ran out (`render_budget_exceeded`)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable, or the server is too busy rendering other requests to start this one (`service_unavailable`); retry after `Retry-After` seconds", body = crate::problem::Problem, content_type = "application/problem+json"))
 )]
 #[post("/campaigns/{id}/preview")]
 pub async fn preview_campaign(
@@ -56,7 +59,9 @@ pub async fn preview_campaign(
     principal.require(Scope::ContactsRead)?;
     let (account, id, contact_id) = (principal.account_id, id.into_inner(), body.0.contact_id);
     let settings = state.settings.clone();
-    let preview = state
+    let unsubscribe_url = format!("{}/u/preview", settings.public_url);
+    let unsubscribe = unsubscribe_url.clone();
+    let (campaign, contact, context) = state
         .db(move |conn| {
             let campaign = Campaign::find(conn, account, id)?;
             let contact = Contact::find(conn, account, contact_id)?;
@@ -64,7 +69,6 @@ pub async fn preview_campaign(
                 .list_ids()
                 .first()
                 .and_then(|l| MailingList::find(conn, account, *l).ok());
-            let unsubscribe_url = format!("{}/u/preview", settings.public_url);
             let context = RenderContext {
                 contact: ContactVars {
                     properties: contact.properties_map(),
@@ -75,26 +79,23 @@ pub async fn preview_campaign(
                 campaign: Some(CampaignVars {
                     name: campaign.name.clone(),
                 }),
-                unsubscribe_url: Some(unsubscribe_url.clone()),
+                unsubscribe_url: Some(unsubscribe),
                 variables: Default::default(),
             };
-            let limits = rendering::RenderLimits::default();
-            let rendered = rendering::render(
+            Ok((campaign, contact, context))
+        })
+        .await?;
+    let preview = state
+        .renderer
+        .run(move |budget| {
+            let rendered = rendering::render_within(
                 &campaign.template(),
                 &context,
-                &limits,
+                &rendering::RenderLimits::default(),
                 rendering::MessageKind::Campaign,
+                budget,
             )
-            .map_err(|e| {
-                Error::invalid(
-                    e.field.clone(),
-                    format!(
-                        "template error{}: {}",
-                        e.line.map(|l| format!(" (line {l})")).unwrap_or_default(),
-                        e.message
-                    ),
-                )
-            })?;
+            .map_err(preview_error)?;
             let message_id = Id::new();
             let built = rendering::build_mime(&MimeInput {
                 message_id,
@@ -122,16 +123,34 @@ pub async fn preview_campaign(
                 extra_headers: Vec::new(),
                 message_id_domain: settings.delivery.bounce_domain.clone(),
             })
-            .map_err(|e| Error::Internal(format!("building the preview failed: {e}")))?;
-            Ok(Preview {
+            .map_err(|e| ApiError::Internal(format!("building the preview failed: {e}")))?;
+            Ok::<_, ApiError>(Preview {
                 subject: rendered.subject,
                 html: rendered.html,
                 text: rendered.text,
                 headers: MessageHeader::from_pairs(built.headers),
             })
         })
-        .await?;
+        .await??;
     Ok(HttpResponse::Ok().json(preview))
+}
+
+/// A preview that did not render: the template's own error, or the request's budget.
+fn preview_error(failure: RenderFailure) -> ApiError {
+    match failure {
+        RenderFailure::Template(e) => ApiError::from(Error::invalid(
+            e.field.clone(),
+            format!(
+                "template error{}: {}",
+                e.line.map(|l| format!(" (line {l})")).unwrap_or_default(),
+                e.message
+            ),
+        )),
+        RenderFailure::Budget(e) => ApiError::RenderBudget {
+            field: e.part.clone(),
+            detail: e.to_string(),
+        },
+    }
 }
 
 /// An email address (at most 254 characters).

@@ -2,9 +2,10 @@
 //! following an import's progress.
 //!
 //! The body is spooled (in memory up to 1 MiB, then to an unlinked temporary file) while
-//! it arrives, under its own limit (`MAILROOM_IMPORT_LIMIT_BYTES`), and then stored in
-//! the database with the import and its job in one transaction — so a connection is held
-//! only for that write, never while a slow client uploads.
+//! it arrives, under its own limit (`MAILROOM_IMPORT_LIMIT_BYTES`), its shape checked on
+//! the way (the header's columns and bytes, every row's bytes: `ImportShape`), and then
+//! stored in the database with the import and its job in one transaction — so a
+//! connection is held only for that write, never while a slow client uploads.
 
 use std::io::Write;
 
@@ -13,7 +14,9 @@ use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, post, web};
 use futures_util::StreamExt;
 use mailroom_domain::accounts::Scope;
 use mailroom_domain::audit::AuditRecord;
-use mailroom_domain::imports::{Import, ImportEvidence, ImportStatus, Rejection};
+use mailroom_domain::imports::{
+    CheckedShape, Import, ImportEvidence, ImportShape, ImportStatus, Rejection,
+};
 use mailroom_domain::lists::MailingList;
 use mailroom_domain::pagination::Page;
 use mailroom_domain::{Id, Timestamp};
@@ -149,7 +152,9 @@ impl ImportQuery {
 }
 
 /// Imports a CSV file into a list. The body is the file itself (`text/csv`, UTF-8,
-/// comma-separated, header on the first line). Columns map by header, case-insensitively:
+/// comma-separated, header on the first line; the header at most 1,000 columns and
+/// 64 KiB, every other row at most 64 KiB, or the file is refused with a 422 naming the
+/// limit). Columns map by header, case-insensitively:
 /// `email` (required), `name`, and any defined contact property; other columns are
 /// reported and ignored. Answers 202 at once; the rows are imported by a job — follow
 /// it at `GET /v1/imports/{id}`. Bad rows are rejected one by one and never fail the
@@ -185,9 +190,9 @@ pub async fn create_import(
     state
         .db(move |conn| MailingList::find(conn, account, list_id))
         .await?;
-    let mut file = spool(&mut payload, state.settings.import_limit).await?;
+    let (mut file, shape) = spool(&mut payload, state.settings.import_limit).await?;
     let import = state
-        .db(move |conn| Import::create(conn, account, list_id, evidence, &mut file))
+        .db(move |conn| Import::create(conn, account, list_id, evidence, &mut file, shape))
         .await?;
     Ok(HttpResponse::Accepted()
         .insert_header((header::LOCATION, format!("/v1/imports/{}", import.id)))
@@ -198,9 +203,15 @@ fn is_csv(req: &HttpRequest) -> bool {
     matches!(req.mime_type(), Ok(Some(mime)) if mime.type_() == "text" && mime.subtype() == "csv")
 }
 
-/// Receives the body into a spool, refusing it (413) past `limit` bytes.
-async fn spool(payload: &mut web::Payload, limit: usize) -> Result<SpooledTempFile, ApiError> {
+/// Receives the body into a spool, refusing it (413) past `limit` bytes, and checks its
+/// shape on the way. A file refused for its shape is read to its end (and dropped) before
+/// the 422, so that the client, still sending, gets the answer rather than a reset.
+async fn spool(
+    payload: &mut web::Payload,
+    limit: usize,
+) -> Result<(SpooledTempFile, CheckedShape), ApiError> {
     let mut file = SpooledTempFile::new(SPOOL_IN_MEMORY);
+    let mut shape = ImportShape::new();
     let mut pending: Vec<u8> = Vec::with_capacity(SPOOL_WRITE);
     let mut received = 0usize;
     while let Some(chunk) = payload.next().await {
@@ -209,12 +220,17 @@ async fn spool(payload: &mut web::Payload, limit: usize) -> Result<SpooledTempFi
         if received > limit {
             return Err(ApiError::PayloadTooLarge);
         }
+        shape.feed(&chunk);
+        if shape.is_refused() {
+            continue;
+        }
         pending.extend_from_slice(&chunk);
         if pending.len() >= SPOOL_WRITE {
             file = write_to_spool(file, std::mem::take(&mut pending)).await?;
         }
     }
-    write_to_spool(file, pending).await
+    let checked = shape.finish()?;
+    Ok((write_to_spool(file, pending).await?, checked))
 }
 
 /// Appends to the spool off the async threads (past its memory part it is a file).

@@ -1,5 +1,11 @@
 //! List export: every member as CSV or NDJSON, streamed in batches so that memory stays
 //! flat however long the list is.
+//!
+//! A CSV export is opened in spreadsheets, which run a cell that starts with `=`, `+`, `-`
+//! or `@` as a formula (`=HYPERLINK(…)`, `=cmd|…`): a contact's name, property or even
+//! address could do that in the account's own spreadsheet. Such text values are written as
+//! OWASP recommends against CSV injection: a single quote before them, and the field
+//! quoted. NDJSON is read by programs, not spreadsheets, and stays exact.
 
 use actix_web::http::header::{ContentDisposition, DispositionParam, DispositionType};
 use actix_web::web::Bytes;
@@ -150,16 +156,16 @@ fn csv_header(columns: &[String]) -> String {
     let mut line = String::from("email,name,status,subscribed_at");
     for column in columns {
         line.push(',');
-        push_csv_field(&mut line, column);
+        push_csv_text(&mut line, column);
     }
     line.push_str("\r\n");
     line
 }
 
 fn write_csv_row(out: &mut String, member: &Member, columns: &[String]) {
-    push_csv_field(out, &member.contact.email);
+    push_csv_text(out, &member.contact.email);
     out.push(',');
-    push_csv_field(out, member.contact.name.as_deref().unwrap_or(""));
+    push_csv_text(out, member.contact.name.as_deref().unwrap_or(""));
     out.push(',');
     out.push_str(member.status().as_str());
     out.push(',');
@@ -171,11 +177,30 @@ fn write_csv_row(out: &mut String, member: &Member, columns: &[String]) {
         out.push(',');
         match properties.get(column) {
             None | Some(Value::Null) => {}
-            Some(Value::String(s)) => push_csv_field(out, s),
-            Some(other) => push_csv_field(out, &other.to_string()),
+            Some(Value::String(s)) => push_csv_text(out, s),
+            // A number (`-5`) or a boolean is data, never a formula.
+            Some(number @ (Value::Number(_) | Value::Bool(_))) => {
+                push_csv_field(out, &number.to_string())
+            }
+            Some(other) => push_csv_text(out, &other.to_string()),
         }
     }
     out.push_str("\r\n");
+}
+
+/// Leading characters that make a spreadsheet read a cell as a formula (OWASP's list).
+const FORMULA_TRIGGERS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A text field someone other than Mailroom wrote: a value a spreadsheet would run as a
+/// formula gets a single quote before it and is quoted; any other as [`push_csv_field`].
+fn push_csv_text(out: &mut String, value: &str) {
+    if value.starts_with(FORMULA_TRIGGERS) {
+        out.push_str("\"'");
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        push_csv_field(out, value);
+    }
 }
 
 /// RFC 4180: quote a field holding a comma, quote or line break; double inner quotes.
@@ -213,5 +238,27 @@ mod tests {
         out.push(',');
         push_csv_field(&mut out, "Doe, \"Jo\"");
         assert_eq!(out, "plain,\"Doe, \"\"Jo\"\"\"");
+    }
+
+    #[test]
+    fn text_that_a_spreadsheet_would_run_is_neutralised() {
+        for (value, written) in [
+            ("=1+2@x.example", "\"'=1+2@x.example\""),
+            ("+33 1 23", "\"'+33 1 23\""),
+            ("-2+3", "\"'-2+3\""),
+            ("@SUM(A1)", "\"'@SUM(A1)\""),
+            ("\tx", "\"'\tx\""),
+            ("\r=x", "\"'\r=x\""),
+            (
+                "=HYPERLINK(\"http://x\")",
+                "\"'=HYPERLINK(\"\"http://x\"\")\"",
+            ),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            let mut out = String::new();
+            push_csv_text(&mut out, value);
+            assert_eq!(out, written, "{value:?}");
+        }
     }
 }

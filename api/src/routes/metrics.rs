@@ -1,7 +1,7 @@
 //! `/metrics`: Prometheus text for operators — the data-subject requests open, due within
 //! 7 days and overdue across the installation (the deadline a data protection officer
-//! watches), jobs by kind and status, and the tracking events this API process handed to
-//! the bus. Counts only, never personal data.
+//! watches), jobs by kind and status, the tracking events this API process handed to the
+//! bus, and its requests rendering templates. Counts only, never personal data.
 
 use std::fmt::Write;
 
@@ -20,6 +20,8 @@ struct Gauges {
     jobs: Vec<(String, String, i64)>,
     /// Tracking events and their `events.record` jobs, by way: `[(via, events, jobs)]`.
     tracking: [(&'static str, u64, u64); 2],
+    /// Requests of this API process rendering templates, and waiting to.
+    renders: (usize, usize),
 }
 
 fn render(g: &Gauges) -> String {
@@ -69,6 +71,20 @@ fn render(g: &Gauges) -> String {
     for (via, _, jobs) in &g.tracking {
         let _ = writeln!(out, "mailroom_tracking_jobs_total{{via=\"{via}\"}} {jobs}");
     }
+    let _ = writeln!(
+        out,
+        "# HELP mailroom_render_requests Requests of this API process rendering templates (sends, previews), and waiting for a render slot."
+    );
+    let _ = writeln!(out, "# TYPE mailroom_render_requests gauge");
+    let (running, waiting) = g.renders;
+    let _ = writeln!(
+        out,
+        "mailroom_render_requests{{state=\"running\"}} {running}"
+    );
+    let _ = writeln!(
+        out,
+        "mailroom_render_requests{{state=\"waiting\"}} {waiting}"
+    );
     out
 }
 
@@ -96,6 +112,7 @@ pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
         requests,
         jobs,
         tracking: state.events.handed_on().snapshot(),
+        renders: state.renderer.load().snapshot(),
     };
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -116,6 +133,7 @@ mod tests {
             },
             jobs: vec![("message.deliver".into(), "pending".into(), 7)],
             tracking: [("broker", 2_500, 3), ("outbox", 40, 1)],
+            renders: (2, 5),
         });
         assert!(text.contains("mailroom_data_subject_requests{state=\"overdue\"} 2\n"));
         assert!(text.contains("mailroom_jobs{kind=\"message.deliver\",status=\"pending\"} 7\n"));
@@ -123,5 +141,7 @@ mod tests {
         assert!(text.contains("mailroom_tracking_events_total{via=\"broker\"} 2500\n"));
         assert!(text.contains("mailroom_tracking_jobs_total{via=\"outbox\"} 1\n"));
         assert!(text.contains("# TYPE mailroom_tracking_jobs_total counter\n"));
+        assert!(text.contains("mailroom_render_requests{state=\"running\"} 2\n"));
+        assert!(text.contains("mailroom_render_requests{state=\"waiting\"} 5\n"));
     }
 }

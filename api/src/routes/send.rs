@@ -6,7 +6,10 @@ use actix_web::{HttpRequest, HttpResponse, post, web};
 use mailroom_domain::accounts::{Account, Scope};
 use mailroom_domain::contacts::EmailAddress;
 use mailroom_domain::messages::{MessageKind, NewMessage, outbox};
-use mailroom_domain::rendering::{self, ContactVars, RenderContext, TemplateSource};
+use mailroom_domain::rendering::{
+    self, CheckFailure, ContactVars, RenderBudget, RenderCheck, RenderContext, RenderFailure,
+    RenderLimits, SharedRenders, TemplateSource,
+};
 use mailroom_domain::suppressions::Suppression;
 use mailroom_domain::{FieldError, Id};
 use mailroom_worker::sender::compose::TransactionalPayload;
@@ -220,39 +223,78 @@ fn validate(index: usize, m: OutgoingMessage) -> Result<Valid, Vec<FieldError>> 
     })
 }
 
-/// Renders a valid message for each recipient (sandbox mode, and to fail early on
-/// templates that break for real data).
-fn render_check(index: usize, valid: &Valid) -> Result<(), Vec<FieldError>> {
+/// Validates every message and renders each valid one for each of its recipients (the
+/// sandbox promises it, and a template that breaks for real data fails here rather than in
+/// the worker). Runs on the render pool: a message that fails fails alone, but the request
+/// as a whole stops once its rendering budget is spent.
+fn check_messages(
+    messages: Vec<OutgoingMessage>,
+    budget: &mut RenderBudget,
+) -> Result<Vec<Result<Valid, Vec<FieldError>>>, ApiError> {
+    let mut shared = SharedRenders::default();
+    let mut checked = Vec::with_capacity(messages.len());
+    for (index, message) in messages.into_iter().enumerate() {
+        let outcome = match validate(index, message) {
+            Ok(valid) => render_check(index, &valid, budget, &mut shared)?.map(|()| valid),
+            Err(errors) => Err(errors),
+        };
+        checked.push(outcome);
+    }
+    Ok(checked)
+}
+
+/// Renders a valid message for each recipient: `Err` when the request's budget ran out,
+/// `Ok(Err)` when the message's template failed.
+fn render_check(
+    index: usize,
+    valid: &Valid,
+    budget: &mut RenderBudget,
+    shared: &mut SharedRenders,
+) -> Result<Result<(), Vec<FieldError>>, ApiError> {
     let template = TemplateSource {
         subject: valid.payload.subject.clone(),
         html: valid.payload.html.clone().unwrap_or_default(),
         text: valid.payload.text.clone(),
     };
-    for (email, name) in &valid.recipients {
-        let context = RenderContext {
-            contact: ContactVars {
-                email: email.as_str().to_owned(),
-                name: name.clone(),
-                properties: Map::new(),
-            },
-            list: None,
-            campaign: None,
-            unsubscribe_url: None,
-            variables: valid.payload.variables.clone(),
-        };
-        if let Err(e) = rendering::render(
-            &template,
-            &context,
-            &rendering::RenderLimits::default(),
-            rendering::MessageKind::Transactional,
-        ) {
-            return Err(vec![FieldError::new(
+    let context = RenderContext {
+        variables: valid.payload.variables.clone(),
+        ..RenderContext::default()
+    };
+    let recipients: Vec<ContactVars> = valid
+        .recipients
+        .iter()
+        .map(|(email, name)| ContactVars {
+            email: email.as_str().to_owned(),
+            name: name.clone(),
+            properties: Map::new(),
+        })
+        .collect();
+    let check = RenderCheck {
+        template: &template,
+        shared: &context,
+        recipients: &recipients,
+    };
+    let Err(CheckFailure { recipient, failure }) =
+        rendering::check_renders(&check, &RenderLimits::default(), budget, shared)
+    else {
+        return Ok(Ok(()));
+    };
+    match failure {
+        RenderFailure::Template(e) => {
+            let line = e.line.map(|l| format!(" (line {l})")).unwrap_or_default();
+            Ok(Err(vec![FieldError::new(
                 format!("messages[{index}].{}", e.field),
-                format!("template error: {}", e.message),
-            )]);
+                format!("template error{line}: {}", e.message),
+            )]))
         }
+        RenderFailure::Budget(e) => Err(ApiError::RenderBudget {
+            field: format!("messages[{index}].{}", e.part),
+            detail: format!(
+                "messages[{index}].to[{recipient}]: {e}; send fewer recipients per request or \
+                 a lighter template"
+            ),
+        }),
     }
-    Ok(())
 }
 
 /// Sends transactional messages.
@@ -261,7 +303,9 @@ fn render_check(index: usize, valid: &Valid) -> Result<(), Vec<FieldError>> {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer instead of doing the work twice")),
     request_body = SendRequest,
     responses((status = 202, description = "Per message: success (with each recipient's message id or suppression) or error (with its fields)", body = SendResponse),
-        (status = 409, description = "A request with this Idempotency-Key is still being processed", body = crate::problem::Problem, content_type = "application/problem+json"))
+        (status = 409, description = "A request with this Idempotency-Key is still being processed", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request (`validation_failed`), or its rendering budget ran out (`render_budget_exceeded`: `field` names the template part, `detail` the recipient and the budget)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The database is unreachable, or the server is too busy rendering other requests to start this one (`service_unavailable`); retry after `Retry-After` seconds", body = crate::problem::Problem, content_type = "application/problem+json"))
 )]
 #[post("/send")]
 pub async fn send_messages(
@@ -282,12 +326,11 @@ pub async fn send_messages(
         let account = principal.account_id;
         let hash_key = state.hash_key.clone();
         let sandbox = request.sandbox_mode;
-        let checked: Vec<Result<Valid, Vec<FieldError>>> = request
-            .messages
-            .into_iter()
-            .enumerate()
-            .map(|(i, m)| validate(i, m).and_then(|v| render_check(i, &v).map(|()| v)))
-            .collect();
+        let messages = request.messages;
+        let checked = state
+            .renderer
+            .run(move |budget| check_messages(messages, budget))
+            .await??;
         let results = state
             .db(move |conn| {
                 conn.write_transaction(|conn| {

@@ -186,6 +186,11 @@ on_both_backends! {
             json!({"note": "card: 4111111111111111 exp 12/30"}),
             json!({"note": "078-05-1120"}),
             json!({"ref": 4111111111111111u64}),
+            // Any separator, and full-width digits, are read as the card they spell.
+            json!({"note": "4111.1111.1111.1111"}),
+            json!({"note": "paid 4111/1111/1111/1111 today"}),
+            json!({"note": "\u{FF14}\u{FF11}\u{FF11}\u{FF11}\u{3000}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{3000}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{3000}\u{FF11}\u{FF11}\u{FF11}\u{FF11}"}),
+            json!({"note": "\u{FF14}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}"}),
         ];
         for (i, properties) in cases.iter().enumerate() {
             let (status, body) = app.post("/v1/contacts", &acct.token, json!({"email": format!("p{i}@example.com"), "properties": properties})).await;
@@ -205,5 +210,7 @@ on_both_backends! {
         // Values that merely look numeric pass.
         let (status, _) = app.post("/v1/contacts", &acct.token, json!({"email": "phone@example.com", "properties": {"note": "+1 415 555 0100"}})).await;
         assert_eq!(status, StatusCode::CREATED);
+        let (status, body) = app.post("/v1/contacts", &acct.token, json!({"email": "pi@example.com", "properties": {"note": "41111111.11111111", "ref": 41111111.11111111}})).await;
+        assert_eq!(status, StatusCode::CREATED, "a decimal point joins nothing: {body}");
     }
 }

@@ -220,6 +220,52 @@ on_both_backends! {
         assert_eq!(pat["properties"], json!({}));
     }
 
+    async fn values_a_spreadsheet_would_run_as_formulas_are_neutralised_in_csv_but_exact_in_ndjson(app) {
+        let acct = app.create_account("Acme").await;
+        for (name, kind) in [("city", "string"), ("balance", "number")] {
+            let (status, body) = app.post("/v1/contact-properties", &acct.token, json!({"name": name, "type": kind})).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+        let list = app.list(&acct.token, "News").await;
+        let path = format!("/v1/lists/{list}/members");
+        let members = [
+            json!({"email": "=1+2@x.example", "name": "=HYPERLINK(\"http://evil.example\",\"click\")", "properties": {"city": "+33 Paris", "balance": -5}}),
+            json!({"email": "ada@example.com", "name": "@SUM(A1:A9)", "properties": {"city": "-2+3"}}),
+            json!({"email": "bob@example.com", "name": "Bob", "properties": {"city": "\t=1+2"}}),
+            json!({"email": "cy@example.com", "name": "Cy", "properties": {"city": "a=b"}}),
+        ];
+        for member in &members {
+            let (status, body) = app.post(&path, &acct.token, member.clone()).await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+        }
+
+        let csv = export(&app, &acct.token, &list, "?format=csv").await;
+        assert_eq!(csv.status, StatusCode::OK, "{}", csv.text);
+        let line = |email: &str| csv.text.split("\r\n").find(|l| l.starts_with(email)).unwrap_or_else(|| panic!("{email} in {}", csv.text)).to_owned();
+        // A single quote before the value, and the field quoted: OWASP's CSV injection advice.
+        assert!(line("\"'=1+2@x.example\"").starts_with(r#""'=1+2@x.example","'=HYPERLINK(""http://evil.example"",""click"")",subscribed,"#), "{}", csv.text);
+        assert!(line("\"'=1+2@x.example\"").ends_with(r#",-5,"'+33 Paris""#), "a number stays a number: {}", csv.text);
+        assert!(line("ada@example.com").starts_with(r#"ada@example.com,"'@SUM(A1:A9)",subscribed,"#), "{}", csv.text);
+        assert!(line("ada@example.com").ends_with(r#","'-2+3""#), "{}", csv.text);
+        assert!(line("bob@example.com").ends_with(",\"'\t=1+2\""), "{}", csv.text);
+        assert!(line("cy@example.com").ends_with(",a=b"), "only a leading trigger counts: {}", csv.text);
+        let records = parse_csv(&csv.text);
+        assert!(records[1..].iter().flatten().all(|cell| !cell.starts_with(['=', '+', '-', '@', '\t', '\r']) || cell.parse::<f64>().is_ok()),
+            "no cell a spreadsheet would run: {records:?}");
+
+        let ndjson = export(&app, &acct.token, &list, "?format=ndjson").await;
+        assert_eq!(ndjson.status, StatusCode::OK, "{}", ndjson.text);
+        let rows: HashMap<String, Value> = ndjson.text.lines().map(|l| {
+            let row: Value = serde_json::from_str(l).unwrap();
+            (row["email"].as_str().unwrap().to_owned(), row)
+        }).collect();
+        for member in &members {
+            let row = &rows[member["email"].as_str().unwrap()];
+            assert_eq!(row["name"], member["name"], "NDJSON is exact");
+            assert_eq!(row["properties"], member["properties"], "NDJSON is exact");
+        }
+    }
+
     async fn an_empty_list_exports_only_the_csv_header_and_no_ndjson_lines(app) {
         let acct = app.create_account("Acme").await;
         let list = app.list(&acct.token, "Empty").await;

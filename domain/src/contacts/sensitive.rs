@@ -3,7 +3,16 @@
 //! accident. Detection is heuristic, tuned to catch the common shapes while
 //! keeping false positives (phone numbers, dates, order numbers) rare.
 //!
+//! Values are normalised before they are scanned, so that the shape a number is written in
+//! does not hide it: NFKC folds full-width and other compatibility digits and punctuation
+//! to ASCII (`４１１１` is `4111`), and every separator a card number is written with —
+//! any whitespace, dashes, dots, slashes, underscores, bullets — counts as one space.
+//!
 //! Nothing here logs or returns the inspected value.
+
+use std::borrow::Cow;
+
+use icu_normalizer::ComposingNormalizerBorrowed;
 
 /// Card numbers are 13–19 digits (ISO/IEC 7812).
 const CARD_DIGITS: std::ops::RangeInclusive<usize> = 13..=19;
@@ -27,14 +36,62 @@ impl SensitiveKind {
 pub fn detect(value: &str) -> Option<SensitiveKind> {
     // Scanning bytes is safe for UTF-8: ASCII digits, spaces and dashes never
     // occur inside multi-byte sequences.
-    let bytes = value.as_bytes();
+    let folded = nfkc(value);
+    let card_text = card_separators_as_spaces(&folded);
+    let bytes = card_text.as_bytes();
     if is_formatted_card(bytes) || contains_card_run(bytes) {
-        Some(SensitiveKind::PaymentCard)
-    } else if contains_ssn(bytes) || is_bare_ssn(value.trim().as_bytes()) {
+        return Some(SensitiveKind::PaymentCard);
+    }
+    // SSNs keep their own separators: only `-` or a space, the same one twice.
+    let bytes = folded.as_bytes();
+    if contains_ssn(bytes) || is_bare_ssn(folded.trim().as_bytes()) {
         Some(SensitiveKind::NationalId)
     } else {
         None
     }
+}
+
+/// Unicode compatibility folding: full-width digits, non-breaking and other spaces,
+/// full-width dashes and dots become their ASCII selves. ASCII is its own NFKC.
+fn nfkc(value: &str) -> Cow<'_, str> {
+    if value.is_ascii() {
+        Cow::Borrowed(value)
+    } else {
+        ComposingNormalizerBorrowed::new_nfkc().normalize(value)
+    }
+}
+
+/// Whether `c` is something a card number's digit groups are separated by. A dot is one
+/// only where the value has more than one (a single dot is a decimal point).
+fn is_card_separator(c: char, dots_separate: bool) -> bool {
+    match c {
+        '.' => dots_separate,
+        '-' | '/' | '\\' | '_' | '\u{00B7}' | '\u{2022}' | '\u{2027}' | '\u{2219}' | '\u{2212}' => {
+            true
+        }
+        // Hyphens and dashes (U+2010–U+2015).
+        '\u{2010}'..='\u{2015}' => true,
+        c => c.is_whitespace(),
+    }
+}
+
+/// The value with every run of card separators turned into one space.
+fn card_separators_as_spaces(value: &str) -> String {
+    let dots_separate = value.bytes().filter(|&b| b == b'.').count() > 1;
+    let mut out = String::with_capacity(value.len());
+    let mut in_separator = false;
+    for c in value.chars() {
+        if is_card_separator(c, dots_separate) {
+            if !in_separator {
+                out.push(' ');
+            }
+            in_separator = true;
+        } else {
+            out.push(c);
+            in_separator = false;
+        }
+    }
+    out
 }
 
 /// [`detect`] over a JSON value: strings, numbers (a card number may arrive
@@ -43,7 +100,12 @@ pub fn detect_json(value: &serde_json::Value) -> Option<SensitiveKind> {
     use serde_json::Value;
     match value {
         Value::String(s) => detect(s),
-        Value::Number(n) => detect(&n.to_string()),
+        // A card number sent as a number is an integer: only its integer digits are read,
+        // so a decimal's point never joins its two halves into a "card".
+        Value::Number(n) => {
+            let text = n.to_string();
+            detect(text.split(['.', 'e', 'E']).next().unwrap_or_default())
+        }
         Value::Array(items) => items.iter().find_map(detect_json),
         Value::Object(map) => map.values().find_map(detect_json),
         Value::Null | Value::Bool(_) => None,
@@ -271,7 +333,63 @@ mod tests {
         digits
     }
 
+    #[test]
+    fn detects_cards_written_with_any_separator_or_in_full_width_digits() {
+        for value in [
+            "4111.1111.1111.1111",
+            "4111/1111/1111/1111",
+            "4111_1111_1111_1111",
+            "4111 \u{2013} 1111 \u{2013} 1111 \u{2013} 1111",
+            "4111\u{00A0}1111\u{00A0}1111\u{00A0}1111",
+            "4111\u{2009}1111\u{2009}1111\u{2009}1111",
+            "4111\u{2022}1111\u{2022}1111\u{2022}1111",
+            "\u{FF14}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF11}",
+            "\u{FF14}\u{FF11}\u{FF11}\u{FF11}\u{FF0D}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF0D}\u{FF11}\u{FF11}\u{FF11}\u{FF11}\u{FF0D}\u{FF11}\u{FF11}\u{FF11}\u{FF11}",
+            "paid with 4111.1111.1111.1111 on Monday",
+            "card 4111 - 1111 - 1111 - 1111, thanks",
+        ] {
+            assert_eq!(detect(value), CARD, "{value}");
+        }
+        assert_eq!(
+            detect("\u{FF10}\u{FF17}\u{FF18}-\u{FF10}\u{FF15}-\u{FF11}\u{FF11}\u{FF12}\u{FF10}"),
+            SSN
+        );
+    }
+
+    #[test]
+    fn a_decimal_point_does_not_join_numbers_into_a_card() {
+        // 41111111.11111111 would be a Luhn-valid 16-digit run if the point separated.
+        assert_eq!(detect("41111111.11111111"), None);
+        assert_eq!(detect_json(&json!(41111111.11111111_f64)), None);
+        assert_eq!(detect("2024.01.15"), None);
+        assert_eq!(detect("v1.2.3"), None);
+    }
+
     proptest! {
+        #[test]
+        fn detects_any_luhn_valid_card_whatever_its_separator(
+            body in proptest::collection::vec(0u8..10, 15),
+            separator in prop::sample::select(vec![" ", "-", ".", "/", "_", " - ", "\u{2013}", "\u{00A0}", "\u{3000}", "\u{FF0E}"]),
+            full_width in any::<bool>(),
+        ) {
+            let digits = with_check_digit(body.iter().map(|d| b'0' + d).collect());
+            let groups: Vec<String> = digits
+                .chunks(4)
+                .map(|g| {
+                    g.iter()
+                        .map(|&b| if full_width {
+                            char::from_u32(0xFF10 + u32::from(b - b'0')).unwrap_or('0')
+                        } else {
+                            char::from(b)
+                        })
+                        .collect()
+                })
+                .collect();
+            let formatted = groups.join(separator);
+            prop_assert_eq!(detect(&formatted), CARD);
+            prop_assert_eq!(detect(&format!("paid with {formatted} today")), CARD);
+        }
+
         #[test]
         fn detects_any_luhn_valid_grouped_card(body in proptest::collection::vec(0u8..10, 15)) {
             let digits = with_check_digit(body.iter().map(|d| b'0' + d).collect());

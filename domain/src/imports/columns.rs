@@ -44,8 +44,10 @@ impl ColumnMap {
             let key = canonical(cell);
             let known = key == "email" || key == "name" || schema.contains_key(&key);
             if !known {
-                if ignored.len() < MAX_REPORTED_IGNORED {
-                    ignored.push(reported(cell, index));
+                // A name repeated across the header (`a,a,a,…`) is reported once.
+                let shown = reported(cell, index);
+                if ignored.len() < MAX_REPORTED_IGNORED && !ignored.contains(&shown) {
+                    ignored.push(shown);
                 }
                 continue;
             }
@@ -175,5 +177,15 @@ mod tests {
         assert_eq!(map.ignored[0], "(column 2)");
         assert_eq!(map.ignored[1], "(column 3)");
         assert_eq!(map.ignored[2], format!("{}…", "x".repeat(64)));
+    }
+
+    #[test]
+    fn an_ignored_name_repeated_across_the_header_is_reported_once() {
+        let mut cells = vec!["email"];
+        cells.extend(std::iter::repeat_n("a", 999));
+        cells.push("b");
+        let map = ColumnMap::from_header(&header(&cells), &schema()).unwrap();
+        assert_eq!(map.ignored, ["a", "b"]);
+        assert_eq!(map.width, 1001);
     }
 }

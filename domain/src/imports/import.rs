@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::columns::ColumnMap;
 use super::file;
 use super::rows::Rejection;
+use super::shape::{CheckedShape, MAX_HEADER_BYTES};
 use crate::clock;
 use crate::consent::{ConsentStatus, NewConsent, methods, purposes};
 use crate::contacts::PropertyDefinition;
@@ -143,16 +144,17 @@ impl Import {
         serde_json::from_value(json.0.clone()).unwrap_or_default()
     }
 
-    /// Creates an import of `file` (a CSV whose first line is its header) into a list of
-    /// the account: checks the header, stores the file, and queues the job, in one
-    /// transaction. An empty file, or a header without an `email` column, is `Invalid`
-    /// (field `body`).
+    /// Creates an import of `file` (a CSV whose first line is its header, its shape
+    /// checked as it arrived) into a list of the account: checks the header, stores the
+    /// file, and queues the job, in one transaction. An empty file, or a header without an
+    /// `email` column, is `Invalid` (field `body`).
     pub fn create(
         conn: &mut DbConnection,
         account_id: Id,
         list_id: Id,
         evidence: Option<ImportEvidence>,
         file: &mut (impl Read + Seek),
+        _shape: CheckedShape,
     ) -> Result<Import> {
         let size = file
             .seek(SeekFrom::End(0))
@@ -271,11 +273,12 @@ impl Import {
     }
 }
 
-/// The first record of the file: its header.
+/// The first record of the file: its header (which the shape check bounded; the reader is
+/// bounded too, so that no caller can make it read a whole file as one record).
 fn read_header(file: &mut (impl Read + Seek)) -> Result<Vec<String>> {
     file.seek(SeekFrom::Start(0))
         .map_err(|e| Error::Internal(format!("reading the uploaded file: {e}")))?;
-    let mut reader = csv_reader(file);
+    let mut reader = csv_reader(file.take(MAX_HEADER_BYTES as u64 + 2));
     let mut record = csv::ByteRecord::new();
     let found = reader
         .read_byte_record(&mut record)

@@ -33,6 +33,10 @@ use crate::suppressions::{HashKey, Suppression, SuppressionReason, email_hash};
 
 /// Rows per batch (and per transaction).
 pub const BATCH_ROWS: u32 = 2000;
+/// Bytes of rows per batch at most: a batch of long rows ends early, so that what a batch
+/// holds stays bounded whatever the rows' width (each row is at most
+/// [`MAX_RECORD_BYTES`](super::MAX_RECORD_BYTES)).
+const BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,7 +244,7 @@ struct Entry {
     duplicate_rows: u32,
 }
 
-/// Up to [`BATCH_ROWS`] rows, read and checked, merged by address.
+/// Up to [`BATCH_ROWS`] rows (and [`BATCH_BYTES`]), read and checked, merged by address.
 struct Batch {
     rows: u32,
     entries: Vec<Entry>,
@@ -297,9 +301,14 @@ impl FileCursor {
             rejections: Vec::new(),
         };
         let mut by_email: HashMap<String, usize> = HashMap::new();
-        while batch.rows < BATCH_ROWS && next_record(&mut self.reader, &mut self.record)? {
+        let mut bytes = 0;
+        while batch.rows < BATCH_ROWS
+            && bytes < BATCH_BYTES
+            && next_record(&mut self.reader, &mut self.record)?
+        {
             batch.rows += 1;
             self.row += 1;
+            bytes += self.record.as_slice().len();
             let read = match read_row(&self.map, self.row, &self.record) {
                 Ok(read) => read,
                 Err(rejection) => {

@@ -1,9 +1,12 @@
 //! The headers Mailroom writes itself, and the rules for headers an account adds.
 //!
 //! A transactional send may carry custom headers. They must not break the message
-//! (a CR/LF in a value would let a request inject headers or a body) and must not
-//! replace a header Mailroom is responsible for: the addresses, the unsubscribe
-//! headers that promise 1 requires, the ids bounces are matched on.
+//! (a CR/LF in a value would let a request inject headers or a body), must not
+//! replace a header Mailroom is responsible for (the addresses, the unsubscribe
+//! headers that promise 1 requires, the ids bounces are matched on), must not forge
+//! what only the servers on the way write (trace fields, authentication results,
+//! signatures, resent blocks), and must not ask for read receipts: a receipt tells the
+//! sender the message was opened, which promise 2 allows only with tracking consent.
 
 use serde::{Deserialize, Serialize};
 
@@ -12,7 +15,7 @@ const MAX_VALUE_CHARS: usize = 998;
 const MAX_NAME_LEN: usize = 76;
 
 /// Headers an account may not set, compared case-insensitively.
-const OWNED: [&str; 14] = [
+const OWNED: [&str; 15] = [
     "from",
     "to",
     "cc",
@@ -29,9 +32,37 @@ const OWNED: [&str; 14] = [
     "dkim-signature",
     "received",
     "precedence",
+    // Where bounces go is the VERP return path's business (RFC 2076: obsolete, still read).
+    "errors-to",
 ];
 /// Prefixes of header families an account may not set.
 const OWNED_PREFIXES: [&str; 3] = ["content-", "list-", "x-mailroom-"];
+
+/// Fields only the servers a message passes through write (RFC 5321 §4.4 trace fields,
+/// RFC 8601 authentication results, ARC sets, signatures, RFC 5322 §3.6.6 resent blocks):
+/// a sender who sets them forges the message's history or its verdicts.
+const FORGED: [&str; 9] = [
+    "authentication-results",
+    "received-spf",
+    "domainkey-signature",
+    "delivered-to",
+    "x-original-to",
+    "envelope-to",
+    "apparently-to",
+    "original-recipient",
+    "x-received",
+];
+const FORGED_PREFIXES: [&str; 2] = ["resent-", "arc-"];
+
+/// Fields that ask the recipient's software to report the message read (RFC 8098 and
+/// its predecessors): tracking by another name.
+const RECEIPTS: [&str; 5] = [
+    "disposition-notification-to",
+    "disposition-notification-options",
+    "return-receipt-to",
+    "x-confirm-reading-to",
+    "generate-delivery-report",
+];
 
 /// Where a recipient can unsubscribe in one click (RFC 8058) and, optionally, by mail.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,13 +118,22 @@ pub fn validate_custom_header(name: &str, value: &str) -> Result<(), String> {
         ));
     }
     let lower = name.to_ascii_lowercase();
-    if OWNED.contains(&lower.as_str())
-        || OWNED_PREFIXES
-            .iter()
-            .any(|prefix| lower.starts_with(prefix))
-    {
+    let is = |names: &[&str], prefixes: &[&str]| {
+        names.contains(&lower.as_str()) || prefixes.iter().any(|p| lower.starts_with(p))
+    };
+    if is(&OWNED, &OWNED_PREFIXES) {
         return Err(format!(
             "header '{name}' is set by Mailroom and cannot be overridden"
+        ));
+    }
+    if is(&FORGED, &FORGED_PREFIXES) {
+        return Err(format!(
+            "header '{name}' is written by the mail servers a message passes through, never by its sender"
+        ));
+    }
+    if is(&RECEIPTS, &[]) {
+        return Err(format!(
+            "header '{name}' asks for a read receipt, which would track the recipient without their consent"
         ));
     }
     if value.contains(['\r', '\n']) {
@@ -156,12 +196,51 @@ mod tests {
             "X-Mailroom-Message-Id",
             "x-mailroom-anything",
             "Reply-To",
+            "Errors-To",
+            "DKIM-Signature",
+            "Received",
         ] {
             assert!(
                 validate_custom_header(name, "x").is_err(),
                 "{name} should be refused"
             );
         }
+    }
+
+    #[test]
+    fn trace_authentication_and_resent_fields_are_refused() {
+        for name in [
+            "Resent-From",
+            "resent-to",
+            "Resent-Message-ID",
+            "Authentication-Results",
+            "ARC-Seal",
+            "arc-authentication-results",
+            "ARC-Message-Signature",
+            "Received-SPF",
+            "DomainKey-Signature",
+            "Delivered-To",
+            "X-Original-To",
+        ] {
+            let err = validate_custom_header(name, "x").unwrap_err();
+            assert!(err.contains("mail servers"), "{name}: {err}");
+        }
+    }
+
+    #[test]
+    fn read_receipt_requests_are_refused() {
+        for name in [
+            "Disposition-Notification-To",
+            "disposition-notification-options",
+            "Return-Receipt-To",
+            "X-Confirm-Reading-To",
+        ] {
+            let err = validate_custom_header(name, "ada@example.com").unwrap_err();
+            assert!(err.contains("read receipt"), "{name}: {err}");
+        }
+        // Names that merely start alike are ordinary headers.
+        assert_eq!(validate_custom_header("X-Resent-Count", "2"), Ok(()));
+        assert_eq!(validate_custom_header("Archive", "yes"), Ok(()));
     }
 
     #[test]

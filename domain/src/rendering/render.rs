@@ -4,6 +4,7 @@ use minijinja::Value;
 use minijinja::value::Serde;
 use serde::{Deserialize, Serialize};
 
+use super::budget::{RenderBudget, RenderFailure};
 use super::context::RenderContext;
 use super::escape::escape_html;
 use super::footer::{append_html_footer, append_text_footer};
@@ -38,6 +39,24 @@ pub fn render(
     limits: &RenderLimits,
     kind: MessageKind,
 ) -> Result<Rendered, TemplateError> {
+    render_within(src, ctx, limits, kind, &mut RenderBudget::unlimited()).map_err(|failure| {
+        match failure {
+            RenderFailure::Template(e) => e,
+            // An unlimited budget never runs out; say so if it ever did.
+            RenderFailure::Budget(e) => TemplateError::new(&e.part, None, e.to_string()),
+        }
+    })
+}
+
+/// [`render`], charging every template part's fuel to a request's `budget` and refusing
+/// to start a part once the budget is spent.
+pub fn render_within(
+    src: &TemplateSource,
+    ctx: &RenderContext,
+    limits: &RenderLimits,
+    kind: MessageKind,
+    budget: &mut RenderBudget,
+) -> Result<Rendered, RenderFailure> {
     let unsubscribe_url = match (
         kind.needs_unsubscribe_link(),
         ctx.unsubscribe_url.as_deref(),
@@ -47,7 +66,8 @@ pub fn render(
                 HTML,
                 None,
                 "a marketing message needs an unsubscribe URL to render",
-            ));
+            )
+            .into());
         }
         (true, Some(url)) => Some(url),
         (false, _) => None,
@@ -55,9 +75,9 @@ pub fn render(
     let templates = compiled(src, limits)?;
     let vars = Value::from(Serde(ctx));
 
-    let subject = single_line_subject(&run(&templates, SUBJECT, &vars, limits)?);
+    let subject = single_line_subject(&run(&templates, SUBJECT, &vars, limits, budget)?.0);
     let html = if templates.has_html {
-        let mut html = run(&templates, HTML, &vars, limits)?;
+        let (mut html, _) = run(&templates, HTML, &vars, limits, budget)?;
         // Judged on the output, not the source: a link inside a branch that did not render
         // for this recipient is no link at all.
         if let Some(url) =
@@ -70,7 +90,7 @@ pub fn render(
         None
     };
     let text = if templates.has_text {
-        let mut text = run(&templates, TEXT, &vars, limits)?;
+        let (mut text, _) = run(&templates, TEXT, &vars, limits, budget)?;
         if let Some(url) = unsubscribe_url.filter(|url| !text.contains(url)) {
             append_text_footer(&mut text, url);
         }
@@ -96,17 +116,36 @@ pub fn render(
     })
 }
 
-fn run(
+/// Renders one template part within the budget; answers its output and the fuel it burnt.
+pub(super) fn run(
     templates: &CompiledTemplates,
     name: &str,
     vars: &Value,
     limits: &RenderLimits,
-) -> Result<String, TemplateError> {
-    templates
+    budget: &mut RenderBudget,
+) -> Result<(String, u64), RenderFailure> {
+    budget.check(name).map_err(RenderFailure::Budget)?;
+    let rendered = templates
         .env
         .get_template(name)
-        .and_then(|template| template.render(vars.clone()))
-        .map_err(|err| TemplateError::from_minijinja(name, &err, limits))
+        .and_then(|template| template.render_captured(vars.clone()));
+    match rendered {
+        Ok(captured) => {
+            let fuel = captured
+                .state()
+                .fuel_levels()
+                .map_or(0, |(consumed, _)| consumed);
+            budget.charge(name, fuel).map_err(RenderFailure::Budget)?;
+            Ok((captured.into_output(), fuel))
+        }
+        Err(err) => {
+            if err.kind() == minijinja::ErrorKind::OutOfFuel {
+                // The part burnt its whole limit: that counts too, whatever comes next.
+                let _ = budget.charge(name, limits.fuel);
+            }
+            Err(TemplateError::from_minijinja(name, &err, limits).into())
+        }
+    }
 }
 
 /// Folds line breaks (a template's own or a contact property's) into spaces: a raw

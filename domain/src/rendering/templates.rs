@@ -129,6 +129,26 @@ pub(crate) struct CompiledTemplates {
     pub(crate) env: Environment<'static>,
     pub(crate) has_html: bool,
     pub(crate) has_text: bool,
+    /// The parts that read `contact`: only those differ from one recipient to the next.
+    reading_contact: Vec<&'static str>,
+}
+
+impl CompiledTemplates {
+    /// Whether `part`'s output can differ between two recipients of one message.
+    pub(crate) fn reads_contact(&self, part: &str) -> bool {
+        self.reading_contact.contains(&part)
+    }
+
+    /// The parts a render runs, in order.
+    pub(crate) fn parts(&self) -> impl Iterator<Item = &'static str> {
+        [
+            (SUBJECT, true),
+            (HTML, self.has_html),
+            (TEXT, self.has_text),
+        ]
+        .into_iter()
+        .filter_map(|(part, runs)| runs.then_some(part))
+    }
 }
 
 /// Returns the compiled templates for `src`, from the cache when it holds them.
@@ -154,9 +174,21 @@ fn compile(
         env.add_template_owned(field, source.to_owned())
             .map_err(|err| TemplateError::from_minijinja(field, &err, limits))?;
     }
+    // `contact` is the only name that differs between recipients of one message (the
+    // context's other names are the message's own); a template that never names it renders
+    // the same for all of them.
+    let reading_contact = sources(src)
+        .map(|(field, _)| field)
+        .filter(|field| {
+            env.get_template(field)
+                .map(|t| t.undeclared_variables(false).contains("contact"))
+                .unwrap_or(true)
+        })
+        .collect();
     Ok(CompiledTemplates {
         has_html: !src.html.trim().is_empty(),
         has_text: src.text.is_some(),
+        reading_contact,
         env,
     })
 }
