@@ -17,6 +17,7 @@ mod delivery_outcomes;
 mod double_opt_in;
 mod errors;
 mod export;
+mod fair_work;
 mod imports;
 mod inbound;
 mod isolation;
