@@ -794,7 +794,11 @@ mod tests {
             ("MAILROOM_JOBS_CONCURRENCY", "4"),
         ])
         .unwrap();
-        assert_eq!(tuned.lane_account_slots(Lane::Webhooks), 3, "half, rounded up");
+        assert_eq!(
+            tuned.lane_account_slots(Lane::Webhooks),
+            3,
+            "half, rounded up"
+        );
         assert_eq!(tuned.lane_slots(Lane::Transactional), 3);
         assert_eq!(tuned.lane_slots(Lane::Jobs), 4);
         let capped = explicit(&[

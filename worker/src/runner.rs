@@ -1,6 +1,6 @@
 //! The job loop over a [`Bus`]. `run_one` receives and runs one job (tests can drive it
 //! directly); `run` is the loop production runs: up to N jobs at once, until shutdown.
-//! [`run_lanes`] runs one such loop per lane of the job table.
+//! [`crate::lanes::run_lanes`] runs one such loop per lane of the job table.
 
 use std::sync::Arc;
 use std::time::Duration;

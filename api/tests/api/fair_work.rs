@@ -29,7 +29,10 @@ const PROMPTLY: Duration = Duration::from_secs(25);
 
 fn fair_work_vars(vars: &mut HashMap<String, String>) {
     vars.insert("MAILROOM_WEBHOOK_ALLOW_PRIVATE".into(), "true".into());
-    vars.insert("MAILROOM_WEBHOOK_TIMEOUT_MS".into(), WEBHOOK_TIMEOUT_MS.into());
+    vars.insert(
+        "MAILROOM_WEBHOOK_TIMEOUT_MS".into(),
+        WEBHOOK_TIMEOUT_MS.into(),
+    );
     vars.insert(
         "MAILROOM_WEBHOOK_CONCURRENCY".into(),
         WEBHOOK_SLOTS.to_string(),
@@ -106,7 +109,11 @@ async fn another_account_is_served_while_one_floods_a_hanging_receiver(app: &Tes
     subscriber(app, &b.token, &list, "reader@neighbour.example", "R").await;
     let campaign = create_campaign(app, &b.token, campaign_body(&list)).await;
     let (status, body) = app
-        .post(&format!("/v1/campaigns/{campaign}/send"), &b.token, json!({}))
+        .post(
+            &format!("/v1/campaigns/{campaign}/send"),
+            &b.token,
+            json!({}),
+        )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let imported = app
@@ -157,9 +164,14 @@ async fn another_account_is_served_while_one_floods_a_hanging_receiver(app: &Tes
         "/v1/data-subject-requests/{}",
         request["id"].as_str().unwrap()
     );
-    await_until(app, &b.token, &request, deadline, "the access request", |r| {
-        r["status"] == "completed"
-    })
+    await_until(
+        app,
+        &b.token,
+        &request,
+        deadline,
+        "the access request",
+        |r| r["status"] == "completed",
+    )
     .await;
     prompt
         .wait_for(1, deadline.saturating_duration_since(Instant::now()))

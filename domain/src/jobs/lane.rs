@@ -114,7 +114,11 @@ mod tests {
         assert_eq!(next_turn(&waiting, None), Some(a));
         assert_eq!(next_turn(&BTreeSet::new(), Some(a)), None);
         let alone: BTreeSet<Id> = [a].into();
-        assert_eq!(next_turn(&alone, Some(a)), Some(a), "alone, it is always its turn");
+        assert_eq!(
+            next_turn(&alone, Some(a)),
+            Some(a),
+            "alone, it is always its turn"
+        );
     }
 
     #[test]
@@ -129,8 +133,15 @@ mod tests {
             Lane::Campaigns
         );
         assert_eq!(Lane::of("events.record", Priority::DISPATCH), Lane::Events);
-        assert_eq!(Lane::of("webhook.deliver", Priority::URGENT), Lane::Webhooks);
-        for kind in ["list.import", "data_subject_request.execute", "retention.purge"] {
+        assert_eq!(
+            Lane::of("webhook.deliver", Priority::URGENT),
+            Lane::Webhooks
+        );
+        for kind in [
+            "list.import",
+            "data_subject_request.execute",
+            "retention.purge",
+        ] {
             assert_eq!(Lane::of(kind, Priority::BULK), Lane::Jobs);
         }
         for kind in Job::KINDS {
