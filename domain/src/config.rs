@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::jobs::Lane;
 use crate::store::{DatabaseUrl, PoolOptions};
 
 #[derive(Debug, Clone)]
@@ -60,6 +61,12 @@ pub struct Settings {
     /// database's CPU, so one is the default. Scale out with processes, or raise it for a
     /// database with cores to spare.
     pub events_concurrency: usize,
+    /// `MAILROOM_TRANSACTIONAL_CONCURRENCY`: transactional, test and confirmation messages
+    /// delivered at once — their own lane, so campaign work never delays them.
+    pub transactional_concurrency: usize,
+    /// `MAILROOM_JOBS_CONCURRENCY`: imports, data-subject requests and retention purges
+    /// run at once (a `mailroom-jobs` process, or the embedded workers).
+    pub jobs_concurrency: usize,
     /// `MAILROOM_INBOUND_SMTP_ADDR`: where the API receives bounces and complaints over
     /// SMTP (mail to its VERP bounce addresses); unset → no listener.
     pub inbound_smtp_addr: Option<String>,
@@ -124,6 +131,10 @@ pub struct WebhookSettings {
     /// process. They mostly wait — on receivers, up to the timeout, and on the database —
     /// so it is higher than the sender's.
     pub concurrency: usize,
+    /// `MAILROOM_WEBHOOK_ACCOUNT_SLOTS`: of those, the most one account's deliveries hold
+    /// at once (default: half), so a receiver that hangs costs only its own account's
+    /// share of the webhook lane.
+    pub account_slots: usize,
 }
 
 impl WebhookSettings {
@@ -337,6 +348,8 @@ impl Settings {
             }
         };
 
+        let webhook_concurrency =
+            number(&get, "MAILROOM_WEBHOOK_CONCURRENCY", 32)?.clamp(1, 1024) as usize;
         Ok(Settings {
             http_addr,
             data_dir,
@@ -427,8 +440,13 @@ impl Settings {
                     "MAILROOM_WEBHOOK_SECRET_GRACE_SECS",
                     24 * 3600,
                 )?),
-                concurrency: number(&get, "MAILROOM_WEBHOOK_CONCURRENCY", 32)?.clamp(1, 1024)
-                    as usize,
+                concurrency: webhook_concurrency,
+                account_slots: number(
+                    &get,
+                    "MAILROOM_WEBHOOK_ACCOUNT_SLOTS",
+                    webhook_concurrency.div_ceil(2) as u64,
+                )?
+                .clamp(1, webhook_concurrency as u64) as usize,
             },
             retention: RetentionSettings {
                 interval: Duration::from_secs(
@@ -455,7 +473,32 @@ impl Settings {
                     number(&get, "MAILROOM_RENDER_REQUEST_MS", 10_000)?.max(1),
                 ),
             },
+            transactional_concurrency: number(&get, "MAILROOM_TRANSACTIONAL_CONCURRENCY", 2)?
+                .clamp(1, 256) as usize,
+            jobs_concurrency: number(&get, "MAILROOM_JOBS_CONCURRENCY", 2)?.clamp(1, 64) as usize,
         })
+    }
+
+    /// The worker slots of a lane: jobs of its kinds under way at once in one process.
+    pub fn lane_slots(&self, lane: Lane) -> usize {
+        match lane {
+            Lane::Transactional => self.transactional_concurrency,
+            Lane::Campaigns => self.delivery.concurrency,
+            Lane::Events => self.events_concurrency,
+            Lane::Webhooks => self.webhooks.concurrency,
+            Lane::Jobs => self.jobs_concurrency,
+        }
+    }
+
+    /// Of a lane's slots, the most one account holds at once. Only webhook deliveries are
+    /// capped below the lane: they wait on receivers other people run, while every other
+    /// lane's work is Mailroom's own and bounded — there, accounts taking turns at each
+    /// free slot is fair enough and a lone account keeps the whole lane.
+    pub fn lane_account_slots(&self, lane: Lane) -> usize {
+        match lane {
+            Lane::Webhooks => self.webhooks.account_slots,
+            other => self.lane_slots(other),
+        }
     }
 
     /// Embedded mode: the database is the local SQLite file.
@@ -765,6 +808,35 @@ mod tests {
         let tuned = explicit(&[("MAILROOM_WEBHOOK_CONCURRENCY", "0")]).unwrap();
         assert_eq!(tuned.webhooks.concurrency, 1, "at least one");
         assert!(explicit(&[("MAILROOM_WEBHOOK_CONCURRENCY", "many")]).is_err());
+    }
+
+    #[test]
+    fn every_lane_has_its_slots_and_one_account_holds_half_the_webhook_lane() {
+        let s = explicit(&[]).unwrap();
+        let slots: Vec<usize> = Lane::ALL.iter().map(|l| s.lane_slots(*l)).collect();
+        assert_eq!(slots, vec![2, 8, 1, 32, 2]);
+        assert_eq!(s.lane_account_slots(Lane::Webhooks), 16);
+        assert_eq!(s.lane_account_slots(Lane::Campaigns), 8, "turns only");
+        let tuned = explicit(&[
+            ("MAILROOM_WEBHOOK_CONCURRENCY", "5"),
+            ("MAILROOM_TRANSACTIONAL_CONCURRENCY", "3"),
+            ("MAILROOM_JOBS_CONCURRENCY", "4"),
+        ])
+        .unwrap();
+        assert_eq!(
+            tuned.lane_account_slots(Lane::Webhooks),
+            3,
+            "half, rounded up"
+        );
+        assert_eq!(tuned.lane_slots(Lane::Transactional), 3);
+        assert_eq!(tuned.lane_slots(Lane::Jobs), 4);
+        let capped = explicit(&[
+            ("MAILROOM_WEBHOOK_CONCURRENCY", "4"),
+            ("MAILROOM_WEBHOOK_ACCOUNT_SLOTS", "9"),
+        ])
+        .unwrap();
+        assert_eq!(capped.webhooks.account_slots, 4, "never more than the lane");
+        assert!(explicit(&[("MAILROOM_WEBHOOK_ACCOUNT_SLOTS", "half")]).is_err());
     }
 
     #[test]

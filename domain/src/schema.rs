@@ -214,6 +214,8 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> PortableTimestamp,
         updated_at -> PortableTimestamp,
+        lane -> Text,
+        account_id -> PortableUuid,
     }
 }
 

@@ -1,6 +1,5 @@
 //! Workers inside the API process (embedded mode): a thread of their own with a small
-//! tokio runtime, running the job loop over the database's job table and the retention
-//! purge's scheduler.
+//! tokio runtime, running the job table's lanes and the retention purge's scheduler.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -9,10 +8,9 @@ use mailroom_domain::config::Settings;
 use mailroom_domain::store::Pool;
 use tokio::sync::watch;
 
-use crate::bus::JobTable;
 use crate::context::WorkerContext;
+use crate::lanes::run_lanes;
 use crate::retention;
-use crate::runner::Runner;
 
 pub struct EmbeddedWorkers {
     shutdown: watch::Sender<bool>,
@@ -26,7 +24,6 @@ impl EmbeddedWorkers {
             .thread_name("mailroom-worker")
             .enable_all()
             .build()?;
-        let slots = settings.delivery.concurrency;
         let settings_interval = settings.retention.interval;
         let pool_for_bus = pool.clone();
         let ctx = {
@@ -39,17 +36,14 @@ impl EmbeddedWorkers {
             .name("mailroom-workers".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let runner = Arc::new(
-                        Runner::new(Arc::new(ctx), JobTable::new(pool_for_bus))
-                            .with_idle_wait(std::time::Duration::from_millis(100)),
-                    );
                     tokio::spawn(retention::schedule::run(
                         scheduler_pool,
                         every,
                         receiver.clone(),
                     ));
-                    tracing::info!(slots, "embedded workers started");
-                    runner.run(slots, receiver).await;
+                    tracing::info!("embedded workers started");
+                    let idle_wait = std::time::Duration::from_millis(100);
+                    run_lanes(Arc::new(ctx), pool_for_bus, idle_wait, receiver).await;
                     tracing::info!("embedded workers stopped");
                 });
             })?;

@@ -11,6 +11,7 @@ pub mod data_subjects;
 pub mod embedded;
 pub mod events;
 pub mod imports;
+pub mod lanes;
 pub mod lifecycle;
 pub mod probes;
 pub mod process;

@@ -1,13 +1,14 @@
 //! The job loop over a [`Bus`]. `run_one` receives and runs one job (tests can drive it
-//! directly); `run` is the loop production runs: N concurrent slots, each taking the next
-//! job, until shutdown.
+//! directly); `run` is the loop production runs: up to N jobs at once, until shutdown.
+//! [`crate::lanes::run_lanes`] runs one such loop per lane of the job table.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use mailroom_domain::contacts::email::mask_emails_in;
 use mailroom_domain::jobs::Job;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
 
 use crate::bus::{Bus, Delivery};
 use crate::context::WorkerContext;
@@ -50,6 +51,12 @@ impl<B: Bus> Runner<B> {
         let Some(claimed) = self.bus.receive().await? else {
             return Ok(false);
         };
+        self.finish(claimed).await?;
+        Ok(true)
+    }
+
+    /// Runs a received job and tells the bus what became of it.
+    async fn finish(&self, claimed: Delivery) -> mailroom_domain::Result<()> {
         let outcome = match execute(&self.ctx, &claimed).await {
             JobOutcome::RetryAfter(_, reason) if claimed.attempt >= claimed.max_attempts => {
                 JobOutcome::Fail(format!(
@@ -80,39 +87,54 @@ impl<B: Bus> Runner<B> {
                 }
             }
         }
-        Ok(true)
+        Ok(())
     }
 
-    /// Runs until `shutdown` turns true: `slots` jobs at a time. Then the bus stops
-    /// receiving (jobs received but not started go back) and the jobs under way finish.
+    /// Runs until `shutdown` turns true, `slots` jobs at a time: one loop receives a job
+    /// whenever a slot is free (so an idle lane costs one poll per idle wait, however many
+    /// slots it has) and runs it in a task of its own. Then the bus stops receiving (jobs
+    /// received but not started go back) and the jobs under way finish.
     pub async fn run(self: Arc<Self>, slots: usize, mut shutdown: watch::Receiver<bool>) {
-        let mut tasks = Vec::with_capacity(slots);
-        for _ in 0..slots.max(1) {
-            let runner = self.clone();
-            let mut shutdown = shutdown.clone();
-            tasks.push(tokio::spawn(async move {
-                while !*shutdown.borrow() {
-                    match runner.run_one().await {
-                        Ok(true) => continue,
-                        Ok(false) => {}
-                        Err(e) => tracing::warn!(error = %e, "job loop error"),
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(runner.idle_wait) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                }
-            }));
-        }
+        let free = Arc::new(Semaphore::new(slots.max(1)));
+        let mut under_way = JoinSet::new();
         while !*shutdown.borrow() {
-            if shutdown.changed().await.is_err() {
-                break;
+            while under_way.try_join_next().is_some() {}
+            let slot = tokio::select! {
+                slot = free.clone().acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+                changed = shutdown.changed() => match changed {
+                    Ok(()) => continue,
+                    Err(_) => break,
+                },
+            };
+            let idle = match self.bus.receive().await {
+                Ok(Some(claimed)) => {
+                    let runner = self.clone();
+                    under_way.spawn(async move {
+                        if let Err(e) = runner.finish(claimed).await {
+                            tracing::warn!(error = %e, "job loop error");
+                        }
+                        drop(slot);
+                    });
+                    false
+                }
+                Ok(None) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "job loop error");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.idle_wait) => {}
+                    changed = shutdown.changed() => if changed.is_err() { break },
+                }
             }
         }
         self.bus.close().await;
-        for task in tasks {
-            let _ = task.await;
-        }
+        while under_way.join_next().await.is_some() {}
         // The last deliveries' campaigns are checked before the process goes.
         self.ctx.settler.drained(Duration::from_secs(5)).await;
     }

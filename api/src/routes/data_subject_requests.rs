@@ -199,7 +199,10 @@ fn enqueue_execution(
             &Job::ExecuteDataSubjectRequest {
                 request_id: request.id,
             },
-            Enqueue::default(),
+            Enqueue {
+                account: Some(request.account_id),
+                ..Enqueue::default()
+            },
         )?;
     }
     Ok(())

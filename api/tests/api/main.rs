@@ -18,6 +18,7 @@ mod double_opt_in;
 mod erasure_at_rest;
 mod errors;
 mod export;
+mod fair_work;
 mod import_limits;
 mod imports;
 mod inbound;

@@ -475,6 +475,7 @@ impl Campaign {
                 let options = Enqueue {
                     priority: Priority::DISPATCH,
                     group: Some(c.id),
+                    account: Some(c.account_id),
                     ..Enqueue::default()
                 };
                 JobRow::enqueue(conn, &Job::DispatchCampaign { campaign_id: c.id }, options)?;
@@ -507,6 +508,7 @@ impl Campaign {
                     priority: Priority::DISPATCH,
                     group: Some(c.id),
                     run_at: Some(send_at),
+                    account: Some(c.account_id),
                     ..Enqueue::default()
                 };
                 JobRow::enqueue(conn, &Job::DispatchCampaign { campaign_id: c.id }, options)?;

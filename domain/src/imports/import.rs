@@ -206,7 +206,10 @@ impl Import {
                 &Job::ImportList {
                     import_id: import.id,
                 },
-                Enqueue::default(),
+                Enqueue {
+                    account: Some(account_id),
+                    ..Enqueue::default()
+                },
             )?;
             Ok(import)
         })

@@ -413,7 +413,10 @@ impl BatchWriter<'_> {
                     &Job::ImportList {
                         import_id: self.import.id,
                     },
-                    Enqueue::default(),
+                    Enqueue {
+                        account: Some(account_id),
+                        ..Enqueue::default()
+                    },
                 )?;
             }
             Ok::<_, Error>(Some(next))

@@ -11,6 +11,7 @@ use std::time::Duration;
 use diesel::prelude::*;
 
 use super::job::{Job, Priority};
+use super::lane::{Lane, NO_ACCOUNT};
 use crate::clock;
 use crate::error::{Error, Result};
 use crate::schema::jobs;
@@ -33,6 +34,10 @@ pub struct JobRow {
     pub last_error: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The lane it runs in ([`Lane::as_str`]).
+    pub lane: String,
+    /// The account it works for ([`NO_ACCOUNT`] for installation-wide work).
+    pub account_id: Id,
 }
 
 /// A job a worker holds under lease.
@@ -43,6 +48,8 @@ pub struct ClaimedJob {
     /// 1 on the first run.
     pub attempt: i32,
     pub max_attempts: i32,
+    /// Whose turn it was: the account the job works for.
+    pub account_id: Id,
 }
 
 pub mod status {
@@ -75,6 +82,9 @@ pub struct Enqueue {
     pub run_at: Option<Timestamp>,
     pub group: Option<Id>,
     pub max_attempts: i32,
+    /// The account the job works for: it waits for that account's turn in its lane.
+    /// `None` for installation-wide work.
+    pub account: Option<Id>,
 }
 
 impl Default for Enqueue {
@@ -84,8 +94,17 @@ impl Default for Enqueue {
             run_at: None,
             group: None,
             max_attempts: 8,
+            account: None,
         }
     }
+}
+
+/// Where a lane's claim starts: after the account served last, passing over the accounts
+/// that hold their whole share of the lane's slots already.
+#[derive(Debug, Clone, Default)]
+pub struct Turn {
+    pub last_served: Option<Id>,
+    pub skip: Vec<Id>,
 }
 
 fn add(at: Timestamp, by: Duration) -> Timestamp {
@@ -108,16 +127,26 @@ impl JobRow {
         Ok(row.id)
     }
 
-    /// Writes many jobs with the same options in a few statements; call it inside the
-    /// transaction of the change that causes them.
-    pub fn enqueue_many(conn: &mut DbConnection, jobs: &[Job], options: Enqueue) -> Result<()> {
+    /// Writes many jobs, each for its account, with the same options otherwise in a few
+    /// statements; call it inside the transaction of the change that causes them.
+    pub fn enqueue_many(
+        conn: &mut DbConnection,
+        jobs: &[(Id, Job)],
+        options: Enqueue,
+    ) -> Result<()> {
         /// Rows per INSERT, well inside both backends' limits on bound parameters.
         const ROWS_PER_INSERT: usize = 500;
         let now = clock::now();
         for chunk in jobs.chunks(ROWS_PER_INSERT) {
             let rows: Vec<JobRow> = chunk
                 .iter()
-                .map(|job| Self::new_row(Id::new(), job, &options, now))
+                .map(|(account, job)| {
+                    let options = Enqueue {
+                        account: Some(*account),
+                        ..options
+                    };
+                    Self::new_row(Id::new(), job, &options, now)
+                })
                 .collect();
             match conn {
                 DbConnection::Postgres(pg) => {
@@ -146,38 +175,40 @@ impl JobRow {
             last_error: None,
             created_at: now,
             updated_at: now,
+            lane: Lane::of_job(job, options.priority).as_str().to_owned(),
+            account_id: options.account.unwrap_or(NO_ACCOUNT),
         }
     }
 
-    /// Takes the most urgent due job (or one whose lease ran out) under a lease.
+    /// Takes a due job of any lane (or one whose lease ran out), lanes in [`Lane::ALL`]
+    /// order, without regard to turns: for tools and tests; workers claim by lane.
     pub fn claim(conn: &mut DbConnection, lease: Duration) -> Result<Option<ClaimedJob>> {
+        for lane in Lane::ALL {
+            if let Some(job) = Self::claim_in(conn, lane, &Turn::default(), lease)? {
+                return Ok(Some(job));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Takes the next due job of `lane` (or one whose lease ran out) under a lease: of the
+    /// accounts with due work, not `turn.skip`, the next after `turn.last_served` (wrapping
+    /// round, [`super::next_turn`]); of that account's jobs, the most urgent.
+    pub fn claim_in(
+        conn: &mut DbConnection,
+        lane: Lane,
+        turn: &Turn,
+        lease: Duration,
+    ) -> Result<Option<ClaimedJob>> {
         let now = clock::now();
-        let due = jobs::status
-            .eq(status::PENDING)
-            .and(jobs::run_at.le(now))
-            .or(jobs::status
-                .eq(status::RUNNING)
-                .and(jobs::locked_until.lt(now)));
         let claimed = conn.write_transaction(|conn| {
-            let candidate: Option<Id> = match conn {
-                DbConnection::Postgres(pg) => jobs::table
-                    .filter(active())
-                    .filter(due)
-                    .order((jobs::priority.desc(), jobs::run_at.asc()))
-                    .select(jobs::id)
-                    .limit(1)
-                    .for_update()
-                    .skip_locked()
-                    .first(pg)
-                    .optional()?,
-                DbConnection::Sqlite(_) => jobs::table
-                    .filter(active())
-                    .filter(due)
-                    .order((jobs::priority.desc(), jobs::run_at.asc()))
-                    .select(jobs::id)
-                    .first(conn)
-                    .optional()?,
+            let mut candidate = match turn.last_served {
+                Some(last) => Self::next_in_lane(conn, lane, turn, Some(last), now)?,
+                None => None,
             };
+            if candidate.is_none() {
+                candidate = Self::next_in_lane(conn, lane, turn, None, now)?;
+            }
             let Some(id) = candidate else {
                 return Ok::<_, Error>(None);
             };
@@ -219,7 +250,56 @@ impl JobRow {
             job,
             attempt: row.attempts,
             max_attempts: row.max_attempts,
+            account_id: row.account_id,
         }))
+    }
+
+    /// The first due job of `lane` in turn order (`jobs_lane_turn_idx`): by account, after
+    /// `after` when given, then most urgent first; locked against other workers on
+    /// PostgreSQL (SQLite's write transaction already serialises claims).
+    fn next_in_lane(
+        conn: &mut DbConnection,
+        lane: Lane,
+        turn: &Turn,
+        after: Option<Id>,
+        now: Timestamp,
+    ) -> Result<Option<Id>> {
+        let due = jobs::status
+            .eq(status::PENDING)
+            .and(jobs::run_at.le(now))
+            .or(jobs::status
+                .eq(status::RUNNING)
+                .and(jobs::locked_until.lt(now)));
+        // From the account after `after` (ids are fixed-width, so the next id sorts first
+        // after it on both backends), or from the start: the nil account sorts first.
+        let from = after.map_or(NO_ACCOUNT, |last| {
+            Id(uuid::Uuid::from_u128(last.0.as_u128().saturating_add(1)))
+        });
+        let skip = turn.skip.clone();
+        macro_rules! first_in_turn {
+            ($conn:expr $(, $lock:ident)*) => {
+                jobs::table
+                    .filter(active())
+                    .filter(jobs::lane.eq(lane.as_str()))
+                    .filter(jobs::account_id.ge(from))
+                    .filter(jobs::account_id.ne_all(skip))
+                    .filter(due)
+                    .order((
+                        jobs::account_id.asc(),
+                        jobs::priority.desc(),
+                        jobs::run_at.asc(),
+                    ))
+                    .select(jobs::id)
+                    .limit(1)
+                    $(.$lock())*
+                    .first($conn)
+                    .optional()?
+            };
+        }
+        Ok(match conn {
+            DbConnection::Postgres(pg) => first_in_turn!(pg, for_update, skip_locked),
+            DbConnection::Sqlite(_) => first_in_turn!(conn),
+        })
     }
 
     /// The job is finished.

@@ -17,6 +17,10 @@ pub fn queue(
     options: Enqueue,
 ) -> Result<Message> {
     let message = Message::create(conn, account_id, kind, new)?;
+    let options = Enqueue {
+        account: Some(account_id),
+        ..options
+    };
     JobRow::enqueue(
         conn,
         &Job::DeliverMessage {

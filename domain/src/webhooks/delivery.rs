@@ -213,9 +213,14 @@ impl WebhookDelivery {
                         .get_results(lite)?
                 }
             };
-            let jobs: Vec<Job> = new
+            let accounts: std::collections::HashMap<Id, Id> =
+                chunk.iter().map(|d| (d.id, d.account_id)).collect();
+            let jobs: Vec<(Id, Job)> = new
                 .iter()
-                .map(|&delivery_id| Job::DeliverWebhook { delivery_id })
+                .filter_map(|&delivery_id| {
+                    let account = *accounts.get(&delivery_id)?;
+                    Some((account, Job::DeliverWebhook { delivery_id }))
+                })
                 .collect();
             JobRow::enqueue_many(
                 conn,

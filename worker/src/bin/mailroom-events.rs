@@ -2,11 +2,12 @@
 //! the API and started with no arguments; SIGTERM stops taking jobs, lets the jobs under way
 //! finish, and exits.
 
+use mailroom_domain::jobs::Lane;
 use mailroom_worker::process;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match process::run("events", &["events.record"], |s| s.events_concurrency).await {
+    match process::run("events", &[Lane::Events]).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mailroom-events: {e:#}");

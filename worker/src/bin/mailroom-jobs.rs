@@ -3,21 +3,12 @@
 //! environment as the API and started with no arguments; SIGTERM stops taking jobs, lets
 //! the jobs under way finish, and exits.
 
+use mailroom_domain::jobs::Lane;
 use mailroom_worker::process;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match process::run(
-        "jobs",
-        &[
-            "list.import",
-            "data_subject_request.execute",
-            "retention.purge",
-        ],
-        |s| s.delivery.concurrency,
-    )
-    .await
-    {
+    match process::run("jobs", &[Lane::Jobs]).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("mailroom-jobs: {e:#}");

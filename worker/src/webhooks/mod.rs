@@ -321,6 +321,7 @@ mod tests {
             max_attempts,
             secret_grace: Duration::from_secs(3600),
             concurrency: 32,
+            account_slots: 16,
         }
     }
 

@@ -14,7 +14,7 @@ use mailroom_domain::jobs::{Enqueue, Job};
 
 use super::broker::{Broker, Outgoing};
 use super::envelope::first_attempt;
-use super::topology::JOBS_EXCHANGE;
+use super::topology::{JOBS_EXCHANGE, route_of};
 
 #[derive(Clone)]
 pub struct DirectPublisher {
@@ -39,7 +39,7 @@ impl DirectPublisher {
         self.broker
             .publish(Outgoing {
                 exchange: JOBS_EXCHANGE,
-                routing_key: job.kind().to_owned(),
+                routing_key: route_of(job.kind(), options.priority.0),
                 body,
                 properties,
             })

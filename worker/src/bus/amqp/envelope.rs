@@ -5,9 +5,11 @@
 use lapin::BasicProperties;
 use lapin::types::{AMQPValue, FieldTable};
 use mailroom_domain::Id;
-use mailroom_domain::jobs::{Enqueue, Job, JobRow};
+use mailroom_domain::jobs::{Enqueue, Job, JobRow, NO_ACCOUNT};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+use super::topology::route_of;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Envelope {
@@ -22,10 +24,18 @@ pub struct Envelope {
     pub priority: i32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group_id: Option<Id>,
+    /// The account the job works for; messages queued before jobs named it read as the
+    /// installation's.
+    #[serde(default = "no_account")]
+    pub account_id: Id,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parked_at: Option<String>,
+}
+
+fn no_account() -> Id {
+    NO_ACCOUNT
 }
 
 impl Envelope {
@@ -38,6 +48,7 @@ impl Envelope {
             max_attempts: row.max_attempts,
             priority: row.priority,
             group_id: row.group_id,
+            account_id: row.account_id,
             last_error: None,
             parked_at: None,
         }
@@ -45,6 +56,11 @@ impl Envelope {
 
     pub fn parse(body: &[u8]) -> Result<Envelope, String> {
         serde_json::from_slice(body).map_err(|e| format!("unreadable job message: {e}"))
+    }
+
+    /// The routing key of its work queue ([`route_of`]).
+    pub fn route(&self) -> String {
+        route_of(&self.kind, self.priority)
     }
 
     pub fn job(&self) -> mailroom_domain::Result<Job> {
@@ -74,6 +90,7 @@ pub fn first_attempt(id: Id, job: &Job, options: &Enqueue) -> (Vec<u8>, BasicPro
         priority: i32,
         #[serde(skip_serializing_if = "Option::is_none")]
         group_id: Option<Id>,
+        account_id: Id,
     }
     let body = serde_json::to_vec(&FirstAttempt {
         id,
@@ -82,6 +99,7 @@ pub fn first_attempt(id: Id, job: &Job, options: &Enqueue) -> (Vec<u8>, BasicPro
         max_attempts: options.max_attempts,
         priority: options.priority.0,
         group_id: options.group,
+        account_id: options.account.unwrap_or(NO_ACCOUNT),
     })
     .unwrap_or_default();
     let properties = properties(id, job.kind(), 1, options.priority.0);

@@ -49,7 +49,15 @@ pub struct AmqpBus {
     receipts: AtomicU64,
     /// How long `receive` waits for a delivery before reporting none.
     wait: Duration,
+    /// The most jobs of one account under way at once; beyond it, an account's jobs wait
+    /// their turn in a retry queue ([`ACCOUNT_TURN_WAIT`]).
+    account_slots: usize,
 }
+
+/// How long a job waits when its account holds its whole share of the worker already: it
+/// goes round the retry queue of this step (the attempt does not count) and comes back to
+/// the end of its work queue, leaving the prefetch window to other accounts.
+pub const ACCOUNT_TURN_WAIT: Duration = Duration::from_secs(5);
 
 impl AmqpBus {
     pub fn new(
@@ -64,7 +72,35 @@ impl AmqpBus {
             in_flight: Mutex::new(HashMap::new()),
             receipts: AtomicU64::new(1),
             wait: Duration::from_millis(500),
+            account_slots: usize::MAX,
         }
+    }
+
+    /// At most `slots` jobs of one account under way at once in this worker.
+    pub fn with_account_slots(mut self, slots: usize) -> Self {
+        self.account_slots = slots.max(1);
+        self
+    }
+
+    /// Whether `account` holds its whole share of this worker already.
+    fn holds_its_share(&self, account: mailroom_domain::Id) -> bool {
+        self.in_flight.lock().is_ok_and(|map| {
+            map.values()
+                .filter(|held| held.envelope.account_id == account)
+                .count()
+                >= self.account_slots
+        })
+    }
+
+    /// Sends a job round the retry queue of [`ACCOUNT_TURN_WAIT`], its attempt uncounted.
+    async fn wait_for_turn(&self, envelope: &Envelope) -> mailroom_domain::Result<()> {
+        self.publish(Outgoing {
+            exchange: RETRY_EXCHANGE,
+            routing_key: retry_route(&envelope.route(), ACCOUNT_TURN_WAIT),
+            body: envelope.body(),
+            properties: envelope.properties(),
+        })
+        .await
     }
 
     fn take(&self, delivery: &Delivery) -> Option<InFlight> {
@@ -123,7 +159,7 @@ impl AmqpBus {
         envelope.last_error = Some(mask_emails_in(reason));
         self.publish(Outgoing {
             exchange: RETRY_EXCHANGE,
-            routing_key: retry_route(&envelope.kind, delay),
+            routing_key: retry_route(&envelope.route(), delay),
             body: envelope.body(),
             properties: envelope.properties(),
         })
@@ -148,7 +184,7 @@ impl AmqpBus {
             envelope.attempt += 1;
             self.publish(Outgoing {
                 exchange: JOBS_EXCHANGE,
-                routing_key: envelope.kind.clone(),
+                routing_key: envelope.route(),
                 body: envelope.body(),
                 properties: envelope.properties(),
             })
@@ -245,6 +281,14 @@ impl Bus for AmqpBus {
                     continue;
                 }
             };
+            if self.holds_its_share(envelope.account_id) {
+                let id = envelope.id;
+                match self.wait_for_turn(&envelope).await {
+                    Ok(()) => self.settle(&message.acker).await,
+                    Err(e) => self.give_back(&message.acker, id, &e).await,
+                }
+                continue;
+            }
             let receipt = self.receipts.fetch_add(1, Ordering::Relaxed);
             let delivery = Delivery {
                 id: envelope.id,

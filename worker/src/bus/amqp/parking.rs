@@ -94,7 +94,7 @@ pub async fn redrive(url: &str, quorum: bool, which: &Redrive) -> Result<Vec<Id>
         let confirm = channel
             .basic_publish(
                 JOBS_EXCHANGE.into(),
-                envelope.kind.as_str().into(),
+                envelope.route().as_str().into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::broker::{Broker, BrokerState, Outgoing};
 use super::envelope::Envelope;
-use super::topology::JOBS_EXCHANGE;
+use super::topology::{JOBS_EXCHANGE, route_of};
 
 const BATCH: i64 = 500;
 /// How long a relay may hold a batch before another relay takes it over.
@@ -77,7 +77,7 @@ impl OutboxRelay {
                 let envelope = Envelope::from_row(row);
                 Outgoing {
                     exchange: JOBS_EXCHANGE,
-                    routing_key: row.kind.clone(),
+                    routing_key: route_of(&row.kind, row.priority),
                     body: envelope.body(),
                     properties: envelope.properties(),
                 }

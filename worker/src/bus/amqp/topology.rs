@@ -2,7 +2,9 @@
 //! and printed as a definitions file for operators (`mailroom-api broker definitions`), so
 //! the two cannot drift apart.
 //!
-//! - `mailroom.jobs` (direct): routing key = job kind → queue `mailroom.<kind>`.
+//! - `mailroom.jobs` (direct): routing key = job kind → queue `mailroom.<kind>`; urgent
+//!   message deliveries (the transactional lane) have a route and queue of their own,
+//!   `message.deliver.transactional`, so that campaign work never stands in front of them.
 //! - `mailroom.retry` (direct): routing key `<kind>.<delay>` → queue
 //!   `mailroom.<kind>.retry.<delay>`, whose queue TTL dead-letters the job back to
 //!   `mailroom.jobs` once the delay has passed. One retry queue per kind and backoff step:
@@ -13,7 +15,7 @@
 
 use std::time::Duration;
 
-use mailroom_domain::jobs::Job;
+use mailroom_domain::jobs::{Job, Lane, Priority};
 use serde_json::{Value, json};
 
 pub const JOBS_EXCHANGE: &str = "mailroom.jobs";
@@ -36,9 +38,34 @@ pub const RETRY_STEPS: [Duration; 8] = [
     Duration::from_secs(3 * 3600),
 ];
 
-/// The work queue of a job kind.
-pub fn work_queue(kind: &str) -> String {
-    format!("mailroom.{kind}")
+/// The route (and work queue) of the transactional lane's message deliveries.
+pub const TRANSACTIONAL_ROUTE: &str = "message.deliver.transactional";
+
+/// The routes of the work queues: one per job kind, and the transactional lane's.
+pub fn routes() -> impl Iterator<Item = &'static str> {
+    Job::KINDS.into_iter().chain([TRANSACTIONAL_ROUTE])
+}
+
+/// The route of a job of `kind` queued at `priority`: its kind, or the transactional
+/// lane's route for a message queued urgently.
+pub fn route_of(kind: &str, priority: i32) -> String {
+    match Lane::of(kind, Priority(priority)) {
+        Lane::Transactional => TRANSACTIONAL_ROUTE.to_owned(),
+        _ => kind.to_owned(),
+    }
+}
+
+/// The routes of a lane's work queues.
+pub fn lane_routes(lane: Lane) -> impl Iterator<Item = &'static str> {
+    routes().filter(move |route| match *route {
+        TRANSACTIONAL_ROUTE => lane == Lane::Transactional,
+        kind => lane != Lane::Transactional && Lane::of(kind, Priority::BULK) == lane,
+    })
+}
+
+/// The work queue of a route (a job kind, or [`TRANSACTIONAL_ROUTE`]).
+pub fn work_queue(route: &str) -> String {
+    format!("mailroom.{route}")
 }
 
 /// The retry step a delay waits in, and its routing key on the retry exchange.
@@ -95,7 +122,7 @@ impl Topology {
             args
         };
         let mut queues = Vec::new();
-        for kind in Job::KINDS {
+        for kind in routes() {
             let mut work = vec![
                 ("x-dead-letter-exchange", Argument::Text(String::new())),
                 (
@@ -179,6 +206,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_lane_consumes_its_own_routes_and_urgent_messages_are_transactional() {
+        let mut all: Vec<&str> = Lane::ALL.into_iter().flat_map(lane_routes).collect();
+        all.sort();
+        let mut every: Vec<&str> = routes().collect();
+        every.sort();
+        assert_eq!(all, every, "every route belongs to exactly one lane");
+        assert_eq!(
+            lane_routes(Lane::Transactional).collect::<Vec<_>>(),
+            [TRANSACTIONAL_ROUTE]
+        );
+        assert_eq!(
+            lane_routes(Lane::Campaigns).collect::<Vec<_>>(),
+            ["campaign.dispatch", "message.deliver"]
+        );
+        assert_eq!(route_of("message.deliver", 10), TRANSACTIONAL_ROUTE);
+        assert_eq!(route_of("message.deliver", 0), "message.deliver");
+        assert_eq!(route_of("webhook.deliver", 10), "webhook.deliver");
+    }
+
+    #[test]
     fn delays_round_up_to_a_retry_step() {
         assert_eq!(
             retry_route("message.deliver", Duration::from_millis(200)),
@@ -218,6 +265,22 @@ mod tests {
                 );
             }
         }
+        let transactional = topology
+            .queues
+            .iter()
+            .find(|q| q.name == "mailroom.message.deliver.transactional")
+            .unwrap();
+        assert_eq!(
+            transactional.binding,
+            Some((JOBS_EXCHANGE, TRANSACTIONAL_ROUTE.to_string()))
+        );
+        let back_to_it = topology.queues.iter().filter(|q| {
+            q.arguments.contains(&(
+                "x-dead-letter-routing-key",
+                Argument::Text(TRANSACTIONAL_ROUTE.into()),
+            ))
+        });
+        assert_eq!(back_to_it.count(), RETRY_STEPS.len());
         let quorum = Topology::new(true);
         assert!(quorum.queues.iter().all(|q| {
             q.arguments
