@@ -11,6 +11,9 @@ use mailroom_domain::contacts::sensitive::SensitiveKind;
 use mailroom_domain::{Error as DomainError, FieldError};
 use serde::Serialize;
 
+use crate::limits::RateLimitHeaders;
+use crate::limits::whole_seconds;
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The body of every error answer: an RFC 9457 problem document with a stable `code`.
@@ -66,6 +69,14 @@ impl Problem {
     }
 }
 
+/// A request over a rate limit: when to come back, and the limit's headers where the
+/// limit is one a client can pace itself by (the per-key limit).
+#[derive(Debug, Clone)]
+pub struct RateLimited {
+    pub retry_after: std::time::Duration,
+    pub headers: Option<RateLimitHeaders>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("validation failed")]
@@ -90,6 +101,10 @@ pub enum ApiError {
     SensitiveData { field: String, kind: SensitiveKind },
     #[error("{0}")]
     SubjectErased(String),
+    #[error("rate limited")]
+    RateLimited(RateLimited),
+    #[error("the request body did not arrive in time")]
+    RequestTimeout(std::time::Duration),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -109,6 +124,8 @@ pub const CODES: &[&str] = &[
     "forbidden",
     "sensitive_data_rejected",
     "subject_erased",
+    "rate_limited",
+    "request_timeout",
     "service_unavailable",
     "internal_error",
 ];
@@ -131,6 +148,8 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::SensitiveData { .. } => "sensitive_data_rejected",
             ApiError::SubjectErased(_) => "subject_erased",
+            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -149,6 +168,8 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::SensitiveData { .. } => "Sensitive data rejected",
             ApiError::SubjectErased(_) => "Subject erased",
+            ApiError::RateLimited(_) => "Too many requests",
+            ApiError::RequestTimeout(_) => "Request timeout",
             ApiError::Unavailable(_) => "Service unavailable",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -177,6 +198,14 @@ impl ApiError {
             ApiError::SensitiveData { field, kind } => Some(format!(
                 "{field} looks like a {} and was not stored: Mailroom does not keep payment card numbers or government identifiers",
                 kind.as_str().replace('_', " ")
+            )),
+            ApiError::RateLimited(limited) => Some(format!(
+                "too many requests; try again in {} s",
+                whole_seconds(limited.retry_after).max(1)
+            )),
+            ApiError::RequestTimeout(timeout) => Some(format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs()
             )),
             ApiError::Unavailable(_) => {
                 Some("the database is unreachable; try again shortly".into())
@@ -216,6 +245,8 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -237,6 +268,18 @@ impl ResponseError for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let ApiError::RateLimited(limited) = self {
+            let headers = response.headers_mut();
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(whole_seconds(limited.retry_after).max(1)),
+            );
+            if let Some(state) = &limited.headers {
+                for (name, value) in state.pairs() {
+                    headers.insert(name, value);
+                }
+            }
         }
         response
     }
@@ -278,6 +321,11 @@ mod tests {
                 kind: SensitiveKind::PaymentCard,
             },
             ApiError::SubjectErased(String::new()),
+            ApiError::RateLimited(RateLimited {
+                retry_after: std::time::Duration::from_secs(1),
+                headers: None,
+            }),
+            ApiError::RequestTimeout(std::time::Duration::from_secs(30)),
             ApiError::Unavailable(String::new()),
             ApiError::Internal(String::new()),
         ];

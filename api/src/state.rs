@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::auth::{KeyStatusCache, Principal, TokenKeys};
 use crate::event_sink::EventSink;
+use crate::limits::Limits;
 use crate::problem::ApiError;
 use mailroom_domain::audit::{self, AuditRecord};
 
@@ -31,6 +32,8 @@ pub struct AppState {
     pub broker: Option<watch::Receiver<BrokerState>>,
     /// Where tracking hits hand their events to the bus.
     pub events: EventSink,
+    /// Rate limits and the key verification slots.
+    pub limits: Arc<Limits>,
 }
 
 impl AppState {

@@ -20,6 +20,7 @@ mod export;
 mod imports;
 mod inbound;
 mod isolation;
+mod limits;
 mod lists;
 mod members;
 mod openapi;
