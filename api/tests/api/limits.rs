@@ -103,12 +103,9 @@ async fn a_flood_of_wrong_secrets_is_refused_while_the_owner_and_other_requests_
             other => panic!("{other} {body}"),
         }
     }
-    // The owner, from another address, gets a token; the attacker's address stays refused
-    // even with the right secret.
+    // The owner, from another address, gets a token.
     let res = token_attempt(&app, "198.51.100.7", &acct.key_id, &acct.secret).await;
     assert_eq!(res.status(), StatusCode::OK);
-    let res = token_attempt(&app, attacker, &acct.key_id, &acct.secret).await;
-    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
     let (status, body) = app.get("/v1/contacts", &acct.token).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
