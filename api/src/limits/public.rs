@@ -64,7 +64,7 @@ impl PublicLimits {
 
     /// Counts a hit from `client` against its address's limit; the 429 to answer when it
     /// is over.
-    pub fn check_address(&self, client: Option<IpAddr>) -> Result<(), HttpResponse> {
+    pub fn check_address(&self, client: Option<IpAddr>) -> Result<(), TooManyHits> {
         match (&self.per_address, client) {
             (Some(limiter), Some(ip)) => allowed(limiter.check(&address_key(ip))),
             _ => Ok(()),
@@ -77,7 +77,7 @@ impl PublicLimits {
     }
 
     /// Counts a hit of a link (a verified token) against the link's limit.
-    pub fn check_link(&self, link: LinkKey) -> Result<(), HttpResponse> {
+    pub fn check_link(&self, link: LinkKey) -> Result<(), TooManyHits> {
         match &self.per_token {
             Some(limiter) => allowed(limiter.check(&link.0)),
             None => Ok(()),
@@ -106,15 +106,27 @@ impl PublicLimits {
     }
 }
 
-fn allowed(verdict: Verdict) -> Result<(), HttpResponse> {
+fn allowed(verdict: Verdict) -> Result<(), TooManyHits> {
     match verdict {
         Verdict::Allowed { .. } => Ok(()),
-        Verdict::Refused { retry_after } => Err(too_many_requests(retry_after)),
+        Verdict::Refused { retry_after } => Err(TooManyHits { retry_after }),
     }
 }
 
-/// A public endpoint's 429: plain text (a mail client or a browser reads it), never cached.
-pub fn too_many_requests(retry_after: Duration) -> HttpResponse {
+/// A hit over a public endpoint's limit.
+#[derive(Debug, Clone, Copy)]
+pub struct TooManyHits {
+    retry_after: Duration,
+}
+
+impl TooManyHits {
+    /// The 429: plain text (a mail client or a browser reads it), never cached.
+    pub fn into_response(self) -> HttpResponse {
+        too_many_requests(self.retry_after)
+    }
+}
+
+fn too_many_requests(retry_after: Duration) -> HttpResponse {
     HttpResponse::TooManyRequests()
         .insert_header((header::RETRY_AFTER, whole_seconds(retry_after).max(1)))
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -61,7 +61,7 @@ pub async fn show_confirmation(
     token: web::Path<String>,
 ) -> HttpResponse {
     if let Err(refused) = state.limits.public.check_address(client_addr(&req)) {
-        return refused;
+        return refused.into_response();
     }
     let link = read(&state, &token);
     if let Link::Valid { .. } = link
@@ -70,7 +70,7 @@ pub async fn show_confirmation(
             .public
             .check_link(state.limits.public.link(&token))
     {
-        return refused;
+        return refused.into_response();
     }
     match link {
         Link::Valid { .. } => page(
@@ -104,7 +104,7 @@ pub async fn confirm_subscription(
 ) -> Result<HttpResponse, ApiError> {
     let limits = &state.limits.public;
     if let Err(refused) = limits.check_address(client_addr(&req)) {
-        return Ok(refused);
+        return Ok(refused.into_response());
     }
     let (list_id, contact_id) = match read(&state, &token) {
         Link::Valid {
@@ -115,7 +115,7 @@ pub async fn confirm_subscription(
         Link::Invalid => return Ok(invalid()),
     };
     if let Err(refused) = limits.check_link(state.limits.public.link(&token)) {
-        return Ok(refused);
+        return Ok(refused.into_response());
     }
     let evidence = ConfirmationEvidence {
         ip: client_ip(&req),

@@ -77,14 +77,14 @@ pub async fn open_pixel(
     let limits = &state.limits.public;
     let client = client_addr(&req);
     if let Err(refused) = limits.check_address(client) {
-        return refused;
+        return refused.into_response();
     }
     let Some(PublicToken::Open { message_id }) = state.signer.verify(&token) else {
         return not_found();
     };
     let link = limits.link(&token);
     if let Err(refused) = limits.check_link(link) {
-        return refused;
+        return refused.into_response();
     }
     let counted = limits.tracking_hit(link);
     state
@@ -123,7 +123,7 @@ pub async fn click(
     let limits = &state.limits.public;
     let client = client_addr(&req);
     if let Err(refused) = limits.check_address(client) {
-        return refused;
+        return refused.into_response();
     }
     let Some(PublicToken::Click { message_id, url }) = state.signer.verify(&token) else {
         return not_found();
@@ -133,7 +133,7 @@ pub async fn click(
     };
     let link = limits.link(&token);
     if let Err(refused) = limits.check_link(link) {
-        return refused;
+        return refused.into_response();
     }
     let counted = limits.tracking_hit(link);
     state

@@ -50,13 +50,13 @@ pub async fn show_unsubscribe(
 ) -> HttpResponse {
     let limits = &state.limits.public;
     if let Err(refused) = limits.check_address(client_addr(&req)) {
-        return refused;
+        return refused.into_response();
     }
     let message = message_of(&state, &token);
     if message.is_some()
         && let Err(refused) = limits.check_link(state.limits.public.link(&token))
     {
-        return refused;
+        return refused.into_response();
     }
     match message {
         Some(_) => page(
@@ -90,13 +90,13 @@ pub async fn unsubscribe(
 ) -> Result<HttpResponse, ApiError> {
     let limits = &state.limits.public;
     if let Err(refused) = limits.check_address(client_addr(&req)) {
-        return Ok(refused);
+        return Ok(refused.into_response());
     }
     let Some(message_id) = message_of(&state, &token) else {
         return Ok(invalid());
     };
     if let Err(refused) = limits.check_link(state.limits.public.link(&token)) {
-        return Ok(refused);
+        return Ok(refused.into_response());
     }
     let (ip, agent) = (client_ip(&req), user_agent(&req));
     let via = if body.split('&').any(|pair| {
