@@ -20,12 +20,17 @@ use crate::state::AppState;
 /// The client's IP address, as text; `None` when the connection has no peer address (a
 /// test request, say).
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    client_addr(req).map(|ip| ip.to_string())
+}
+
+/// The client's IP address; `None` when the connection has no peer address.
+pub fn client_addr(req: &HttpRequest) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
     let trusted = req
         .app_data::<web::Data<AppState>>()
         .map(|state| state.settings.trusted_proxies.as_slice())
         .unwrap_or_default();
-    Some(forwarded_client(peer, req.headers(), trusted).to_string())
+    Some(forwarded_client(peer, req.headers(), trusted))
 }
 
 /// The most characters of a user agent kept with evidence and events.

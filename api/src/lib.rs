@@ -10,6 +10,7 @@ pub mod event_sink;
 pub mod extract;
 pub mod idempotency;
 pub mod inbound_smtp;
+pub mod limits;
 pub mod openapi;
 pub mod operator;
 pub mod pages;

@@ -11,6 +11,9 @@ use mailroom_domain::contacts::sensitive::SensitiveKind;
 use mailroom_domain::{Error as DomainError, FieldError};
 use serde::Serialize;
 
+use crate::limits::RateLimitHeaders;
+use crate::limits::whole_seconds;
+
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 /// The body of every error answer: an RFC 9457 problem document with a stable `code`.
@@ -67,6 +70,14 @@ impl Problem {
     }
 }
 
+/// A request over a rate limit: when to come back, and the limit's headers where the
+/// limit is one a client can pace itself by (the per-key limit).
+#[derive(Debug, Clone)]
+pub struct RateLimited {
+    pub retry_after: std::time::Duration,
+    pub headers: Option<RateLimitHeaders>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("validation failed")]
@@ -95,6 +106,10 @@ pub enum ApiError {
     /// the recipient and which budget.
     #[error("render budget exceeded at {field}: {detail}")]
     RenderBudget { field: String, detail: String },
+    #[error("rate limited")]
+    RateLimited(RateLimited),
+    #[error("the request body did not arrive in time")]
+    RequestTimeout(std::time::Duration),
     #[error("service unavailable: {0}")]
     Unavailable(String),
     /// Too much work under way to take this request now (the detail says which).
@@ -118,6 +133,8 @@ pub const CODES: &[&str] = &[
     "sensitive_data_rejected",
     "subject_erased",
     "render_budget_exceeded",
+    "rate_limited",
+    "request_timeout",
     "service_unavailable",
     "internal_error",
 ];
@@ -142,6 +159,8 @@ impl ApiError {
             ApiError::SubjectErased(_) => "subject_erased",
             ApiError::RenderBudget { .. } => "render_budget_exceeded",
             ApiError::Unavailable(_) | ApiError::Busy(_) => "service_unavailable",
+            ApiError::RateLimited(_) => "rate_limited",
+            ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -161,6 +180,8 @@ impl ApiError {
             ApiError::SubjectErased(_) => "Subject erased",
             ApiError::RenderBudget { .. } => "Render budget exceeded",
             ApiError::Unavailable(_) | ApiError::Busy(_) => "Service unavailable",
+            ApiError::RateLimited(_) => "Too many requests",
+            ApiError::RequestTimeout(_) => "Request timeout",
             ApiError::Internal(_) => "Internal server error",
         }
     }
@@ -190,6 +211,14 @@ impl ApiError {
             ApiError::SensitiveData { field, kind } => Some(format!(
                 "{field} looks like a {} and was not stored: Mailroom does not keep payment card numbers or government identifiers",
                 kind.as_str().replace('_', " ")
+            )),
+            ApiError::RateLimited(limited) => Some(format!(
+                "too many requests; try again in {} s",
+                whole_seconds(limited.retry_after).max(1)
+            )),
+            ApiError::RequestTimeout(timeout) => Some(format!(
+                "the request body did not arrive within {} s",
+                timeout.as_secs()
             )),
             ApiError::Unavailable(_) => {
                 Some("the database is unreachable; try again shortly".into())
@@ -233,6 +262,8 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -253,6 +284,18 @@ impl ResponseError for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let ApiError::RateLimited(limited) = self {
+            let headers = response.headers_mut();
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(whole_seconds(limited.retry_after).max(1)),
+            );
+            if let Some(state) = &limited.headers {
+                for (name, value) in state.pairs() {
+                    headers.insert(name, value);
+                }
+            }
         }
         response
     }
@@ -298,6 +341,11 @@ mod tests {
                 field: String::new(),
                 detail: String::new(),
             },
+            ApiError::RateLimited(RateLimited {
+                retry_after: std::time::Duration::from_secs(1),
+                headers: None,
+            }),
+            ApiError::RequestTimeout(std::time::Duration::from_secs(30)),
             ApiError::Unavailable(String::new()),
             ApiError::Busy(String::new()),
             ApiError::Internal(String::new()),

@@ -1,5 +1,6 @@
 //! Building and running the HTTP application.
 
+use std::io::IsTerminal;
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use mailroom_domain::accounts::ensure_default_account;
-use mailroom_domain::config::Settings;
+use mailroom_domain::config::{Settings, keep_first_api_key};
 use mailroom_domain::outcomes::OutcomePolicy;
 use mailroom_domain::store::{Pool, build_pool, checkout, run_migrations};
 use mailroom_domain::suppressions::HashKey;
@@ -24,6 +25,7 @@ use crate::auth::{KeyStatusCache, TokenKeys};
 use crate::event_sink::EventSink;
 use crate::extract::path_error;
 use crate::renderer::Renderer;
+use crate::limits::{Limits, body_timeout};
 use crate::state::AppState;
 use crate::unmatched::{KnownPaths, unmatched_request};
 use crate::{inbound_smtp, openapi, routes, telemetry, tls};
@@ -85,15 +87,36 @@ impl Application {
             }
         })
         .await??;
+        // Secrets go to standard output only when it is a terminal: otherwise it usually
+        // ends in a log file, so the output says where they are kept instead.
+        let terminal = std::io::stdout().is_terminal();
         if let Some((account, key)) = first_account {
-            print_welcome(
-                &settings,
-                &account.name,
-                &key.key.id.to_string(),
-                key.secret.expose_secret(),
-            );
+            let key_id = key.key.id.to_string();
+            if terminal {
+                print_welcome(
+                    &settings,
+                    &account.name,
+                    &key_id,
+                    key.secret.expose_secret(),
+                );
+            } else {
+                let path =
+                    keep_first_api_key(&settings.data_dir, &key_id, key.secret.expose_secret())?;
+                println!(
+                    "First start: account `{}` created. Its API key (api_key_id, api_key_secret) and the admin token are in {} (not printed: standard output is not a terminal).",
+                    account.name,
+                    path.display()
+                );
+            }
         } else if settings.generated_admin_token {
-            print_admin_token(&settings);
+            if terminal {
+                print_admin_token(&settings);
+            } else {
+                println!(
+                    "Generated an admin token; it is in {}/secrets.json (not printed: standard output is not a terminal).",
+                    settings.data_dir.display()
+                );
+            }
         }
 
         tracing::info!(addr = %listener.local_addr()?, "Mailroom API listening on {scheme}://{}", listener.local_addr()?);
@@ -103,8 +126,11 @@ impl Application {
         let relay = RelayThread::start(pool.clone(), &settings)?;
         let (events, event_writer) =
             EventSink::start(pool.clone(), relay.as_ref().map(RelayThread::publisher));
+        let limits = Limits::new(&settings.limits);
+        Limits::start_janitor(&limits);
         let state = AppState {
             events,
+            limits,
             broker: relay.as_ref().map(RelayThread::state),
             pool: pool.clone(),
             tokens: Arc::new(TokenKeys::new(
@@ -142,6 +168,7 @@ impl Application {
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", doc.clone()))
                 .route("/docs", web::get().to(docs_redirect))
                 .default_service(web::to(unmatched_request))
+                .wrap(from_fn(body_timeout::cut_slow_bodies))
                 .wrap(from_fn(telemetry::request_context))
         });
         let server = match &settings.tls {

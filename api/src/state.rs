@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::auth::{KeyStatusCache, Principal, TokenKeys};
 use crate::event_sink::EventSink;
+use crate::limits::Limits;
 use crate::problem::ApiError;
 use crate::renderer::Renderer;
 use mailroom_domain::audit::{self, AuditRecord};
@@ -34,6 +35,8 @@ pub struct AppState {
     pub events: EventSink,
     /// Where requests' templates render (never on the HTTP threads).
     pub renderer: Renderer,
+    /// Rate limits and the key verification slots.
+    pub limits: Arc<Limits>,
 }
 
 impl AppState {

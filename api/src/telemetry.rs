@@ -82,6 +82,7 @@ pub async fn request_context(
             }
         }
     }
+    crate::limits::add_rate_limit_headers(&mut response);
     if let Ok(value) = HeaderValue::from_str(&request_id.to_string()) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }

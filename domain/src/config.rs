@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::jobs::Lane;
+use crate::limits::LimitSettings;
 use crate::store::{DatabaseUrl, PoolOptions};
 
 #[derive(Debug, Clone)]
@@ -87,6 +88,10 @@ pub struct RenderSettings {
     /// `MAILROOM_RENDER_REQUEST_MS`: how long one request may take rendering, waiting for
     /// the pool included.
     pub request_time: Duration,
+    /// Abuse limits: request rates, verification concurrency, body timeout (see `limits`).
+    pub limits: LimitSettings,
+    /// `MAILROOM_METRICS_TOKEN`: the bearer token `GET /metrics` asks for; unset → open.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// The retention purge's schedule, the grace period of account deletions, and how long
@@ -476,6 +481,8 @@ impl Settings {
             transactional_concurrency: number(&get, "MAILROOM_TRANSACTIONAL_CONCURRENCY", 2)?
                 .clamp(1, 256) as usize,
             jobs_concurrency: number(&get, "MAILROOM_JOBS_CONCURRENCY", 2)?.clamp(1, 64) as usize,
+            limits: LimitSettings::from_vars(&get)?,
+            metrics_token: get("MAILROOM_METRICS_TOKEN").map(SecretString::from),
         })
     }
 
@@ -535,6 +542,12 @@ impl Settings {
 
     pub fn support_token_matches(&self, presented: &str) -> bool {
         self.support_token
+            .as_ref()
+            .is_some_and(|t| constant_time_eq(t.expose_secret().as_bytes(), presented.as_bytes()))
+    }
+
+    pub fn metrics_token_matches(&self, presented: &str) -> bool {
+        self.metrics_token
             .as_ref()
             .is_some_and(|t| constant_time_eq(t.expose_secret().as_bytes(), presented.as_bytes()))
     }
@@ -662,6 +675,29 @@ fn load_or_generate_secrets(data_dir: &Path) -> Result<(GeneratedSecrets, bool)>
     write_private(&path, &text)
         .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
     Ok((secrets, true))
+}
+
+/// Keeps the first API key of an embedded installation in `secrets.json` beside the
+/// generated secrets (mode 0600), for a first start whose output is not a terminal: its
+/// standard output may end in a log file, so the secret is not printed there.
+pub fn keep_first_api_key(data_dir: &Path, key_id: &str, secret: &str) -> Result<PathBuf> {
+    let path = data_dir.join("secrets.json");
+    let mut secrets = match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&text)
+            .map_err(|e| Error::Config(format!("{} is not valid: {e}", path.display())))?,
+        Err(_) => serde_json::Map::new(),
+    };
+    secrets.insert("api_key_id".into(), key_id.into());
+    secrets.insert("api_key_secret".into(), secret.into());
+    let text =
+        serde_json::to_string_pretty(&secrets).map_err(|e| Error::Internal(e.to_string()))?;
+    let fresh = data_dir.join("secrets.json.new");
+    let _ = std::fs::remove_file(&fresh);
+    std::fs::create_dir_all(data_dir)
+        .and_then(|()| write_private(&fresh, &text))
+        .and_then(|()| std::fs::rename(&fresh, &path))
+        .map_err(|e| Error::Config(format!("cannot write {}: {e}", path.display())))?;
+    Ok(path)
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {

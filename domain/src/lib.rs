@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod imports;
 pub mod inbound;
 pub mod jobs;
+pub mod limits;
 pub mod lists;
 pub mod messages;
 pub mod outcomes;

@@ -5,5 +5,5 @@ mod principal;
 mod token;
 
 pub use operator::Operator;
-pub use principal::{KEY_STATUS_TTL, KeyStatusCache, Principal};
+pub use principal::{KEY_STATUS_TTL, KeyStatusCache, Principal, bearer_token};
 pub use token::{TokenKeys, TokenSubject};

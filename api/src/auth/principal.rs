@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{FromRequest, HttpRequest, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 use mailroom_domain::Id;
 use mailroom_domain::accounts::{Account, ApiKey, Scope, ScopeSet};
@@ -14,7 +14,8 @@ use mailroom_domain::audit::{Actor, ActorKind};
 
 use crate::client::client_ip;
 
-use crate::problem::ApiError;
+use crate::limits::{Limiter, RateLimitHeaders, Verdict};
+use crate::problem::{ApiError, RateLimited};
 use crate::state::AppState;
 
 /// How long a replica trusts its last look at whether a key is revoked. A revoked key's
@@ -102,6 +103,7 @@ impl FromRequest for Principal {
         let token = bearer_token(req);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let ip = client_ip(req);
+        let request = req.clone();
         let named_account = req
             .headers()
             .get(ACCOUNT_HEADER)
@@ -118,6 +120,10 @@ impl FromRequest for Principal {
             let subject = state.tokens.verify(&token).ok_or_else(|| {
                 ApiError::Unauthorized("the access token is invalid or expired".into())
             })?;
+            if let Some(limiter) = &state.limits.per_key {
+                let limit = per_key_limit(limiter, subject.key_id)?;
+                request.extensions_mut().insert(limit);
+            }
             let active = match state.key_status.get(subject.key_id) {
                 Some(active) => active,
                 None => {
@@ -147,6 +153,24 @@ impl FromRequest for Principal {
                 },
             })
         })
+    }
+}
+
+/// Counts a request against its key's limit (`MAILROOM_RATE_LIMIT_PER_KEY`): the headers
+/// the answer carries, or the 429.
+fn per_key_limit(limiter: &Limiter<Id>, key_id: Id) -> Result<RateLimitHeaders, ApiError> {
+    let headers = |remaining, reset| RateLimitHeaders {
+        policy: "per-key",
+        rate: limiter.rate(),
+        remaining,
+        reset,
+    };
+    match limiter.check(&key_id) {
+        Verdict::Allowed { remaining, reset } => Ok(headers(remaining, reset)),
+        Verdict::Refused { retry_after } => Err(ApiError::RateLimited(RateLimited {
+            retry_after,
+            headers: Some(headers(0, retry_after)),
+        })),
     }
 }
 

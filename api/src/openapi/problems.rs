@@ -2,9 +2,9 @@
 //! give, each as `application/problem+json` with the one `Problem` schema, so that a
 //! generated SDK decodes any of them into one typed error.
 //!
-//! What every operation of a kind can answer is added here: credentials (401, 403), a
-//! body (400, 413, 415, 422), parameters (422), a path naming a resource (404), and the
-//! database being away (503). What only some operations answer (409 conflicts, 404 for a
+//! What every operation of a kind can answer is added here: credentials (401, 403, and
+//! 429 for the per-key rate limit), a body (400, 408, 413, 415, 422), parameters (422), a
+//! path naming a resource (404), and the database being away (503). What only some operations answer (409 conflicts, 404 for a
 //! resource named in the body, 429 rate limits) each handler declares with a description
 //! of when; this module gives those the problem body and the headers of their status.
 
@@ -43,6 +43,11 @@ pub const SHARED: &[(&str, &str, &str)] = &[
         "The path exists but not with this method (`method_not_allowed`); `Allow` lists the methods it serves",
     ),
     (
+        "RequestTimeout",
+        "408",
+        "The body did not arrive within the server's body timeout (`request_timeout`); the connection is closed",
+    ),
+    (
         "PayloadTooLarge",
         "413",
         "The body is over the size limit (`payload_too_large`)",
@@ -56,6 +61,11 @@ pub const SHARED: &[(&str, &str, &str)] = &[
         "ValidationFailed",
         "422",
         "Invalid input (`validation_failed` with one entry per field in `errors`, or `sensitive_data_rejected`)",
+    ),
+    (
+        "RateLimited",
+        "429",
+        "Over the API key's request rate (`rate_limited`, when the operator set one); retry after `Retry-After` seconds. `RateLimit-Policy` and `RateLimit` describe the limit",
     ),
     (
         "InternalError",
@@ -111,10 +121,10 @@ pub fn declare(doc: &mut OpenApi) {
 fn applicable(path: &str, operation: &Operation) -> Vec<&'static str> {
     let mut statuses = Vec::new();
     if operation.request_body.is_some() {
-        statuses.extend(["400", "413", "415", "422"]);
+        statuses.extend(["400", "408", "413", "415", "422"]);
     }
     if requires_credentials(operation) {
-        statuses.extend(["401", "403"]);
+        statuses.extend(["401", "403", "429"]);
     }
     if path.contains('{') {
         statuses.push("404");
@@ -176,7 +186,28 @@ fn problem_response(status: &str, description: &str) -> Response {
             response =
                 response.header("Allow", header("The methods the path serves", Type::String));
         }
-        "429" | "503" => {
+        "429" => {
+            response = response
+                .header(
+                    "Retry-After",
+                    header("Seconds to wait before trying again", Type::Integer),
+                )
+                .header(
+                    "RateLimit-Policy",
+                    header(
+                        "The limit (per-key limit only), IETF draft-ietf-httpapi-ratelimit-headers: `\"per-key\";q=<requests>;w=<seconds>`",
+                        Type::String,
+                    ),
+                )
+                .header(
+                    "RateLimit",
+                    header(
+                        "What remains of it: `\"per-key\";r=<remaining>;t=<seconds until whole>`",
+                        Type::String,
+                    ),
+                );
+        }
+        "503" => {
             response = response.header(
                 "Retry-After",
                 header("Seconds to wait before trying again", Type::Integer),

@@ -8,7 +8,7 @@ use mailroom_domain::clock;
 use mailroom_domain::lists::{ConfirmOutcome, ConfirmationEvidence, confirm_membership};
 use mailroom_domain::tokens::PublicToken;
 
-use crate::client::{client_ip, user_agent};
+use crate::client::{client_addr, client_ip, user_agent};
 use crate::pages::{escape, page};
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -50,15 +50,29 @@ fn read(state: &AppState, token: &str) -> Link {
         (status = 200, description = "A page with a confirm button", content_type = "text/html", body = String),
         (status = 404, description = "Unknown or tampered link", content_type = "text/html", body = String),
         (status = 410, description = "Expired link", content_type = "text/html", body = String),
+        (status = 429, description = "Too many requests from this client address or for this link; `Retry-After` says when to come back", content_type = "text/plain", body = String),
     ),
     security(())
 )]
 #[get("/confirm/{token}")]
 pub async fn show_confirmation(
+    req: HttpRequest,
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> HttpResponse {
-    match read(&state, &token) {
+    if let Err(refused) = state.limits.public.check_address(client_addr(&req)) {
+        return refused.into_response();
+    }
+    let link = read(&state, &token);
+    if let Link::Valid { .. } = link
+        && let Err(refused) = state
+            .limits
+            .public
+            .check_link(state.limits.public.link(&token))
+    {
+        return refused.into_response();
+    }
+    match link {
         Link::Valid { .. } => page(
             StatusCode::OK,
             "Confirm your subscription",
@@ -78,6 +92,7 @@ pub async fn show_confirmation(
         (status = 200, description = "Confirmed (or already confirmed)", content_type = "text/html", body = String),
         (status = 404, description = "Unknown or tampered link, or the subscription no longer exists", content_type = "text/html", body = String),
         (status = 410, description = "Expired link", content_type = "text/html", body = String),
+        (status = 429, description = "Too many requests from this client address or for this link; `Retry-After` says when to come back", content_type = "text/plain", body = String),
     ),
     security(())
 )]
@@ -87,6 +102,10 @@ pub async fn confirm_subscription(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    let limits = &state.limits.public;
+    if let Err(refused) = limits.check_address(client_addr(&req)) {
+        return Ok(refused.into_response());
+    }
     let (list_id, contact_id) = match read(&state, &token) {
         Link::Valid {
             list_id,
@@ -95,6 +114,9 @@ pub async fn confirm_subscription(
         Link::Expired => return Ok(expired()),
         Link::Invalid => return Ok(invalid()),
     };
+    if let Err(refused) = limits.check_link(state.limits.public.link(&token)) {
+        return Ok(refused.into_response());
+    }
     let evidence = ConfirmationEvidence {
         ip: client_ip(&req),
         user_agent: user_agent(&req),

@@ -38,7 +38,8 @@ pub struct EventView {
     /// `spam`: the complaint's feedback type; `unsub`: `link` or `one_click`; `blocked`:
     /// `failed` when the message was given up on or refused; `bounce`, `blocked`: `dsn`
     /// when a report said so after the relay had taken the message (its `sent` came
-    /// first).
+    /// first); `open`, `click`: `repeat` when the same link was counted within the
+    /// tracking repeat window (logged, not counted in the statistics, sent to no webhook).
     pub source: Option<String>,
 }
 

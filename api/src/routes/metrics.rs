@@ -1,17 +1,19 @@
 //! `/metrics`: Prometheus text for operators — the data-subject requests open, due within
 //! 7 days and overdue across the installation (the deadline a data protection officer
 //! watches), jobs by kind and status, the tracking events this API process handed to the
-//! bus, and its requests rendering templates. Counts only, never personal data.
+//! bus, and its requests rendering templates. Counts only, never personal data. With
+//! `MAILROOM_METRICS_TOKEN` set it asks for that token as a bearer token.
 
 use std::fmt::Write;
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, get, web};
 use diesel::dsl::count_star;
 use diesel::prelude::*;
 use mailroom_domain::clock;
 use mailroom_domain::data_subjects::{DataSubjectRequest, RequestSummary};
 use mailroom_domain::schema::jobs;
 
+use crate::auth::bearer_token;
 use crate::problem::ApiError;
 use crate::state::AppState;
 
@@ -91,11 +93,24 @@ fn render(g: &Gauges) -> String {
 /// Prometheus text exposition (version 0.0.4).
 #[utoipa::path(
     tag = "operations",
-    responses((status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String)),
+    responses(
+        (status = 200, description = "Prometheus metrics", content_type = "text/plain", body = String),
+        (status = 401, description = "`MAILROOM_METRICS_TOKEN` is set and the request does not carry it as a bearer token (`unauthorized`)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ),
     security(())
 )]
 #[get("/metrics")]
-pub async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+pub async fn metrics(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    if state.settings.metrics_token.is_some()
+        && !bearer_token(&req).is_some_and(|t| state.settings.metrics_token_matches(&t))
+    {
+        return Err(ApiError::Unauthorized(
+            "send the metrics token: Authorization: Bearer <MAILROOM_METRICS_TOKEN>".into(),
+        ));
+    }
     let now = clock::now();
     let (requests, jobs) = state
         .db(move |conn| {

@@ -3,14 +3,19 @@
 //! there is no open redirect). A tampered or unknown token answers 404 and records nothing.
 //! Neither touches the database: the token is verified, the answer sent, and the event
 //! handed to the bus (see `event_sink`). Tracked links only exist in mail of accounts that
-//! enable tracking, to contacts who consent to it.
+//! enable tracking, to contacts who consent to it. Hits are rate-limited per client address
+//! and per link, and a link's repeated hits within a short window count once (see
+//! `limits::public`).
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, get, web};
-use mailroom_domain::events::{EventData, EventType, NewEvent};
+use std::net::IpAddr;
+
+use mailroom_domain::events::{EventData, EventType, NewEvent, REPEATED_HIT};
 use mailroom_domain::tokens::PublicToken;
 
-use crate::client::{client_ip, user_agent};
+use crate::client::{client_addr, user_agent};
+use crate::limits::TrackingHit;
 use crate::state::AppState;
 
 /// A transparent 1×1 GIF.
@@ -35,11 +40,19 @@ fn not_found() -> HttpResponse {
         .body("not found")
 }
 
-fn hit(req: &HttpRequest, url: Option<String>) -> EventData {
+/// The event data of a hit; a repeat of a link counted within the window is marked so
+/// (recorded, not counted).
+fn hit(
+    req: &HttpRequest,
+    client: Option<IpAddr>,
+    url: Option<String>,
+    counted: TrackingHit,
+) -> EventData {
     EventData {
         url,
-        ip: client_ip(req),
+        ip: client.map(|ip| ip.to_string()),
         user_agent: user_agent(req),
+        source: (counted == TrackingHit::Repeat).then(|| REPEATED_HIT.to_owned()),
         ..EventData::default()
     }
 }
@@ -51,6 +64,7 @@ fn hit(req: &HttpRequest, url: Option<String>) -> EventData {
     responses(
         (status = 200, description = "A 1×1 transparent GIF, never cached", content_type = "image/gif", body = Vec<u8>),
         (status = 404, description = "Unknown or tampered token: nothing recorded"),
+        (status = 429, description = "Too many hits from this client address or of this pixel: nothing recorded; `Retry-After` says when to come back"),
     ),
     security(())
 )]
@@ -60,12 +74,26 @@ pub async fn open_pixel(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> HttpResponse {
+    let limits = &state.limits.public;
+    let client = client_addr(&req);
+    if let Err(refused) = limits.check_address(client) {
+        return refused.into_response();
+    }
     let Some(PublicToken::Open { message_id }) = state.signer.verify(&token) else {
         return not_found();
     };
+    let link = limits.link(&token);
+    if let Err(refused) = limits.check_link(link) {
+        return refused.into_response();
+    }
+    let counted = limits.tracking_hit(link);
     state
         .events
-        .submit(NewEvent::new(EventType::Open, message_id, hit(&req, None)))
+        .submit(NewEvent::new(
+            EventType::Open,
+            message_id,
+            hit(&req, client, None, counted),
+        ))
         .await;
     HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, NO_STORE))
@@ -82,6 +110,7 @@ pub async fn open_pixel(
     responses(
         (status = 302, description = "To the URL the link was created for (`Location`)"),
         (status = 404, description = "Unknown or tampered token: nothing recorded"),
+        (status = 429, description = "Too many hits from this client address or of this link: nothing recorded; `Retry-After` says when to come back"),
     ),
     security(())
 )]
@@ -91,18 +120,28 @@ pub async fn click(
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> HttpResponse {
+    let limits = &state.limits.public;
+    let client = client_addr(&req);
+    if let Err(refused) = limits.check_address(client) {
+        return refused.into_response();
+    }
     let Some(PublicToken::Click { message_id, url }) = state.signer.verify(&token) else {
         return not_found();
     };
     let Ok(location) = header::HeaderValue::from_str(&url) else {
         return not_found();
     };
+    let link = limits.link(&token);
+    if let Err(refused) = limits.check_link(link) {
+        return refused.into_response();
+    }
+    let counted = limits.tracking_hit(link);
     state
         .events
         .submit(NewEvent::new(
             EventType::Click,
             message_id,
-            hit(&req, Some(url)),
+            hit(&req, client, Some(url), counted),
         ))
         .await;
     HttpResponse::Found()

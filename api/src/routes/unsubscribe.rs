@@ -11,7 +11,7 @@ use mailroom_domain::Id;
 use mailroom_domain::lists::{UnsubscribeOutcome, UnsubscribeVia, unsubscribe_by_message};
 use mailroom_domain::tokens::PublicToken;
 
-use crate::client::{client_ip, user_agent};
+use crate::client::{client_addr, client_ip, user_agent};
 use crate::pages::{escape, page};
 use crate::problem::ApiError;
 use crate::state::AppState;
@@ -38,15 +38,27 @@ fn invalid() -> HttpResponse {
     responses(
         (status = 200, description = "A page with an unsubscribe button", content_type = "text/html", body = String),
         (status = 404, description = "Unknown or tampered link", content_type = "text/html", body = String),
+        (status = 429, description = "Too many requests from this client address or for this link; `Retry-After` says when to come back", content_type = "text/plain", body = String),
     ),
     security(())
 )]
 #[get("/u/{token}")]
 pub async fn show_unsubscribe(
+    req: HttpRequest,
     state: web::Data<AppState>,
     token: web::Path<String>,
 ) -> HttpResponse {
-    match message_of(&state, &token) {
+    let limits = &state.limits.public;
+    if let Err(refused) = limits.check_address(client_addr(&req)) {
+        return refused.into_response();
+    }
+    let message = message_of(&state, &token);
+    if message.is_some()
+        && let Err(refused) = limits.check_link(state.limits.public.link(&token))
+    {
+        return refused.into_response();
+    }
+    match message {
         Some(_) => page(
             StatusCode::OK,
             "Unsubscribe",
@@ -65,6 +77,7 @@ pub async fn show_unsubscribe(
     responses(
         (status = 200, description = "Unsubscribed (or already)", content_type = "text/html", body = String),
         (status = 404, description = "Unknown or tampered link, or the subscription no longer exists", content_type = "text/html", body = String),
+        (status = 429, description = "Too many requests from this client address or for this link; `Retry-After` says when to come back", content_type = "text/plain", body = String),
     ),
     security(())
 )]
@@ -75,9 +88,16 @@ pub async fn unsubscribe(
     token: web::Path<String>,
     body: String,
 ) -> Result<HttpResponse, ApiError> {
+    let limits = &state.limits.public;
+    if let Err(refused) = limits.check_address(client_addr(&req)) {
+        return Ok(refused.into_response());
+    }
     let Some(message_id) = message_of(&state, &token) else {
         return Ok(invalid());
     };
+    if let Err(refused) = limits.check_link(state.limits.public.link(&token)) {
+        return Ok(refused.into_response());
+    }
     let (ip, agent) = (client_ip(&req), user_agent(&req));
     let via = if body.split('&').any(|pair| {
         pair.trim()

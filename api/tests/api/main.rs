@@ -23,6 +23,7 @@ mod import_limits;
 mod imports;
 mod inbound;
 mod isolation;
+mod limits;
 mod lists;
 mod members;
 mod openapi;

@@ -765,7 +765,13 @@ async fn tracking_hits_become_events_recorded_by_the_events_worker_process() {
 async fn tracking_hits_during_a_broker_outage_wait_in_the_outbox_and_are_recorded_after() {
     let server = SmtpServer::start();
     let proxy = Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
-    let so = ScaleOut::start(&server, Some(proxy.port), &[]).await;
+    // Every hit counts (no repeat window), so that each one's way is seen in the counters.
+    let so = ScaleOut::start(
+        &server,
+        Some(proxy.port),
+        &[("MAILROOM_TRACKING_REPEAT_WINDOW_SECS", "0")],
+    )
+    .await;
     let app = &so.app;
     let mail = tracked_mail(&so, &server).await;
     let _events = WorkerProcess::start("mailroom-events", &so.worker_vars);

@@ -76,31 +76,31 @@ impl ApiKey {
         Ok(())
     }
 
-    /// Checks a key id and secret. Unknown, revoked and wrong all answer the same, after
-    /// the same amount of hashing work.
-    pub fn verify(
-        conn: &mut DbConnection,
-        key_id: Id,
-        secret: &SecretString,
-    ) -> Result<Option<VerifiedKey>> {
+    /// What checking a secret against key `key_id` needs, read in one query: the stored
+    /// hash, and what a match grants. The check itself ([`KeyCredentials::check`]) is
+    /// CPU and memory work (argon2) that needs no database connection, so the caller runs
+    /// it after giving the connection back.
+    pub fn credentials(conn: &mut DbConnection, key_id: Id) -> Result<KeyCredentials> {
         let key: Option<ApiKey> = api_keys::table
             .find(key_id)
             .filter(api_keys::revoked_at.is_null())
             .select(ApiKey::as_select())
             .first(conn)
             .optional()?;
-        let Some(key) = key else {
-            let _ = verify_secret(DUMMY_HASH, secret.expose_secret());
-            return Ok(None);
-        };
-        if !verify_secret(&key.secret_hash, secret.expose_secret()) {
-            return Ok(None);
-        }
-        Ok(Some(VerifiedKey {
-            key_id: key.id,
-            account_id: key.account_id,
-            scopes: key.scope_set(),
-        }))
+        Ok(match key {
+            Some(key) => KeyCredentials {
+                verified: Some(VerifiedKey {
+                    key_id: key.id,
+                    account_id: key.account_id,
+                    scopes: key.scope_set(),
+                }),
+                secret_hash: key.secret_hash,
+            },
+            None => KeyCredentials {
+                secret_hash: DUMMY_HASH.to_owned(),
+                verified: None,
+            },
+        })
     }
 
     /// Whether a key still exists and is not revoked (checked for tokens it issued).
@@ -178,6 +178,22 @@ impl ApiKey {
 
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.scope_set().allows(scope)
+    }
+}
+
+/// A key's stored hash and what it grants; for an unknown or revoked key, a dummy hash
+/// that nothing matches.
+pub struct KeyCredentials {
+    secret_hash: String,
+    verified: Option<VerifiedKey>,
+}
+
+impl KeyCredentials {
+    /// Checks the secret (argon2: ~19 MiB and tens of milliseconds of one core). Unknown,
+    /// revoked and wrong all answer `None`, after the same amount of hashing work.
+    pub fn check(self, secret: &SecretString) -> Option<VerifiedKey> {
+        let matches = verify_secret(&self.secret_hash, secret.expose_secret());
+        self.verified.filter(|_| matches)
     }
 }
 

@@ -84,6 +84,11 @@ pub struct EventData {
 /// counters move it out of `sent`.
 pub const REPORTED_AFTER_DELIVERY: &str = "dsn";
 
+/// The `source` of an open or click that repeats one of the same link counted within the
+/// tracking repeat window (`MAILROOM_TRACKING_REPEAT_WINDOW_SECS`): it is kept in the
+/// event log, but adds nothing to the campaign's statistics and goes to no webhook.
+pub const REPEATED_HIT: &str = "repeat";
+
 /// An event on its way to being recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewEvent {
@@ -138,5 +143,10 @@ pub struct Event {
 impl Event {
     pub fn event_type(&self) -> Option<EventType> {
         EventType::parse(&self.event_type)
+    }
+
+    /// An open or click repeating one counted within the window: logged, not counted.
+    pub fn is_repeated_hit(&self) -> bool {
+        self.source.as_deref() == Some(REPEATED_HIT)
     }
 }

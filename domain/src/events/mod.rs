@@ -13,7 +13,7 @@ mod query;
 mod record;
 mod stats;
 
-pub use event::{Event, EventData, EventType, NewEvent, REPORTED_AFTER_DELIVERY};
+pub use event::{Event, EventData, EventType, NewEvent, REPEATED_HIT, REPORTED_AFTER_DELIVERY};
 pub use ip::truncate_ip;
 pub use query::EventQuery;
 pub use record::record_batch;

@@ -289,7 +289,9 @@ fn count(
 ) -> Result<HashMap<Id, CounterRow>> {
     let mut opens = Vec::new();
     let mut clicks = Vec::new();
-    for e in rows {
+    // Repeats of a link counted within the window are logged, not counted.
+    let rows: Vec<&Event> = rows.iter().filter(|e| !e.is_repeated_hit()).collect();
+    for e in &rows {
         match (e.event_type(), e.message_id) {
             (Some(EventType::Open), Some(m)) => opens.push(m),
             (Some(EventType::Click), Some(m)) => clicks.push(m),

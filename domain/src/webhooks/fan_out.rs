@@ -35,7 +35,8 @@ pub fn fan_out(conn: &mut DbConnection, events: &[Event]) -> Result<()> {
         return Ok(());
     }
     let mut deliveries = Vec::new();
-    for event in events {
+    // A repeated open or click (same link, within the window) is logged, not announced.
+    for event in events.iter().filter(|e| !e.is_repeated_hit()) {
         let Some(candidates) = endpoints.get(&event.account_id) else {
             continue;
         };
