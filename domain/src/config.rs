@@ -71,7 +71,12 @@ pub struct Settings {
     /// `MAILROOM_INBOUND_SMTP_ADDR`: where the API receives bounces and complaints over
     /// SMTP (mail to its VERP bounce addresses); unset → no listener.
     pub inbound_smtp_addr: Option<String>,
+    /// What requests may spend rendering templates (see `RenderSettings`).
     pub render: RenderSettings,
+    /// Abuse limits: request rates, verification concurrency, body timeout (see `limits`).
+    pub limits: LimitSettings,
+    /// `MAILROOM_METRICS_TOKEN`: the bearer token `GET /metrics` asks for; unset → open.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// What the API may spend rendering templates for requests (a send's render check, a
@@ -88,10 +93,6 @@ pub struct RenderSettings {
     /// `MAILROOM_RENDER_REQUEST_MS`: how long one request may take rendering, waiting for
     /// the pool included.
     pub request_time: Duration,
-    /// Abuse limits: request rates, verification concurrency, body timeout (see `limits`).
-    pub limits: LimitSettings,
-    /// `MAILROOM_METRICS_TOKEN`: the bearer token `GET /metrics` asks for; unset → open.
-    pub metrics_token: Option<SecretString>,
 }
 
 /// The retention purge's schedule, the grace period of account deletions, and how long
