@@ -15,6 +15,7 @@ UNSTATEABLE_RULES = (
     ("is not a defined contact property", "properties are defined first (POST /v1/contact-properties)"),
     ("does not exist in this account", "the lists a campaign names must exist"),
     ("must be in the future", "send_at and support_access_until are relative to now"),
+    ("must not be in the future", "a request's received_at is relative to now"),
     ("was already used for a different request", "an Idempotency-Key is bound to its first request"),
     # Rules between fields, or on a file's content.
     ("give either contact_id or email", "a member is named by contact_id or by email"),
