@@ -103,26 +103,44 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "must not contain NUL characters (\\u0000)",
         ));
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let mut body: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
+    // Every JSON body is an object; serde would otherwise read a struct from an array.
+    if !body.is_object() {
+        return Err(ApiError::invalid("body", "must be a JSON object"));
+    }
+    integral_numbers_as_integers(&mut body);
+    serde_path_to_error::deserialize(body).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => {
-                let field = match (path.as_str(), missing_field(&inner)) {
-                    (".", Some(missing)) => missing,
-                    (".", None) => "body".into(),
-                    (_, Some(missing)) => format!("{path}.{missing}"),
-                    (_, None) => path,
-                };
-                ApiError::invalid(field, strip_position(&inner.to_string()))
+        let field = match (path.as_str(), missing_field(&inner)) {
+            (".", Some(missing)) => missing,
+            (".", None) => "body".into(),
+            (_, Some(missing)) => format!("{path}.{missing}"),
+            (_, None) => path,
+        };
+        ApiError::invalid(field, strip_position(&inner.to_string()))
+    })
+}
+
+/// JSON does not tell `3` from `3.0`: a whole number written with a fraction is read as
+/// the integer it is, so integer fields accept it as JSON Schema says they should.
+fn integral_numbers_as_integers(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Number(n) if n.is_f64() => {
+            if let Some(f) = n.as_f64()
+                && f.fract() == 0.0
+                && f.abs() < 9_007_199_254_740_992.0
+            {
+                *n = serde_json::Number::from(f as i64);
             }
-            _ => ApiError::Malformed(format!("the body is not valid JSON: {inner}")),
         }
-    })?;
-    de.end()
-        .map_err(|e| ApiError::Malformed(format!("the body is not valid JSON: {e}")))?;
-    Ok(value)
+        serde_json::Value::Array(items) => items.iter_mut().for_each(integral_numbers_as_integers),
+        serde_json::Value::Object(fields) => {
+            fields.values_mut().for_each(integral_numbers_as_integers)
+        }
+        _ => {}
+    }
 }
 
 /// serde names a missing field only in its message: "missing field `email`".
@@ -169,6 +187,31 @@ mod tests {
             Err(ApiError::Validation(_))
         ));
         assert!(parse_json::<Body>(br#"{"email": "a\\u0000b"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_whole_number_written_with_a_fraction_fits_an_integer_field() {
+        let body = parse_json::<Body>(br#"{"email": "a@x.example", "inner": {"count": 1004.0}}"#);
+        assert_eq!(
+            body.map(|b| b.inner.map(|i| i.count)).ok().flatten(),
+            Some(1004)
+        );
+        assert_eq!(
+            field_of(
+                parse_json::<Body>(br#"{"email": "a@x.example", "inner": {"count": 1.5}}"#)
+                    .unwrap_err()
+            ),
+            "inner.count"
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_refused() {
+        assert_eq!(field_of(parse_json::<Body>(br#"[]"#).unwrap_err()), "body");
+        assert_eq!(
+            field_of(parse_json::<Body>(br#"["a@x.example", null]"#).unwrap_err()),
+            "body"
+        );
     }
 
     #[test]

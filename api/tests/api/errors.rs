@@ -112,6 +112,19 @@ on_both_backends! {
         let (status, body) = app.post("/v1/contacts", &acct.token, json!(["a@example.com"])).await;
         assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     }
+
+    async fn a_whole_number_written_with_a_fraction_is_an_integer_and_a_body_is_an_object(app) {
+        let acct = app.create_account("Acme").await;
+        let (status, body) = app.patch("/v1/account", &acct.token, json!({"retention": {"dsr_exports_days": 10.0}})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["retention"]["dsr_exports_days"], 10);
+        let (status, body) = app.patch("/v1/account", &acct.token, json!({"retention": {"dsr_exports_days": 10.5}})).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(body["errors"][0]["field"], "retention.dsr_exports_days");
+        let (status, body) = app.patch("/v1/account", &acct.token, json!([])).await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        assert_eq!(body["errors"][0]["field"], "body");
+    }
 }
 
 #[tokio::test]
