@@ -1,6 +1,7 @@
-//! Whose a job row is. Job rows carry no account: each names what it works on (a campaign,
-//! a message, a delivery, an import, a request), and that says whose it is. Work that acts
-//! on one account's job rows — erasing the account, scrubbing an erased person — asks here
+//! Whose a job row is, from what it names (a campaign, a message, a delivery, an import, a
+//! request). Rows carry `account_id` for the lanes' turns, but rows queued before it have
+//! the nil account and event batches can mix accounts, so work that must never touch
+//! another account's rows — erasing the account, scrubbing an erased person — asks here
 //! which rows are the account's, a page at a time.
 
 use std::collections::HashSet;
