@@ -31,9 +31,16 @@ UNSTATEABLE_RULES = (
     ("must not contain NUL characters", "free-form JSON holds no NUL at any depth"),
 )
 
-# Values that look like payment card numbers or national identifiers are refused
-# (`sensitive_data_rejected`): a generated number may pass the Luhn check.
-SENSITIVE_DATA = "sensitive_data_rejected"
+# Refusals by problem code, for rules on a value's content or on stored data: (code, why).
+UNSTATEABLE_CODES = {
+    # A generated number may pass the Luhn check.
+    "sensitive_data_rejected": "values that look like card numbers or national identifiers are refused",
+    # An erasure the run filed earlier (POST /v1/data-subject-requests) blocks re-adding that
+    # address without new consent; which addresses the run erases depends on its time budget.
+    "subject_erased": "an erased person's address is re-added only with new consent",
+    # A template's loops and output are bounded by a fuel and time budget.
+    "render_budget_exceeded": "a template's rendering is bounded by a budget",
+}
 
 # 404s about a resource named in the body (a consent's `list_id`), not in the path: the
 # resource the stateful test just created is there.
@@ -50,8 +57,8 @@ def _problem(response):
 
 def _unstateable(problem):
     """The reason every error of this 422 is a rule no schema can state, or None."""
-    if problem.get("code") == SENSITIVE_DATA:
-        return "values that look like card numbers or national identifiers are refused"
+    if problem.get("code") in UNSTATEABLE_CODES:
+        return UNSTATEABLE_CODES[problem["code"]]
     reasons = []
     for error in problem.get("errors") or [{}]:
         message = error.get("message", "")
