@@ -74,6 +74,9 @@ impl Problem {
 /// limit is one a client can pace itself by (the per-key limit).
 #[derive(Debug, Clone)]
 pub struct RateLimited {
+    /// What the client sent too much of, for the detail: "attempts from this client
+    /// address".
+    pub limit: &'static str,
     pub retry_after: std::time::Duration,
     pub headers: Option<RateLimitHeaders>,
 }
@@ -213,7 +216,8 @@ impl ApiError {
                 kind.as_str().replace('_', " ")
             )),
             ApiError::RateLimited(limited) => Some(format!(
-                "too many requests; try again in {} s",
+                "too many {}; try again in {} s",
+                limited.limit,
                 whole_seconds(limited.retry_after).max(1)
             )),
             ApiError::RequestTimeout(timeout) => Some(format!(
@@ -342,6 +346,7 @@ mod tests {
                 detail: String::new(),
             },
             ApiError::RateLimited(RateLimited {
+                limit: "requests",
                 retry_after: std::time::Duration::from_secs(1),
                 headers: None,
             }),

@@ -35,7 +35,7 @@ pub struct AppState {
     pub events: EventSink,
     /// Where requests' templates render (never on the HTTP threads).
     pub renderer: Renderer,
-    /// Rate limits and the key verification slots.
+    /// Rate limits and the key secret verifiers.
     pub limits: Arc<Limits>,
 }
 

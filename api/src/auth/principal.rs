@@ -168,6 +168,7 @@ fn per_key_limit(limiter: &Limiter<Id>, key_id: Id) -> Result<RateLimitHeaders, 
     match limiter.check(&key_id) {
         Verdict::Allowed { remaining, reset } => Ok(headers(remaining, reset)),
         Verdict::Refused { retry_after } => Err(ApiError::RateLimited(RateLimited {
+            limit: "requests of this API key",
             retry_after,
             headers: Some(headers(0, retry_after)),
         })),

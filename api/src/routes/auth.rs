@@ -2,8 +2,8 @@
 //!
 //! Attempts are limited per client address, then per key id (429 `rate_limited` with
 //! `Retry-After`); the key's hash is read on a database connection that is given back
-//! before the secret is checked, and the check (argon2) runs in one of a few verification
-//! slots on the blocking pool (see `limits`).
+//! before the secret is checked, and the check (argon2) runs on one of a few verifier
+//! threads (see `limits`).
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use mailroom_domain::Id;
@@ -57,10 +57,13 @@ pub async fn issue_token(
     let TokenRequest { key_id, secret } = body.0;
     let limits = &state.limits;
     if let (Some(limiter), Some(ip)) = (&limits.auth_per_address, client_addr(&req)) {
-        refuse_over(limiter.check(&address_key(ip)))?;
+        refuse_over(
+            limiter.check(&address_key(ip)),
+            "attempts from this client address",
+        )?;
     }
     if let Some(limiter) = &limits.auth_per_key {
-        refuse_over(limiter.check(&key_id))?;
+        refuse_over(limiter.check(&key_id), "attempts for this key id")?;
     }
     let credentials = state
         .db(move |conn| ApiKey::credentials(conn, key_id))
@@ -85,10 +88,11 @@ pub async fn issue_token(
 }
 
 /// A 429 for an attempt over a limit.
-fn refuse_over(verdict: Verdict) -> Result<(), ApiError> {
+fn refuse_over(verdict: Verdict, limit: &'static str) -> Result<(), ApiError> {
     match verdict {
         Verdict::Allowed { .. } => Ok(()),
         Verdict::Refused { retry_after } => Err(ApiError::RateLimited(RateLimited {
+            limit,
             retry_after,
             headers: None,
         })),

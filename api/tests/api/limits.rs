@@ -56,11 +56,21 @@ fn retry_after(res: &reqwest::Response) -> u64 {
 
 /// The flood of the finding: many concurrent wrong secrets for one key from one address.
 /// Beyond the address's limit they are refused at once (429, `Retry-After`), while the
-/// key's owner, from elsewhere, still gets a token and other requests are served.
+/// key's owner, from elsewhere, still gets a token and other requests are served. The
+/// per-key limit is off, so the address's limit alone answers the flood.
 async fn a_flood_of_wrong_secrets_is_refused_while_the_owner_and_other_requests_get_through(
     backend: Backend,
 ) {
-    let app = behind_proxy(backend, &[]).await;
+    // Two verifier threads: their queue (16 each) holds the address's burst (30), so every 429
+    // here is the address's.
+    let app = behind_proxy(
+        backend,
+        &[
+            ("MAILROOM_AUTH_RATE_LIMIT_PER_KEY", "off"),
+            ("MAILROOM_AUTH_VERIFY_CONCURRENCY", "2"),
+        ],
+    )
+    .await;
     let acct = app.create_account("Victim").await;
     let attacker = "203.0.113.66";
     let flood = (0..200).map(|i| {
@@ -98,6 +108,13 @@ async fn a_flood_of_wrong_secrets_is_refused_while_the_owner_and_other_requests_
             StatusCode::UNAUTHORIZED => assert_eq!(body["code"], "unauthorized"),
             StatusCode::TOO_MANY_REQUESTS => {
                 assert_eq!(body["code"], "rate_limited", "{body}");
+                assert!(
+                    body["detail"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("too many attempts from this client address"),
+                    "{body}"
+                );
                 assert!(wait.is_some_and(|w| w >= 1), "{wait:?}");
             }
             other => panic!("{other} {body}"),
@@ -110,21 +127,34 @@ async fn a_flood_of_wrong_secrets_is_refused_while_the_owner_and_other_requests_
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-/// Wrong secrets for one key from many addresses: the key's own limit refuses them, and
-/// another key is untouched.
+/// Wrong secrets for one key from many addresses: the key's own limit refuses them (the
+/// per-address limit is off, so it alone answers), and another key is untouched.
 async fn attempts_on_one_key_are_limited_whatever_address_they_come_from(backend: Backend) {
-    let app = behind_proxy(backend, &[("MAILROOM_AUTH_RATE_LIMIT_PER_KEY", "5/min")]).await;
+    let app = behind_proxy(
+        backend,
+        &[
+            ("MAILROOM_AUTH_RATE_LIMIT_PER_KEY", "5/min"),
+            ("MAILROOM_AUTH_RATE_LIMIT_PER_ADDRESS", "off"),
+        ],
+    )
+    .await;
     let target = app.create_account("Target").await;
     let other = app.create_account("Other").await;
     // The exchange inside `create_account` counted once against each key.
     let mut statuses = Vec::new();
     for i in 0..8 {
         let client = format!("198.51.100.{}", 10 + i);
-        statuses.push(
-            token_attempt(&app, &client, &target.key_id, "mrk_wrong")
-                .await
-                .status(),
-        );
+        let res = token_attempt(&app, &client, &target.key_id, "mrk_wrong").await;
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let detail = body["detail"].as_str().unwrap();
+            assert!(
+                detail.starts_with("too many attempts for this key id"),
+                "{body}"
+            );
+        }
+        statuses.push(status);
     }
     let expected: Vec<StatusCode> = [StatusCode::UNAUTHORIZED; 4]
         .into_iter()

@@ -2,8 +2,8 @@
 //! A key is exchanged for a short-lived access token (see the API's auth module).
 
 use crate::store::sql_types::{Id, Json, Timestamp};
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use diesel::prelude::*;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -189,11 +189,44 @@ pub struct KeyCredentials {
 }
 
 impl KeyCredentials {
-    /// Checks the secret (argon2: ~19 MiB and tens of milliseconds of one core). Unknown,
-    /// revoked and wrong all answer `None`, after the same amount of hashing work.
-    pub fn check(self, secret: &SecretString) -> Option<VerifiedKey> {
-        let matches = verify_secret(&self.secret_hash, secret.expose_secret());
+    /// Checks the secret (argon2: ~19 MiB and tens of milliseconds of one core) in
+    /// `memory`. Unknown, revoked and wrong all answer `None`, after the same amount of
+    /// hashing work.
+    pub fn check(self, secret: &SecretString, memory: &mut CheckMemory) -> Option<VerifiedKey> {
+        let matches = verify_secret(&self.secret_hash, secret.expose_secret(), memory);
         self.verified.filter(|_| matches)
+    }
+}
+
+/// The working memory of secret checks (argon2's blocks), kept by whoever checks many
+/// secrets one after the other so that each check reuses it instead of allocating its
+/// own: the memory of checking secrets is then the checkers' memory, whatever the number
+/// of attempts.
+pub struct CheckMemory {
+    blocks: Vec<Block>,
+}
+
+impl CheckMemory {
+    /// Memory for the hashes this installation creates (argon2's defaults, ~19 MiB),
+    /// allocated at once so that a checker's footprint is known from its start.
+    pub fn new() -> CheckMemory {
+        CheckMemory {
+            blocks: vec![Block::default(); Params::DEFAULT.block_count()],
+        }
+    }
+
+    /// The first `count` blocks, grown once if a stored hash asks for more.
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.blocks.len() < count {
+            self.blocks.resize(count, Block::default());
+        }
+        &mut self.blocks[..count]
+    }
+}
+
+impl Default for CheckMemory {
+    fn default() -> CheckMemory {
+        CheckMemory::new()
     }
 }
 
@@ -209,14 +242,30 @@ fn hash_secret(secret: &str) -> Result<String> {
         .map_err(|e| Error::Internal(format!("hashing a key secret failed: {e}")))
 }
 
-fn verify_secret(hash: &str, secret: &str) -> bool {
-    PasswordHash::new(hash)
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(secret.as_bytes(), &parsed)
-                .is_ok()
+/// Whether `secret` hashes to `hash` (a PHC string), hashing in `memory`; the outputs
+/// are compared in constant time.
+fn verify_secret(hash: &str, secret: &str, memory: &mut CheckMemory) -> bool {
+    let mut check = || -> Option<bool> {
+        let parsed = PasswordHash::new(hash).ok()?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).ok()?;
+        let version = match parsed.version {
+            Some(v) => Version::try_from(v).ok()?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(&parsed).ok()?;
+        let expected = parsed.hash?;
+        let mut salt = [0u8; 64];
+        let salt = parsed.salt?.decode_b64(&mut salt).ok()?;
+        let blocks = memory.blocks(params.block_count());
+        let output = Output::init_with(expected.len(), |out| {
+            Argon2::new(algorithm, version, params)
+                .hash_password_into_with_memory(secret.as_bytes(), salt, out, &mut *blocks)
+                .map_err(Into::into)
         })
-        .unwrap_or(false)
+        .ok()?;
+        Some(output == expected)
+    };
+    check().unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -225,10 +274,31 @@ mod tests {
 
     #[test]
     fn a_secret_verifies_against_its_own_hash_only() {
+        let mut memory = CheckMemory::new();
         let hash = hash_secret("mrk_right").unwrap();
-        assert!(verify_secret(&hash, "mrk_right"));
-        assert!(!verify_secret(&hash, "mrk_wrong"));
+        assert!(verify_secret(&hash, "mrk_right", &mut memory));
+        assert!(!verify_secret(&hash, "mrk_wrong", &mut memory));
+        assert!(
+            verify_secret(&hash, "mrk_right", &mut memory),
+            "reused memory"
+        );
+        assert!(!verify_secret(DUMMY_HASH, "mrk_right", &mut memory));
+        assert!(!verify_secret("not a hash", "mrk_right", &mut memory));
         assert!(!hash.contains("mrk_right"));
+    }
+
+    #[test]
+    fn a_hash_with_other_parameters_verifies_in_grown_memory() {
+        use argon2::password_hash::PasswordHasher;
+        let params = Params::new(32 * 1024, 1, 1, None).unwrap();
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let hash = Argon2::new(Algorithm::Argon2i, Version::V0x10, params)
+            .hash_password(b"mrk_right", &salt)
+            .unwrap()
+            .to_string();
+        let mut memory = CheckMemory::new();
+        assert!(verify_secret(&hash, "mrk_right", &mut memory));
+        assert!(!verify_secret(&hash, "mrk_wrong", &mut memory));
     }
 
     #[test]

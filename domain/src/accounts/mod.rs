@@ -8,7 +8,7 @@ mod deletion;
 mod scope;
 
 pub use account::{Account, AccountSettings, UnsubscribeScope};
-pub use api_key::{ApiKey, IssuedApiKey, KeyCredentials, VerifiedKey};
+pub use api_key::{ApiKey, CheckMemory, IssuedApiKey, KeyCredentials, VerifiedKey};
 pub use bootstrap::ensure_default_account;
 pub use deletion::PAUSED_FOR_DELETION;
 pub use scope::{Scope, ScopeSet};
