@@ -1,5 +1,6 @@
 //! Transactional send, in the spirit of Mailjet's Send API v3.1: several messages per
-//! request, each validated and answered on its own, so one bad message fails alone.
+//! request, each validated and answered on its own, so one bad message fails alone. A
+//! header no sender may set refuses the whole request (422) instead.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
@@ -59,7 +60,9 @@ pub struct OutgoingMessage {
     pub variables: Option<Map<String, Value>>,
     /// Your reference, returned in events and webhooks.
     pub custom_id: Option<String>,
-    /// Extra headers (not Mailroom's own: From, To, Subject, Message-ID, List-*, X-Mailroom-*).
+    /// Extra headers (not Mailroom's own: From, To, Subject, Message-ID, List-*,
+    /// X-Mailroom-*; not what mail servers write: Received, Authentication-Results,
+    /// Resent-*, ARC-*; no read receipts). One such header refuses the whole request (422).
     #[schema(value_type = Option<Object>)]
     pub headers: Option<Map<String, Value>>,
     /// Track opens and clicks (default `true`; happens only when the account enables
@@ -175,20 +178,13 @@ fn validate(index: usize, m: OutgoingMessage) -> Result<Valid, Vec<FieldError>> 
             "must be at most 255 characters",
         ));
     }
-    let mut headers = Vec::new();
-    for (name, value) in m.headers.clone().unwrap_or_default() {
-        let Some(value) = value.as_str() else {
-            errors.push(FieldError::new(
-                at(&format!("headers.{name}")),
-                "must be a string",
-            ));
-            continue;
-        };
-        match rendering::validate_custom_header(&name, value) {
-            Ok(()) => headers.push((name, value.to_owned())),
-            Err(e) => errors.push(FieldError::new(at(&format!("headers.{name}")), e)),
-        }
-    }
+    // Checked for the whole request by `refuse_bad_headers`.
+    let headers: Vec<(String, String)> = m
+        .headers
+        .iter()
+        .flatten()
+        .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+        .collect();
     let template = TemplateSource {
         subject: subject.clone(),
         html: m.html.clone().unwrap_or_default(),
@@ -221,6 +217,31 @@ fn validate(index: usize, m: OutgoingMessage) -> Result<Valid, Vec<FieldError>> 
         custom_id: m.custom_id,
         tracking: m.tracking.unwrap_or(true),
     })
+}
+
+/// Refuses the whole request, before anything is rendered or queued, when a message asks
+/// for a header no sender may set (one Mailroom writes, one only mail servers write, a
+/// read receipt) or for a malformed one: such a header is not a mistake in one message
+/// but an attempt the request as a whole must not get partly through.
+fn refuse_bad_headers(messages: &[OutgoingMessage]) -> Result<(), ApiError> {
+    let mut errors = Vec::new();
+    for (index, message) in messages.iter().enumerate() {
+        for (name, value) in message.headers.iter().flatten() {
+            let field = format!("messages[{index}].headers.{name}");
+            let refusal = match value.as_str() {
+                Some(value) => rendering::validate_custom_header(name, value).err(),
+                None => Some("must be a string".to_owned()),
+            };
+            if let Some(message) = refusal {
+                errors.push(FieldError::new(field, message));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
 }
 
 /// Validates every message and renders each valid one for each of its recipients (the
@@ -304,7 +325,7 @@ fn render_check(
     request_body = SendRequest,
     responses((status = 202, description = "Per message: success (with each recipient's message id or suppression) or error (with its fields)", body = SendResponse),
         (status = 409, description = "A request with this Idempotency-Key is still being processed", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request (`validation_failed`), or its rendering budget ran out (`render_budget_exceeded`: `field` names the template part, `detail` the recipient and the budget)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request (`validation_failed`; a custom header no sender may set refuses the whole request, each named as `messages[i].headers.<Name>`), or its rendering budget ran out (`render_budget_exceeded`: `field` names the template part, `detail` the recipient and the budget)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unreachable, or the server is too busy rendering other requests to start this one (`service_unavailable`); retry after `Retry-After` seconds", body = crate::problem::Problem, content_type = "application/problem+json"))
 )]
 #[post("/send")]
@@ -322,6 +343,7 @@ pub async fn send_messages(
             format!("must hold 1 to {MAX_MESSAGES} messages"),
         ));
     }
+    refuse_bad_headers(&request.messages)?;
     idempotency::once(&state, &req, &principal, &digest, || async {
         let account = principal.account_id;
         let hash_key = state.hash_key.clone();

@@ -192,15 +192,34 @@ on_both_backends! {
         ];
         for (name, value, why) in refused {
             let (status, body) = app.post("/v1/send", &acct.token, with_header(name, value)).await;
-            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-            let result = &body["messages"][0];
-            assert_eq!(result["status"], "error", "{name} was accepted: {body}");
-            assert_eq!(result["to"], json!([]), "{body}");
-            let error = &result["errors"][0];
-            assert_eq!(error["field"], format!("messages[0].headers.{name}"), "{body}");
-            let message = error["message"].as_str().unwrap();
+            assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+            let errors = body["errors"].as_array().unwrap();
+            assert_eq!(errors.len(), 1, "{body}");
+            assert_eq!(errors[0]["field"], format!("messages[0].headers.{name}"), "{body}");
+            let message = errors[0]["message"].as_str().unwrap();
             assert!(message.contains(name) && message.contains(why), "{name}: {message}");
         }
+        // One offending message refuses the whole request, naming every offending header,
+        // and nothing of it is queued: not even its good message.
+        let good = with_header("X-Order", "A-16")["messages"][0].clone();
+        let mut bad = with_header("Resent-From", "ceo@bank.example")["messages"][0].clone();
+        bad["headers"]["Errors-To"] = json!("collector@evil.example");
+        let (status, body) = app
+            .post("/v1/send", &acct.token, json!({"messages": [good, bad]}))
+            .await;
+        assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+        let mut fields: Vec<&str> = body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["field"].as_str().unwrap())
+            .collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            ["messages[1].headers.Errors-To", "messages[1].headers.Resent-From"],
+            "{body}"
+        );
         // An ordinary custom header still goes through.
         let (status, body) = app.post("/v1/send", &acct.token, with_header("X-Order", "A-17")).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
@@ -210,6 +229,7 @@ on_both_backends! {
         let delivered = mailbox["data"].as_array().unwrap();
         assert_eq!(delivered.len(), 1, "only the ordinary message was delivered: {mailbox}");
         let raw = delivered[0]["raw"].as_str().unwrap().to_ascii_lowercase();
+        assert!(raw.contains("x-order: a-17"), "{raw}");
         assert!(!raw.contains("disposition-notification-to") && !raw.contains("resent-"), "{raw}");
 
         // Campaigns take no custom headers at all.

@@ -671,18 +671,16 @@ async fn transactional_mail_skips_suppressed_recipients_and_refuses_unsafe_heade
                     }]}),
                 )
                 .await;
-            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-            let result = &body["messages"][0];
             assert_eq!(
-                result["status"], "error",
+                status,
+                StatusCode::UNPROCESSABLE_ENTITY,
                 "{name}: {value:?} was accepted: {body}"
             );
             let field = format!("messages[0].headers.{name}");
             assert!(
-                field_names(&result["errors"]).contains(&field.as_str()),
+                field_names(&body["errors"]).contains(&field.as_str()),
                 "{field} not named: {body}"
             );
-            assert_eq!(result["to"], json!([]), "{body}");
         }
         tokio::time::sleep(Duration::from_millis(800)).await;
         assert_eq!(
@@ -808,10 +806,10 @@ async fn a_transactional_message_cannot_set_the_list_headers_the_api_reserves() 
                     }]}),
                 )
                 .await;
-            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
             let field = format!("messages[0].headers.{name}");
             assert!(
-                field_names(&body["messages"][0]["errors"]).contains(&field.as_str()),
+                field_names(&body["errors"]).contains(&field.as_str()),
                 "{name} was accepted: {body}"
             );
         }
