@@ -223,6 +223,18 @@ diesel::table! {
     use diesel::sql_types::*;
     use crate::store::sql_types::*;
 
+    tracking_counts (message_id, link) {
+        message_id -> PortableUuid,
+        link -> Text,
+        counted_at -> PortableTimestamp,
+        repeats_until -> PortableTimestamp,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
     sandbox_messages (id) {
         id -> PortableUuid,
         account_id -> PortableUuid,
@@ -466,6 +478,7 @@ diesel::joinable!(consents -> contacts (contact_id));
 diesel::joinable!(messages -> campaigns (campaign_id));
 diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(import_chunks -> imports (import_id));
+diesel::joinable!(tracking_counts -> messages (message_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
@@ -491,4 +504,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     import_chunks,
     data_subject_requests,
     data_subject_exports,
+    tracking_counts,
 );

@@ -166,7 +166,7 @@ fn opens(conn: &mut DbConnection, message: &Message, n: usize) -> Vec<Id> {
     let batch: Vec<NewEvent> = (0..n)
         .map(|_| NewEvent::new(EventType::Open, message.id, EventData::default()))
         .collect();
-    record_batch(conn, &batch)
+    record_batch(conn, &batch, std::time::Duration::ZERO)
         .unwrap()
         .into_iter()
         .map(|e| e.id)
@@ -253,7 +253,9 @@ fn events_recorded_during_an_erasure_go_with_the_account(db: &TestDb) {
                         .iter()
                         .map(|m| NewEvent::new(EventType::Open, m.id, EventData::default()))
                         .collect();
-                    let n = record_batch(&mut conn, &batch).unwrap().len();
+                    let n = record_batch(&mut conn, &batch, std::time::Duration::ZERO)
+                        .unwrap()
+                        .len();
                     recorded += n;
                     batches += 1;
                     if batches == 3 {

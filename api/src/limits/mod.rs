@@ -6,7 +6,7 @@
 //!   secrets verified at once (`verifier`);
 //! - every request of an API key's tokens, when `MAILROOM_RATE_LIMIT_PER_KEY` is set;
 //! - the public endpoints (tracking, unsubscribe, confirm): hits per client address and
-//!   per link, and the window in which repeated opens and clicks count once (`public`);
+//!   per link (`public`);
 //! - request bodies that take too long to arrive (`body_timeout`).
 //!
 //! Limits live in each API process's memory: with several replicas, each allows the
@@ -31,7 +31,7 @@ use mailroom_domain::Id;
 use mailroom_domain::limits::{LimitSettings, Rate};
 
 pub use headers::{RateLimitHeaders, add_rate_limit_headers, whole_seconds};
-pub use public::{LinkKey, PublicLimits, TrackingHit};
+pub use public::{LinkKey, PublicLimits};
 pub use verifier::SecretVerifier;
 
 /// A keyed limiter at one rate.

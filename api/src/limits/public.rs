@@ -4,12 +4,12 @@
 //! Hits are limited per client address (generously: Apple Mail Privacy Protection and
 //! Gmail's image proxy fetch many recipients' pixels from few addresses) and per link (one
 //! token: one recipient's pixel, or one of their links). Beyond either, the answer is 429
-//! with `Retry-After` and nothing is recorded. Within the limits, an open or a click of a
-//! link already counted in the last `MAILROOM_TRACKING_REPEAT_WINDOW_SECS` is a repeat: it
-//! is kept in the event log but adds nothing to the campaign's statistics or to webhooks.
+//! with `Retry-After` and nothing is recorded. (Whether a hit within the limits repeats one
+//! counted shortly before is decided where it is recorded, installation-wide: see the
+//! domain's `events::repeats`.)
 //!
-//! The check is a hash of the token and two or three lookups in sharded maps: the
-//! tracking path stays free of any database work.
+//! The check is a hash of the token and two lookups in sharded maps: the tracking path
+//! stays free of any database work.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use actix_web::HttpResponse;
 use actix_web::http::header;
-use mailroom_domain::limits::{LimitSettings, Rate};
+use mailroom_domain::limits::LimitSettings;
 
 use super::headers::whole_seconds;
 use super::{Limiter, Verdict, address_key};
@@ -26,8 +26,6 @@ use super::{Limiter, Verdict, address_key};
 pub struct PublicLimits {
     per_address: Option<Limiter<IpAddr>>,
     per_token: Option<Limiter<u64>>,
-    /// One count per link per window.
-    repeats: Option<Limiter<u64>>,
     /// Keys tokens by a hash under a key of this process.
     hasher: RandomState,
 }
@@ -36,28 +34,11 @@ pub struct PublicLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct LinkKey(u64);
 
-/// Whether a tracking hit counts in the statistics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TrackingHit {
-    /// The first of its link within the window.
-    Counted,
-    /// The link was counted within the window: recorded, not counted.
-    Repeat,
-}
-
 impl PublicLimits {
     pub fn new(settings: &LimitSettings) -> PublicLimits {
-        let window = settings.tracking_repeat_window;
         PublicLimits {
             per_address: settings.public_per_address.map(Limiter::new),
             per_token: settings.public_per_token.map(Limiter::new),
-            repeats: (!window.is_zero()).then(|| {
-                Limiter::new(Rate {
-                    count: 1,
-                    period: window,
-                    burst: 1,
-                })
-            }),
             hasher: RandomState::new(),
         }
     }
@@ -84,20 +65,8 @@ impl PublicLimits {
         }
     }
 
-    /// Whether this open or click of the link counts, or repeats one counted within the
-    /// window.
-    pub fn tracking_hit(&self, link: LinkKey) -> TrackingHit {
-        match &self.repeats {
-            Some(limiter) => match limiter.check(&link.0) {
-                Verdict::Allowed { .. } => TrackingHit::Counted,
-                Verdict::Refused { .. } => TrackingHit::Repeat,
-            },
-            None => TrackingHit::Counted,
-        }
-    }
-
     pub(super) fn forget_idle(&self) {
-        for limiter in [&self.per_token, &self.repeats].into_iter().flatten() {
+        if let Some(limiter) = &self.per_token {
             limiter.forget_idle();
         }
         if let Some(limiter) = &self.per_address {

@@ -4,18 +4,17 @@
 //! Neither touches the database: the token is verified, the answer sent, and the event
 //! handed to the bus (see `event_sink`). Tracked links only exist in mail of accounts that
 //! enable tracking, to contacts who consent to it. Hits are rate-limited per client address
-//! and per link, and a link's repeated hits within a short window count once (see
-//! `limits::public`).
+//! and per link (see `limits::public`); a link's repeated hits within a short window count
+//! once, which the events worker decides as it records them (installation-wide).
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use std::net::IpAddr;
 
-use mailroom_domain::events::{EventData, EventType, NewEvent, REPEATED_HIT};
+use mailroom_domain::events::{EventData, EventType, NewEvent};
 use mailroom_domain::tokens::PublicToken;
 
 use crate::client::{client_addr, user_agent};
-use crate::limits::TrackingHit;
 use crate::state::AppState;
 
 /// A transparent 1×1 GIF.
@@ -40,19 +39,12 @@ fn not_found() -> HttpResponse {
         .body("not found")
 }
 
-/// The event data of a hit; a repeat of a link counted within the window is marked so
-/// (recorded, not counted).
-fn hit(
-    req: &HttpRequest,
-    client: Option<IpAddr>,
-    url: Option<String>,
-    counted: TrackingHit,
-) -> EventData {
+/// The event data of a hit.
+fn hit(req: &HttpRequest, client: Option<IpAddr>, url: Option<String>) -> EventData {
     EventData {
         url,
         ip: client.map(|ip| ip.to_string()),
         user_agent: user_agent(req),
-        source: (counted == TrackingHit::Repeat).then(|| REPEATED_HIT.to_owned()),
         ..EventData::default()
     }
 }
@@ -86,13 +78,12 @@ pub async fn open_pixel(
     if let Err(refused) = limits.check_link(link) {
         return refused.into_response();
     }
-    let counted = limits.tracking_hit(link);
     state
         .events
         .submit(NewEvent::new(
             EventType::Open,
             message_id,
-            hit(&req, client, None, counted),
+            hit(&req, client, None),
         ))
         .await;
     HttpResponse::Ok()
@@ -135,13 +126,12 @@ pub async fn click(
     if let Err(refused) = limits.check_link(link) {
         return refused.into_response();
     }
-    let counted = limits.tracking_hit(link);
     state
         .events
         .submit(NewEvent::new(
             EventType::Click,
             message_id,
-            hit(&req, client, Some(url), counted),
+            hit(&req, client, Some(url)),
         ))
         .await;
     HttpResponse::Found()

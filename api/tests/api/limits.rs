@@ -287,6 +287,34 @@ async fn six_hundred_hits_of_one_pixel_count_once_and_are_limited(backend: Backe
     );
 }
 
+/// The repeat window is the installation's: hits of one pixel on two API instances sharing
+/// a database (two replicas behind a load balancer) count once, and both stay in the log.
+async fn hits_of_one_pixel_on_two_instances_count_once(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    let replica = app.spawn_beside(|_| {}).await;
+    let (acct, list) = tracked_reader(&app).await;
+    let (campaign, mail) = send_and_collect(&app, &acct.token, tracked_body(&list, true), 1).await;
+    // Either instance's worker may have written the mail, with its own public URL.
+    let path = urls_with(html_to(&mail, "ada@example.com"), "http://")
+        .into_iter()
+        .find_map(|url| Some(format!("/t/o/{}", url.split_once("/t/o/")?.1)))
+        .expect("a pixel");
+    let (pixel, on_replica) = (app.url(&path), replica.url(&path));
+    for url in [&pixel, &on_replica, &pixel, &on_replica] {
+        let res = app.client.get(url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let opens = wait_for_events(&app, &acct.token, "type=open", 4).await;
+    assert_eq!(
+        opens.iter().filter(|e| e["source"] == "repeat").count(),
+        3,
+        "{opens:?}"
+    );
+    app.wait_until_idle().await;
+    let s = wait_for_stats(&app, &acct.token, &campaign, |s| s["opened"]["unique"] == 1).await;
+    assert_eq!(s["opened"]["total"], 1, "{s}");
+}
+
 /// One client address over its limit on the public endpoints is refused; other addresses
 /// (another recipient behind another proxy) are served.
 async fn a_client_address_over_the_public_limit_is_refused_and_others_served(backend: Backend) {
@@ -468,6 +496,7 @@ both_backends! {
     per_key_rate => a_key_over_its_request_rate_gets_429_with_the_ratelimit_headers;
     per_key_rate_off => without_a_per_key_rate_no_limit_applies;
     pixel_flood => six_hundred_hits_of_one_pixel_count_once_and_are_limited;
+    repeat_window_across_instances => hits_of_one_pixel_on_two_instances_count_once;
     public_per_address => a_client_address_over_the_public_limit_is_refused_and_others_served;
     metrics_token => metrics_ask_for_the_metrics_token_when_one_is_set;
     recipient_pages => recipient_pages_cannot_be_framed_and_load_nothing;

@@ -27,7 +27,7 @@ use crate::jobs::{AccountRows, Job, JobTarget};
 use crate::schema::{
     audit_events, consents, contacts, data_subject_exports, data_subject_requests, events,
     idempotency_keys, imports, inbound_reports, jobs, list_members, messages, sandbox_messages,
-    webhook_deliveries,
+    tracking_counts, webhook_deliveries,
 };
 use crate::store::DbConnection;
 use crate::store::sql_types::{Id, Json, Timestamp};
@@ -127,6 +127,11 @@ fn erase_in_transaction(
             inbound_reports::table
                 .filter(inbound_reports::account_id.eq(account_id))
                 .filter(inbound_reports::message_id.eq_any(batch.clone())),
+        )
+        .execute(conn)?;
+        // The repeat window's marks of the person's links (hashes of URLs that may name them).
+        diesel::delete(
+            tracking_counts::table.filter(tracking_counts::message_id.eq_any(batch.clone())),
         )
         .execute(conn)?;
         // Mail not yet out is not sent to an erased person.

@@ -11,6 +11,7 @@ mod event;
 mod ip;
 mod query;
 mod record;
+mod repeats;
 mod stats;
 
 pub use event::{Event, EventData, EventType, NewEvent, REPEATED_HIT, REPORTED_AFTER_DELIVERY};

@@ -3,6 +3,7 @@
 //! to the account's webhooks.
 
 use std::collections::{HashMap, HashSet};
+use std::time::Duration;
 
 use diesel::prelude::*;
 
@@ -43,17 +44,24 @@ const CHUNK: usize = 500;
 const COPY_ROWS: usize = 250;
 
 /// Records the events that are new; answers those recorded now (a replayed batch answers
-/// none). Events of messages that no longer exist (erased) are dropped.
+/// none). Events of messages that no longer exist (erased) are dropped. An open or click
+/// of a link counted less than `repeat_window` before is recorded as a repeat (see
+/// `repeats`); a zero window counts every hit.
 ///
 /// The batch is looked up, written and counted as a whole: each lookup and write is one
 /// statement per batch (per `CHUNK` ids or rows), not one per slice of events.
-pub fn record_batch(conn: &mut DbConnection, batch: &[NewEvent]) -> Result<Vec<Event>> {
+pub fn record_batch(
+    conn: &mut DbConnection,
+    batch: &[NewEvent],
+    repeat_window: Duration,
+) -> Result<Vec<Event>> {
     if batch.is_empty() {
         return Ok(Vec::new());
     }
     conn.write_transaction(|conn| {
         let now = clock::now();
-        let rows = rows_of(conn, batch, now)?;
+        let mut rows = rows_of(conn, batch, now)?;
+        super::repeats::mark_repeats(conn, &mut rows, repeat_window)?;
         let recorded = insert_new(conn, rows)?;
         let deltas = count(conn, &recorded, now)?;
         crate::webhooks::fan_out(conn, &recorded)?;

@@ -13,7 +13,11 @@ use crate::runner::JobOutcome;
 
 pub async fn run(ctx: &Arc<WorkerContext>, events: &[NewEvent], job: &Delivery) -> JobOutcome {
     let events = events.to_vec();
-    match ctx.db(move |conn| record_batch(conn, &events)).await {
+    let repeat_window = ctx.settings.limits.tracking_repeat_window;
+    match ctx
+        .db(move |conn| record_batch(conn, &events, repeat_window))
+        .await
+    {
         Ok(recorded) => {
             tracing::debug!(recorded = recorded.len(), "events recorded");
             JobOutcome::Done
