@@ -111,6 +111,15 @@ pub enum ApiError {
     RenderBudget { field: String, detail: String },
     #[error("rate limited")]
     RateLimited(RateLimited),
+    /// The operator suspended the account: it sends nothing (the detail gives the reason).
+    #[error("account suspended: {0}")]
+    AccountSuspended(String),
+    /// One of the account's sending windows is full until the time given.
+    #[error("sending limit reached")]
+    QuotaExceeded {
+        retry_after: std::time::Duration,
+        until: mailroom_domain::Timestamp,
+    },
     #[error("the request body did not arrive in time")]
     RequestTimeout(std::time::Duration),
     #[error("service unavailable: {0}")]
@@ -137,6 +146,8 @@ pub const CODES: &[&str] = &[
     "subject_erased",
     "render_budget_exceeded",
     "rate_limited",
+    "account_suspended",
+    "quota_exceeded",
     "request_timeout",
     "service_unavailable",
     "internal_error",
@@ -163,6 +174,8 @@ impl ApiError {
             ApiError::RenderBudget { .. } => "render_budget_exceeded",
             ApiError::Unavailable(_) | ApiError::Busy(_) => "service_unavailable",
             ApiError::RateLimited(_) => "rate_limited",
+            ApiError::AccountSuspended(_) => "account_suspended",
+            ApiError::QuotaExceeded { .. } => "quota_exceeded",
             ApiError::RequestTimeout(_) => "request_timeout",
             ApiError::Internal(_) => "internal_error",
         }
@@ -184,6 +197,8 @@ impl ApiError {
             ApiError::RenderBudget { .. } => "Render budget exceeded",
             ApiError::Unavailable(_) | ApiError::Busy(_) => "Service unavailable",
             ApiError::RateLimited(_) => "Too many requests",
+            ApiError::AccountSuspended(_) => "Account suspended",
+            ApiError::QuotaExceeded { .. } => "Sending limit reached",
             ApiError::RequestTimeout(_) => "Request timeout",
             ApiError::Internal(_) => "Internal server error",
         }
@@ -219,6 +234,12 @@ impl ApiError {
                 "too many {}; try again in {} s",
                 limited.limit,
                 whole_seconds(limited.retry_after).max(1)
+            )),
+            ApiError::AccountSuspended(reason) => Some(format!(
+                "the account is suspended and sends nothing until the operator resumes it: {reason}"
+            )),
+            ApiError::QuotaExceeded { until, .. } => Some(format!(
+                "the account's sending limit is reached; sending resumes at {until}"
             )),
             ApiError::RequestTimeout(timeout) => Some(format!(
                 "the request body did not arrive within {} s",
@@ -264,9 +285,11 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::AccountSuspended(_) => StatusCode::FORBIDDEN,
             ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited(_) | ApiError::QuotaExceeded { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -288,6 +311,12 @@ impl ResponseError for ApiError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let ApiError::QuotaExceeded { retry_after, .. } = self {
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(whole_seconds(*retry_after).max(1)),
+            );
         }
         if let ApiError::RateLimited(limited) = self {
             let headers = response.headers_mut();
@@ -315,6 +344,13 @@ impl From<DomainError> for ApiError {
             DomainError::Forbidden(m) => ApiError::Forbidden(m),
             DomainError::SubjectErased(m) => ApiError::SubjectErased(m),
             DomainError::Unavailable(m) => ApiError::Unavailable(m),
+            DomainError::Suspended(reason) => ApiError::AccountSuspended(reason),
+            DomainError::QuotaExceeded { until } => ApiError::QuotaExceeded {
+                retry_after: (until.0 - mailroom_domain::clock::now().0)
+                    .to_std()
+                    .unwrap_or_default(),
+                until,
+            },
             DomainError::Config(m) | DomainError::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -350,6 +386,11 @@ mod tests {
                 retry_after: std::time::Duration::from_secs(1),
                 headers: None,
             }),
+            ApiError::AccountSuspended(String::new()),
+            ApiError::QuotaExceeded {
+                retry_after: std::time::Duration::from_secs(1),
+                until: mailroom_domain::clock::now(),
+            },
             ApiError::RequestTimeout(std::time::Duration::from_secs(30)),
             ApiError::Unavailable(String::new()),
             ApiError::Busy(String::new()),

@@ -77,6 +77,25 @@ pub struct Settings {
     pub limits: LimitSettings,
     /// `MAILROOM_METRICS_TOKEN`: the bearer token `GET /metrics` asks for; unset → open.
     pub metrics_token: Option<SecretString>,
+    /// What the operator holds tenants to: default sending limits, the automatic
+    /// protection, per-account metrics, the operator webhook.
+    pub operator: OperatorSettings,
+}
+
+/// The operator's controls over the accounts it hosts.
+#[derive(Debug, Clone, Default)]
+pub struct OperatorSettings {
+    /// `MAILROOM_ACCOUNT_MESSAGES_PER_HOUR`, `MAILROOM_ACCOUNT_MESSAGES_PER_DAY`: the
+    /// sending limits of an account that has none of its own; unset → unlimited.
+    pub default_limits: crate::accounts::SendingLimits,
+    /// `MAILROOM_PER_ACCOUNT_METRICS`: `/metrics` also counts sending per account.
+    pub per_account_metrics: bool,
+    /// `MAILROOM_OPERATOR_WEBHOOK_URL`: where automatic suspensions are posted; unset → no
+    /// post (the warn log line and the metric remain).
+    pub webhook_url: Option<String>,
+    /// `MAILROOM_OPERATOR_WEBHOOK_SECRET`: a `whsec_` secret that signs those posts like
+    /// the accounts' webhooks; unset → unsigned.
+    pub webhook_secret: Option<SecretString>,
 }
 
 /// What the API may spend rendering templates for requests (a send's render check, a
@@ -210,6 +229,9 @@ pub struct DeliverySettings {
     pub soft_bounce_days: u32,
     /// The hard-bounce safety valve of campaigns.
     pub bounce_valve: BounceValveSettings,
+    /// The automatic protection: an account whose hard-bounce or complaint rate crosses
+    /// these thresholds is suspended.
+    pub protection: crate::accounts::protection::ProtectionSettings,
     /// How long a double opt-in link stays valid.
     pub confirm_ttl: Duration,
     /// Run the workers inside the API process (embedded mode).
@@ -410,6 +432,18 @@ impl Settings {
                     minutes: number(&get, "MAILROOM_BOUNCE_VALVE_MINUTES", 15)?.clamp(1, 10_080)
                         as u32,
                 },
+                protection: crate::accounts::protection::ProtectionSettings {
+                    window: number(&get, "MAILROOM_PROTECTION_MESSAGES", 1000)?.clamp(1, 100_000)
+                        as u32,
+                    min_sample: number(&get, "MAILROOM_PROTECTION_MIN_MESSAGES", 100)?.min(100_000)
+                        as u32,
+                    complaint_percent: percent(&get, "MAILROOM_PROTECTION_COMPLAINT_PERCENT", 0.3)?,
+                    hard_bounce_percent: percent(
+                        &get,
+                        "MAILROOM_PROTECTION_HARD_BOUNCE_PERCENT",
+                        5.0,
+                    )?,
+                },
                 confirm_ttl: Duration::from_secs(number(
                     &get,
                     "MAILROOM_CONFIRM_TTL_SECS",
@@ -484,6 +518,35 @@ impl Settings {
             jobs_concurrency: number(&get, "MAILROOM_JOBS_CONCURRENCY", 2)?.clamp(1, 64) as usize,
             limits: LimitSettings::from_vars(&get)?,
             metrics_token: get("MAILROOM_METRICS_TOKEN").map(SecretString::from),
+            operator: OperatorSettings {
+                default_limits: crate::accounts::SendingLimits {
+                    messages_per_hour: limit(&get, "MAILROOM_ACCOUNT_MESSAGES_PER_HOUR")?,
+                    messages_per_day: limit(&get, "MAILROOM_ACCOUNT_MESSAGES_PER_DAY")?,
+                },
+                per_account_metrics: flag(&get, "MAILROOM_PER_ACCOUNT_METRICS")?,
+                webhook_url: match get("MAILROOM_OPERATOR_WEBHOOK_URL") {
+                    Some(url)
+                        if url::Url::parse(&url).is_ok_and(|u| u.scheme().starts_with("http")) =>
+                    {
+                        Some(url)
+                    }
+                    Some(url) => {
+                        return Err(Error::Config(format!(
+                            "MAILROOM_OPERATOR_WEBHOOK_URL must be an http(s) URL, not {url:?}"
+                        )));
+                    }
+                    None => None,
+                },
+                webhook_secret: match get("MAILROOM_OPERATOR_WEBHOOK_SECRET") {
+                    Some(secret) => {
+                        crate::webhooks::WebhookSecret::parse(&secret).map_err(|e| {
+                            Error::Config(format!("MAILROOM_OPERATOR_WEBHOOK_SECRET: {e}"))
+                        })?;
+                        Some(SecretString::from(secret))
+                    }
+                    None => None,
+                },
+            },
         })
     }
 
@@ -629,6 +692,33 @@ fn networks(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<Vec<IpNe
                 })
         })
         .collect()
+}
+
+/// A percentage from 0 to 100 (decimals allowed).
+fn percent(get: &impl Fn(&str) -> Option<String>, key: &str, default: f64) -> Result<f64> {
+    match get(key) {
+        None => Ok(default),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(p) if (0.0..=100.0).contains(&p) => Ok(p),
+            _ => Err(Error::Config(format!(
+                "{key} must be a percentage from 0 to 100, not {v:?}"
+            ))),
+        },
+    }
+}
+
+/// A sending limit: unset or empty → none; otherwise 1 to `quota::MAX_LIMIT`.
+fn limit(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<Option<u32>> {
+    let Some(raw) = get(key).filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    match raw.trim().parse::<u32>() {
+        Ok(n) if (1..=crate::accounts::quota::MAX_LIMIT).contains(&n) => Ok(Some(n)),
+        _ => Err(Error::Config(format!(
+            "{key} must be a whole number from 1 to {} (unset: no limit), not {raw:?}",
+            crate::accounts::quota::MAX_LIMIT
+        ))),
+    }
 }
 
 fn flag(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<bool> {

@@ -44,6 +44,14 @@ pub enum Error {
     /// added again unless the person consents anew.
     #[error("{0}")]
     SubjectErased(String),
+    /// The account is suspended by the operator: it sends nothing (the reason says why).
+    #[error("the account is suspended: {0}")]
+    Suspended(String),
+    /// One of the account's sending windows is full until `until`.
+    #[error("the account's sending limit is reached until {until}")]
+    QuotaExceeded {
+        until: crate::store::sql_types::Timestamp,
+    },
     /// The database cannot be reached.
     #[error("{0}")]
     Unavailable(String),

@@ -20,6 +20,24 @@ diesel::table! {
         retention_webhook_deliveries_days -> Integer,
         deletion_requested_at -> Nullable<PortableTimestamp>,
         deletion_due_at -> Nullable<PortableTimestamp>,
+        status -> Text,
+        suspended_reason -> Nullable<Text>,
+        suspended_at -> Nullable<PortableTimestamp>,
+        suspended_by -> Nullable<Text>,
+        messages_per_hour -> Nullable<Integer>,
+        messages_per_day -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    account_send_windows (account_id, period, starts_at) {
+        account_id -> PortableUuid,
+        period -> Text,
+        starts_at -> PortableTimestamp,
+        sent -> Integer,
     }
 }
 
@@ -162,6 +180,7 @@ diesel::table! {
         updated_at -> PortableTimestamp,
         tracking -> Bool,
         bounce_valve -> Text,
+        quota_wait_until -> Nullable<PortableTimestamp>,
     }
 }
 
@@ -480,8 +499,26 @@ diesel::joinable!(webhook_deliveries -> webhooks (webhook_id));
 diesel::joinable!(import_chunks -> imports (import_id));
 diesel::joinable!(tracking_counts -> messages (message_id));
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    operator_alerts (id) {
+        id -> PortableUuid,
+        account_id -> PortableUuid,
+        reason -> Text,
+        created_at -> PortableTimestamp,
+        next_attempt_at -> PortableTimestamp,
+        attempts -> Integer,
+        delivered_at -> Nullable<PortableTimestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
+    account_send_windows,
+    operator_alerts,
     api_keys,
     contact_properties,
     contacts,

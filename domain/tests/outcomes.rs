@@ -10,6 +10,7 @@ mod support;
 
 use mailroom_domain::Id;
 use mailroom_domain::accounts::Account;
+use mailroom_domain::accounts::protection::ProtectionSettings;
 use mailroom_domain::campaigns::{Campaign, CampaignStatus};
 use mailroom_domain::config::BounceValveSettings;
 use mailroom_domain::contacts::EmailAddress;
@@ -33,6 +34,11 @@ fn policy() -> OutcomePolicy {
             recipients: 0,
             percent: 50,
             minutes: 15,
+        },
+        // Off here: these tests are about messages, not about the account's standing.
+        protection: ProtectionSettings {
+            min_sample: 0,
+            ..ProtectionSettings::default()
         },
     }
 }

@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use crate::context::WorkerContext;
 use crate::lanes::run_lanes;
+use crate::operator_alerts;
 use crate::retention;
 
 pub struct EmbeddedWorkers {
@@ -26,6 +27,7 @@ impl EmbeddedWorkers {
             .build()?;
         let settings_interval = settings.retention.interval;
         let pool_for_bus = pool.clone();
+        let (alert_pool, alert_settings) = (pool.clone(), settings.clone());
         let ctx = {
             let _entered = runtime.enter();
             WorkerContext::new(pool, settings)?
@@ -41,6 +43,10 @@ impl EmbeddedWorkers {
                         every,
                         receiver.clone(),
                     ));
+                    let alerts_stopped = receiver.clone();
+                    tokio::spawn(async move {
+                        operator_alerts::run(alert_pool, &alert_settings, alerts_stopped).await
+                    });
                     tracing::info!("embedded workers started");
                     let idle_wait = std::time::Duration::from_millis(100);
                     run_lanes(Arc::new(ctx), pool_for_bus, idle_wait, receiver).await;

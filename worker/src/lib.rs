@@ -13,6 +13,7 @@ pub mod events;
 pub mod imports;
 pub mod lanes;
 pub mod lifecycle;
+pub mod operator_alerts;
 pub mod probes;
 pub mod process;
 pub mod relay_thread;

@@ -20,6 +20,7 @@ use crate::bus::amqp::topology::{lane_routes, work_queue};
 use crate::context::WorkerContext;
 use crate::lanes::run_lanes;
 use crate::lifecycle;
+use crate::operator_alerts;
 use crate::probes::Probes;
 use crate::retention;
 use crate::runner::Runner;
@@ -43,6 +44,11 @@ pub async fn run(role: &str, lanes: &[Lane]) -> anyhow::Result<()> {
             settings.retention.interval,
             jobs_stopped.clone(),
         ));
+        let (alert_pool, alert_settings, alerts_stopped) =
+            (pool.clone(), settings.clone(), jobs_stopped.clone());
+        tokio::spawn(async move {
+            operator_alerts::run(alert_pool, &alert_settings, alerts_stopped).await
+        });
     }
     let mut broker_link = None;
     let job_loops: Vec<JoinHandle<()>> = match &settings.bus.amqp_url {

@@ -20,7 +20,11 @@ pub enum JobOutcome {
     Done,
     /// Run again later; the attempt counts.
     RetryAfter(Duration, String),
-    /// Hold the job with its group (a paused campaign); resume releases it.
+    /// Run again after the delay without counting the attempt (the account waits for its
+    /// next sending window).
+    Defer(Duration, String),
+    /// Hold the job with its group (a paused campaign, a suspended account); resume
+    /// releases it.
     Hold,
     /// Give up: the job is parked for an operator.
     Fail(String),
@@ -75,8 +79,12 @@ impl<B: Bus> Runner<B> {
                     reason = %mask_emails_in(reason), "job retried later");
                 self.bus.retry(&claimed, *delay, reason).await?
             }
+            JobOutcome::Defer(delay, reason) => {
+                tracing::info!(job = %id, kind = claimed.job.kind(), ?delay, %reason, "job deferred");
+                self.bus.defer(&claimed, *delay, reason).await?
+            }
             JobOutcome::Hold => {
-                tracing::info!(job = %id, "job held with its paused campaign");
+                tracing::info!(job = %id, "job held until its campaign or account is resumed");
                 self.bus.hold(&claimed).await?
             }
             JobOutcome::Fail(reason) => {

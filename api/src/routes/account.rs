@@ -1,9 +1,12 @@
 //! The calling account and its settings: tracking (off by default), where an unsubscribe
 //! reaches (the list, or the whole account), whether tracking IPs are truncated, how long
-//! records are kept (retention), and whether a deletion is pending.
+//! records are kept (retention), whether a deletion is pending, and whether the operator
+//! suspended the account or limits what it sends.
 
 use actix_web::{HttpResponse, get, patch, web};
-use mailroom_domain::accounts::{Account, AccountSettings, Scope, UnsubscribeScope};
+use mailroom_domain::accounts::{
+    Account, AccountSettings, AccountStatus, Scope, SendingLimits, UnsubscribeScope,
+};
 use mailroom_domain::audit::AuditRecord;
 use mailroom_domain::retention::{RetentionChange, RetentionPolicy};
 use mailroom_domain::{Id, Timestamp};
@@ -38,13 +41,29 @@ pub struct AccountView {
     /// cancelled before (`DELETE /v1/account/deletion`). While it is pending, nothing is
     /// sent.
     pub deletion_due_at: Option<Timestamp>,
+    /// `active`, or `suspended` by the operator: a suspended account sends nothing (sends
+    /// are refused with `account_suspended`, campaigns pause, queued transactional mail
+    /// waits) while reads, exports and webhooks go on.
+    pub status: AccountStatus,
+    /// Why the operator suspended the account (`null` when active).
+    pub suspended_reason: Option<String>,
+    /// Since when the account is suspended (`null` when active).
+    pub suspended_at: Option<Timestamp>,
+    /// The sending limits the account is held to (`null`: unlimited); set by the operator.
+    pub sending_limits: SendingLimits,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
-impl From<Account> for AccountView {
-    fn from(a: Account) -> Self {
-        AccountView {
+impl AccountView {
+    /// The account as its owner sees it, with the limits it is held to (its own, or the
+    /// installation's `defaults`).
+    pub fn new(a: Account, defaults: &SendingLimits) -> Result<Self, ApiError> {
+        Ok(AccountView {
+            status: a.status()?,
+            sending_limits: SendingLimits::of(&a, defaults),
+            suspended_reason: a.suspended_reason.clone(),
+            suspended_at: a.suspended_at,
             unsubscribe_scope: a.unsubscribe_scope(),
             retention: a.retention(),
             deletion_requested_at: a.deletion_requested_at,
@@ -56,7 +75,7 @@ impl From<Account> for AccountView {
             support_access_until: a.support_access_until,
             created_at: a.created_at,
             updated_at: a.updated_at,
-        }
+        })
     }
 }
 
@@ -98,7 +117,8 @@ pub async fn get_account(
     principal.require(Scope::AccountRead)?;
     let id = principal.account_id;
     let account = state.db(move |conn| Account::find(conn, id)).await?;
-    Ok(HttpResponse::Ok().json(AccountView::from(account)))
+    let defaults = &state.settings.operator.default_limits;
+    Ok(HttpResponse::Ok().json(AccountView::new(account, defaults)?))
 }
 
 /// Changes the account's settings.
@@ -159,5 +179,6 @@ pub async fn update_account(
             move |conn| Account::update_settings(conn, id, &change),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(AccountView::from(account)))
+    let defaults = &state.settings.operator.default_limits;
+    Ok(HttpResponse::Ok().json(AccountView::new(account, defaults)?))
 }

@@ -89,5 +89,6 @@ pub async fn cancel_account_deletion(
         )
         .await?;
     tracing::info!(account_id = %id, "account deletion cancelled");
-    Ok(HttpResponse::Ok().json(AccountView::from(account)))
+    let defaults = &state.settings.operator.default_limits;
+    Ok(HttpResponse::Ok().json(AccountView::new(account, defaults)?))
 }

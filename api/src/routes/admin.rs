@@ -1,7 +1,8 @@
-//! Operator endpoints: creating accounts.
+//! Operator endpoint: creating accounts (the others are in `admin_accounts`).
 
 use actix_web::{HttpResponse, post, web};
 use mailroom_domain::accounts::Account;
+use mailroom_domain::audit::{self, AuditRecord};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -35,13 +36,21 @@ pub struct CreatedAccount {
 )]
 #[post("/admin/accounts")]
 pub async fn create_account(
-    _operator: Operator,
+    operator: Operator,
     state: web::Data<AppState>,
     body: ApiJson<CreateAccount>,
 ) -> Result<HttpResponse, ApiError> {
     let name = body.0.name;
+    let actor = operator.actor();
     let (account, issued) = state
-        .db(move |conn| Account::create_with_key(conn, &name))
+        .db(move |conn| {
+            conn.write_transaction(|conn| {
+                let (account, issued) = Account::create_with_key(conn, &name)?;
+                let record = AuditRecord::new("account.created", "account", Some(account.id));
+                audit::record(conn, account.id, &actor, record)?;
+                Ok::<_, mailroom_domain::Error>((account, issued))
+            })
+        })
         .await?;
     tracing::info!(account_id = %account.id, "account created");
     Ok(HttpResponse::Created().json(CreatedAccount {

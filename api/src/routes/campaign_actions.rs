@@ -185,6 +185,7 @@ pub struct TestAccepted {
     request_body = TestRequest,
     responses(
         (status = 202, description = "Test messages queued", body = TestAccepted),
+        (status = 403, description = "The credentials lack a needed scope (`forbidden`), or the operator suspended the account (`account_suspended`, with the reason in `detail`)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this Idempotency-Key is still being processed", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -255,6 +256,7 @@ pub struct ScheduleRequest {
     request_body = ScheduleRequest,
     responses(
         (status = 200, description = "Scheduled", body = CampaignView),
+        (status = 403, description = "The credentials lack a needed scope (`forbidden`), or the operator suspended the account (`account_suspended`, with the reason in `detail`)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not a draft or scheduled campaign", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -282,6 +284,7 @@ pub async fn schedule_campaign(
     params(("id" = Id, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer instead of doing the work twice")),
     responses(
         (status = 202, description = "Sending", body = CampaignView),
+        (status = 403, description = "The credentials lack a needed scope (`forbidden`), or the operator suspended the account (`account_suspended`, with the reason in `detail`)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already sent, sending or cancelled", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -307,13 +310,14 @@ pub async fn send_campaign(
 }
 
 macro_rules! lifecycle_action {
-    ($fn_name:ident, $path:literal, $domain:ident, $summary:literal, $ok:literal) => {
+    ($fn_name:ident, $path:literal, $domain:ident, $summary:literal, $ok:literal, $forbidden:literal) => {
         #[doc = $summary]
         #[utoipa::path(
             tag = "campaigns",
             params(("id" = Id, Path)),
             responses(
                 (status = 200, description = $ok, body = CampaignView),
+                (status = 403, description = $forbidden, body = crate::problem::Problem, content_type = "application/problem+json"),
                 (status = 409, description = "Not possible in the campaign's current status", body = crate::problem::Problem, content_type = "application/problem+json"),
             )
         )]
@@ -332,19 +336,22 @@ lifecycle_action!(
     "/campaigns/{id}/cancel",
     cancel,
     "Cancels a scheduled, sending or paused campaign; messages not yet sent are skipped.",
-    "Cancelled"
+    "Cancelled",
+    "The credentials lack the `campaigns:write` scope (`forbidden`)"
 );
 lifecycle_action!(
     pause_campaign,
     "/campaigns/{id}/pause",
     pause,
     "Pauses a sending campaign; nothing more is sent until it is resumed.",
-    "Paused"
+    "Paused",
+    "The credentials lack the `campaigns:write` scope (`forbidden`)"
 );
 lifecycle_action!(
     resume_campaign,
     "/campaigns/{id}/resume",
     resume,
     "Resumes a paused campaign (paused by request or by relay failures).",
-    "Sending again"
+    "Sending again",
+    "The credentials lack the `campaigns:write` scope (`forbidden`), or the operator suspended the account (`account_suspended`, with the reason in `detail`): a campaign its suspension paused continues when the operator resumes the account"
 );

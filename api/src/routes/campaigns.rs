@@ -14,6 +14,9 @@ use crate::extract::{ApiJson, ApiQuery};
 use crate::problem::ApiError;
 use crate::state::AppState;
 
+/// A sending campaign's `paused_reason` while its account's sending window is full.
+pub const QUOTA_WAIT: &str = "quota";
+
 #[derive(Serialize, ToSchema)]
 pub struct CampaignView {
     pub id: Id,
@@ -32,16 +35,21 @@ pub struct CampaignView {
     pub send_at: Option<Timestamp>,
     pub started_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
-    /// Why the campaign is paused (by request, or after repeated relay failures).
+    /// Why the campaign is paused (by request, after repeated relay failures, because its
+    /// account was suspended), or `quota` while a sending campaign waits for its account's
+    /// next sending window.
     pub paused_reason: Option<String>,
+    /// While the campaign waits for its account's next sending window: when it goes on.
+    pub resumes_at: Option<Timestamp>,
     pub progress: Progress,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
 
 impl CampaignView {
-    pub fn new(campaign: Campaign, progress: Progress) -> Self {
+    pub fn new(campaign: Campaign, progress: Progress, quota_wait: Option<Timestamp>) -> Self {
         CampaignView {
+            resumes_at: quota_wait,
             list_ids: campaign.list_ids(),
             status: campaign.status(),
             id: campaign.id,
@@ -56,7 +64,10 @@ impl CampaignView {
             send_at: campaign.send_at,
             started_at: campaign.started_at,
             completed_at: campaign.completed_at,
-            paused_reason: campaign.paused_reason,
+            paused_reason: match quota_wait {
+                Some(_) => Some(QUOTA_WAIT.to_owned()),
+                None => campaign.paused_reason,
+            },
             progress,
             created_at: campaign.created_at,
             updated_at: campaign.updated_at,
@@ -69,7 +80,8 @@ impl CampaignView {
         campaign: Campaign,
     ) -> mailroom_domain::Result<Self> {
         let progress = campaign.progress(conn)?;
-        Ok(CampaignView::new(campaign, progress))
+        let quota_wait = campaign.quota_wait(conn)?;
+        Ok(CampaignView::new(campaign, progress, quota_wait))
     }
 }
 

@@ -1,7 +1,9 @@
 //! `/metrics`: Prometheus text for operators — the data-subject requests open, due within
 //! 7 days and overdue across the installation (the deadline a data protection officer
 //! watches), jobs by kind and status, the tracking events this API process handed to the
-//! bus, and its requests rendering templates. Counts only, never personal data. With
+//! bus, its requests rendering templates, the accounts by status, automatic suspensions,
+//! and the messages admitted to delivery in the current hour and day (per account too with
+//! `MAILROOM_PER_ACCOUNT_METRICS`). Counts only, never personal data. With
 //! `MAILROOM_METRICS_TOKEN` set it asks for that token as a bearer token.
 
 use std::fmt::Write;
@@ -24,6 +26,20 @@ struct Gauges {
     tracking: [(&'static str, u64, u64); 2],
     /// Requests of this API process rendering templates, and waiting to.
     renders: (usize, usize),
+    tenants: TenantGauges,
+}
+
+/// The accounts and what they send (see `tenant_gauges`).
+#[derive(Default)]
+struct TenantGauges {
+    /// `[(status, suspended_by, accounts)]`.
+    accounts: Vec<(String, Option<String>, i64)>,
+    /// Automatic suspensions written (alerts raised), ever.
+    automatic_suspensions: i64,
+    /// Messages handed to delivery in the current hour and UTC day, installation-wide.
+    admitted: [(&'static str, i64); 2],
+    /// The same per account, when the operator enabled per-account metrics.
+    per_account: Vec<(String, &'static str, i64)>,
 }
 
 fn render(g: &Gauges) -> String {
@@ -87,7 +103,99 @@ fn render(g: &Gauges) -> String {
         out,
         "mailroom_render_requests{{state=\"waiting\"}} {waiting}"
     );
+    render_tenants(&mut out, &g.tenants);
     out
+}
+
+fn render_tenants(out: &mut String, t: &TenantGauges) {
+    let _ = writeln!(
+        out,
+        "# HELP mailroom_accounts Accounts by status (and, suspended, by who suspended them: operator or automatic)."
+    );
+    let _ = writeln!(out, "# TYPE mailroom_accounts gauge");
+    for (status, by, n) in &t.accounts {
+        let by = by.as_deref().unwrap_or("");
+        let _ = writeln!(
+            out,
+            "mailroom_accounts{{status=\"{status}\",suspended_by=\"{by}\"}} {n}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mailroom_automatic_suspensions_total Accounts the bounce and complaint protection suspended."
+    );
+    let _ = writeln!(out, "# TYPE mailroom_automatic_suspensions_total counter");
+    let _ = writeln!(
+        out,
+        "mailroom_automatic_suspensions_total {}",
+        t.automatic_suspensions
+    );
+    let _ = writeln!(
+        out,
+        "# HELP mailroom_messages_admitted Messages handed to delivery in the current clock hour and UTC day, all accounts."
+    );
+    let _ = writeln!(out, "# TYPE mailroom_messages_admitted gauge");
+    for (period, n) in &t.admitted {
+        let _ = writeln!(out, "mailroom_messages_admitted{{period=\"{period}\"}} {n}");
+    }
+    if t.per_account.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mailroom_account_messages_admitted Messages handed to delivery in the current clock hour and UTC day, per account (MAILROOM_PER_ACCOUNT_METRICS)."
+    );
+    let _ = writeln!(out, "# TYPE mailroom_account_messages_admitted gauge");
+    for (account, period, n) in &t.per_account {
+        let _ = writeln!(
+            out,
+            "mailroom_account_messages_admitted{{account=\"{account}\",period=\"{period}\"}} {n}"
+        );
+    }
+}
+
+/// Counts the accounts by status and what they were admitted to send in the current
+/// windows (only the windows' counter rows are read: cheap at every scrape).
+fn tenant_gauges(
+    conn: &mut mailroom_domain::store::DbConnection,
+    per_account: bool,
+) -> mailroom_domain::Result<TenantGauges> {
+    use mailroom_domain::accounts::quota::Period;
+    use mailroom_domain::schema::{account_send_windows, accounts, operator_alerts};
+    let accounts = accounts::table
+        .group_by((accounts::status, accounts::suspended_by))
+        .select((accounts::status, accounts::suspended_by, count_star()))
+        .order((accounts::status, accounts::suspended_by))
+        .load::<(String, Option<String>, i64)>(conn)?;
+    let automatic_suspensions = operator_alerts::table.count().get_result(conn)?;
+    let now = clock::now().0;
+    let mut gauges = TenantGauges {
+        accounts,
+        automatic_suspensions,
+        ..TenantGauges::default()
+    };
+    for (i, period) in [Period::Hour, Period::Day].into_iter().enumerate() {
+        let current = account_send_windows::table
+            .filter(account_send_windows::period.eq(period.as_str()))
+            .filter(
+                account_send_windows::starts_at
+                    .eq(mailroom_domain::Timestamp::from(period.start(now))),
+            );
+        let rows: Vec<(mailroom_domain::Id, i32)> = current
+            .select((account_send_windows::account_id, account_send_windows::sent))
+            .load(conn)?;
+        gauges.admitted[i] = (
+            period.as_str(),
+            rows.iter().map(|(_, n)| i64::from(*n)).sum(),
+        );
+        if per_account {
+            gauges.per_account.extend(
+                rows.into_iter()
+                    .map(|(id, n)| (id.to_string(), period.as_str(), i64::from(n))),
+            );
+        }
+    }
+    Ok(gauges)
 }
 
 /// Prometheus text exposition (version 0.0.4).
@@ -112,7 +220,8 @@ pub async fn metrics(
         ));
     }
     let now = clock::now();
-    let (requests, jobs) = state
+    let per_account = state.settings.operator.per_account_metrics;
+    let (requests, jobs, tenants) = state
         .db(move |conn| {
             let requests = DataSubjectRequest::summary(conn, None, now)?;
             let jobs = jobs::table
@@ -120,7 +229,8 @@ pub async fn metrics(
                 .select((jobs::kind, jobs::status, count_star()))
                 .order((jobs::kind, jobs::status))
                 .load::<(String, String, i64)>(conn)?;
-            Ok((requests, jobs))
+            let tenants = tenant_gauges(conn, per_account)?;
+            Ok((requests, jobs, tenants))
         })
         .await?;
     let gauges = Gauges {
@@ -128,6 +238,7 @@ pub async fn metrics(
         jobs,
         tracking: state.events.handed_on().snapshot(),
         renders: state.renderer.load().snapshot(),
+        tenants,
     };
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
@@ -149,6 +260,15 @@ mod tests {
             jobs: vec![("message.deliver".into(), "pending".into(), 7)],
             tracking: [("broker", 2_500, 3), ("outbox", 40, 1)],
             renders: (2, 5),
+            tenants: TenantGauges {
+                accounts: vec![
+                    ("active".into(), None, 4),
+                    ("suspended".into(), Some("automatic".into()), 1),
+                ],
+                automatic_suspensions: 1,
+                admitted: [("hour", 30), ("day", 120)],
+                per_account: Vec::new(),
+            },
         });
         assert!(text.contains("mailroom_data_subject_requests{state=\"overdue\"} 2\n"));
         assert!(text.contains("mailroom_jobs{kind=\"message.deliver\",status=\"pending\"} 7\n"));
@@ -158,5 +278,13 @@ mod tests {
         assert!(text.contains("# TYPE mailroom_tracking_jobs_total counter\n"));
         assert!(text.contains("mailroom_render_requests{state=\"running\"} 2\n"));
         assert!(text.contains("mailroom_render_requests{state=\"waiting\"} 5\n"));
+        assert!(
+            text.contains("mailroom_accounts{status=\"suspended\",suspended_by=\"automatic\"} 1\n")
+        );
+        assert!(text.contains("mailroom_messages_admitted{period=\"day\"} 120\n"));
+        assert!(
+            !text.contains("mailroom_account_messages_admitted"),
+            "per-account series only when enabled"
+        );
     }
 }

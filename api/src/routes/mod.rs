@@ -4,6 +4,8 @@
 pub mod account;
 pub mod account_deletion;
 pub mod admin;
+pub mod admin_accounts;
+pub mod admin_audit;
 pub mod admin_retention;
 pub mod api_keys;
 pub mod audit;
@@ -48,6 +50,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(
             scope::scope("/v1")
                 .service(admin::create_account)
+                .service(admin_accounts::list_admin_accounts)
+                .service(admin_accounts::get_admin_account)
+                .service(admin_accounts::update_admin_account)
+                .service(admin_accounts::suspend_account)
+                .service(admin_accounts::resume_account)
+                .service(admin_audit::list_operator_audit_events)
                 .service(admin_retention::purge_retention)
                 .service(auth::issue_token)
                 .service(account::get_account)

@@ -4,6 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
+use mailroom_domain::accounts::sending_gate;
 use mailroom_domain::accounts::{Account, Scope};
 use mailroom_domain::contacts::EmailAddress;
 use mailroom_domain::messages::{MessageKind, NewMessage, outbox};
@@ -324,7 +325,9 @@ fn render_check(
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer instead of doing the work twice")),
     request_body = SendRequest,
     responses((status = 202, description = "Per message: success (with each recipient's message id or suppression) or error (with its fields)", body = SendResponse),
-        (status = 409, description = "A request with this Idempotency-Key is still being processed", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The credentials lack the `send` scope (`forbidden`), or the operator suspended the account (`account_suspended`, with the reason in `detail`)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A request with this Idempotency-Key is still being processed, or the account's deletion is pending", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The account's sending limit per hour or per day is reached (`quota_exceeded`): retry after `Retry-After` seconds, when the next window starts; or over the API key's request rate (`rate_limited`)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid request (`validation_failed`; a custom header no sender may set refuses the whole request, each named as `messages[i].headers.<Name>`), or its rendering budget ran out (`render_budget_exceeded`: `field` names the template part, `detail` the recipient and the budget)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unreachable, or the server is too busy rendering other requests to start this one (`service_unavailable`); retry after `Retry-After` seconds", body = crate::problem::Problem, content_type = "application/problem+json"))
 )]
@@ -348,6 +351,7 @@ pub async fn send_messages(
         let account = principal.account_id;
         let hash_key = state.hash_key.clone();
         let sandbox = request.sandbox_mode;
+        let limits = state.settings.operator.default_limits;
         let messages = request.messages;
         let checked = state
             .renderer
@@ -358,6 +362,9 @@ pub async fn send_messages(
                 conn.write_transaction(|conn| {
                     if !sandbox {
                         Account::ensure_may_send(conn, account)?;
+                        let found = Account::find(conn, account)?;
+                        let now = mailroom_domain::clock::now().0;
+                        sending_gate::ensure_within_limits(conn, &found, &limits, now)?;
                     }
                     let mut results = Vec::new();
                     for outcome in checked {

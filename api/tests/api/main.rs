@@ -28,6 +28,7 @@ mod lists;
 mod members;
 mod openapi;
 mod operations;
+mod operator;
 mod postfix;
 mod properties;
 mod proxy;

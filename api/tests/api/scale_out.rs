@@ -277,6 +277,102 @@ async fn two_senders_share_a_campaign_and_mail_each_recipient_once() {
     }
 }
 
+/// Log lines of a worker that deferred a job to its account's next sending window.
+fn deferred_lines(worker: &WorkerProcess) -> usize {
+    worker
+        .output()
+        .lines()
+        .filter(|line| line.contains("job deferred"))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sending_limit_holds_across_two_sender_processes() {
+    let server = SmtpServer::start();
+    let so = ScaleOut::start(&server, None, &[]).await;
+    let app = &so.app;
+    let acct = app.create_account("Shop").await;
+    // A daily limit: the test cannot straddle its window unless it runs at midnight UTC.
+    let (status, body) = app
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v1/admin/accounts/{}", acct.id),
+            Some(ADMIN_TOKEN),
+            Some(json!({"limits": {"messages_per_day": 7}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let list = app.list(&acct.token, "News").await;
+    readers(app, &acct.token, &list, 20).await;
+    let (a, b) = (so.sender(), so.sender());
+    let campaign = send_campaign(app, &acct.token, &list).await;
+    // Every message meets the gate: 7 go out, the 13 others wait for the next window.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while deferred_lines(&a) + deferred_lines(&b) < 13 {
+        assert!(
+            Instant::now() < deadline,
+            "deferred {} + {}; received {}",
+            deferred_lines(&a),
+            deferred_lines(&b),
+            server.received().len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let received = server.received();
+    assert_eq!(received.len(), 7, "the limit is 7 a day");
+    assert!(copies(&received).values().all(|n| *n == 1));
+    assert!(
+        delivered_lines(&a) + delivered_lines(&b) == 7,
+        "both senders share the one counter"
+    );
+    let (_, waiting) = app
+        .get(&format!("/v1/campaigns/{campaign}"), &acct.token)
+        .await;
+    assert_eq!(waiting["status"], "sending", "{waiting}");
+    assert_eq!(waiting["paused_reason"], "quota", "{waiting}");
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let resumes_at = chrono::DateTime::parse_from_rfc3339(waiting["resumes_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    assert_eq!(resumes_at, tomorrow, "{waiting}");
+    // A transactional send is refused while the window is full, with when to come back.
+    let res = app
+        .client
+        .post(app.url("/v1/send"))
+        .bearer_auth(&acct.token)
+        .json(&json!({"messages": [{"from": {"email": "orders@shop.example"}, "to": [{"email": "buyer@example.com"}], "subject": "Order", "text": "Shipped."}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: i64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let expected = (tomorrow - chrono::Utc::now()).num_seconds();
+    assert!(
+        (retry_after - expected).abs() <= 5,
+        "{retry_after} vs {expected}"
+    );
+    let problem: Value = res.json().await.unwrap();
+    assert_eq!(problem["code"], "quota_exceeded", "{problem}");
+    let (_, view) = app
+        .request(
+            reqwest::Method::GET,
+            &format!("/v1/admin/accounts/{}", acct.id),
+            Some(ADMIN_TOKEN),
+            None,
+        )
+        .await;
+    assert_eq!(view["windows"]["day"]["sent"], 7, "{view}");
+    assert_eq!(view["windows"]["day"]["limit"], 7, "{view}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_every_sender_mid_campaign_loses_no_recipient() {
     let server = SmtpServer::start();

@@ -39,6 +39,21 @@ pub struct Account {
     pub deletion_requested_at: Option<Timestamp>,
     /// When the purge erases the account, unless the deletion is cancelled before.
     pub deletion_due_at: Option<Timestamp>,
+    /// `active`, or `suspended` by the operator (or by the automatic protection): a
+    /// suspended account sends nothing until it is resumed (see [`AccountStatus`]).
+    pub status: String,
+    /// Why the account is suspended (`null` when active).
+    pub suspended_reason: Option<String>,
+    /// Since when the account is suspended.
+    pub suspended_at: Option<Timestamp>,
+    /// `operator` or `automatic` (the bounce and complaint protection).
+    pub suspended_by: Option<String>,
+    /// Messages the account may hand to delivery per hour (`null`: the installation's
+    /// default).
+    pub messages_per_hour: Option<i32>,
+    /// Messages the account may hand to delivery per UTC day (`null`: the installation's
+    /// default).
+    pub messages_per_day: Option<i32>,
 }
 
 impl Account {
@@ -66,6 +81,12 @@ impl Account {
             retention_webhook_deliveries_days: defaults.webhook_deliveries_days,
             deletion_requested_at: None,
             deletion_due_at: None,
+            status: AccountStatus::Active.as_str().to_owned(),
+            suspended_reason: None,
+            suspended_at: None,
+            suspended_by: None,
+            messages_per_hour: None,
+            messages_per_day: None,
         };
         let issued = ApiKey::prepare(account.id, "default", ScopeSet::all())?;
         conn.write_transaction(|conn| {
@@ -76,6 +97,35 @@ impl Account {
             Ok::<_, Error>(())
         })?;
         Ok((account, issued))
+    }
+
+    /// An account as `create_with_key` makes it, not stored (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn create_sample(name: &str) -> Account {
+        let now = clock::now();
+        let defaults = RetentionPolicy::default();
+        Account {
+            id: Id::new(),
+            name: name.to_owned(),
+            created_at: now,
+            updated_at: now,
+            tracking_enabled: false,
+            unsubscribe_scope: UnsubscribeScope::List.as_str().to_owned(),
+            truncate_ips: false,
+            support_access_until: None,
+            retention_events_days: defaults.events_days,
+            retention_messages_days: defaults.messages_days,
+            retention_dsr_exports_days: defaults.dsr_exports_days,
+            retention_webhook_deliveries_days: defaults.webhook_deliveries_days,
+            deletion_requested_at: None,
+            deletion_due_at: None,
+            status: AccountStatus::Active.as_str().to_owned(),
+            suspended_reason: None,
+            suspended_at: None,
+            suspended_by: None,
+            messages_per_hour: None,
+            messages_per_day: None,
+        }
     }
 
     pub fn find(conn: &mut DbConnection, id: Id) -> Result<Account> {
@@ -101,6 +151,16 @@ impl Account {
             dsr_exports_days: self.retention_dsr_exports_days,
             webhook_deliveries_days: self.retention_webhook_deliveries_days,
         }
+    }
+
+    /// Active or suspended; an unknown stored value is an error, not a default.
+    pub fn status(&self) -> Result<AccountStatus> {
+        AccountStatus::parse(&self.status).ok_or_else(|| {
+            Error::Internal(format!(
+                "account {} has an unknown status {:?}",
+                self.id, self.status
+            ))
+        })
     }
 
     pub fn unsubscribe_scope(&self) -> UnsubscribeScope {
@@ -197,6 +257,33 @@ impl UnsubscribeScope {
 
     pub fn parse(s: &str) -> Option<Self> {
         [UnsubscribeScope::List, UnsubscribeScope::Account]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
+}
+
+/// Whether an account may send.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Active,
+    /// Sends nothing (campaigns pause, transactional mail waits) until resumed; reads,
+    /// exports and webhooks go on.
+    Suspended,
+}
+
+impl AccountStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Active => "active",
+            AccountStatus::Suspended => "suspended",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [AccountStatus::Active, AccountStatus::Suspended]
             .into_iter()
             .find(|v| v.as_str() == s)
     }

@@ -21,14 +21,10 @@ impl Account {
         self.deletion_due_at.is_some()
     }
 
-    /// Refuses to start sending while the account's deletion is pending.
+    /// Refuses to start sending while the account is suspended or its deletion is pending
+    /// (see [`super::sending_gate::ensure_may_send`]).
     pub fn ensure_may_send(conn: &mut DbConnection, id: Id) -> Result<()> {
-        if Self::find(conn, id)?.deletion_pending() {
-            return Err(Error::Conflict(
-                "the account is scheduled for deletion and sends nothing: cancel the deletion (DELETE /v1/account/deletion) to send again".into(),
-            ));
-        }
-        Ok(())
+        super::sending_gate::ensure_may_send(conn, id)
     }
 
     /// Schedules the account's erasure `grace` from now and pauses its sending campaigns

@@ -59,4 +59,23 @@ impl AuditQuery {
         }
         Ok(Page::from_rows(query.load(conn)?, page, |e| e.id))
     }
+
+    /// The operator's audit log: what the operator did to any account, and the automatic
+    /// suspensions, oldest first.
+    pub fn operator_log(conn: &mut DbConnection, page: &PageRequest) -> Result<Page<AuditEvent>> {
+        let mut query = audit_events::table
+            .filter(
+                audit_events::actor_type
+                    .eq(ActorKind::Operator.as_str())
+                    .or(audit_events::action.eq(crate::accounts::AUTOMATIC_SUSPENSION_ACTION)),
+            )
+            .select(AuditEvent::as_select())
+            .order(audit_events::id.asc())
+            .limit(page.fetch_limit())
+            .into_boxed();
+        if let Some(after) = page.after {
+            query = query.filter(audit_events::id.gt(after));
+        }
+        Ok(Page::from_rows(query.load(conn)?, page, |e| e.id))
+    }
 }

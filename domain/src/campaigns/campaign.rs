@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::{Account, PAUSED_FOR_DELETION};
+use crate::accounts::{Account, PAUSED_FOR_DELETION, PAUSED_FOR_SUSPENSION};
 use crate::clock;
 use crate::config::BounceValveSettings;
 use crate::contacts::EmailAddress;
@@ -587,6 +587,62 @@ impl Campaign {
         campaign.paused_reason = Some(PAUSED_FOR_DELETION.into());
         campaign.updated_at = clock::now();
         campaign.save(conn)
+    }
+
+    /// Holds a sending campaign's waiting work because its account was suspended (a worker
+    /// that finds such a campaign still going calls it too).
+    pub fn pause_for_suspension(conn: &mut DbConnection, id: Id) -> Result<()> {
+        let mut campaign = Campaign::lock(conn, id)?;
+        if campaign.status() != CampaignStatus::Sending {
+            return Ok(());
+        }
+        JobRow::hold_group(conn, id)?;
+        campaign.status = CampaignStatus::Paused.as_str().to_owned();
+        campaign.paused_reason = Some(PAUSED_FOR_SUSPENSION.into());
+        campaign.updated_at = clock::now();
+        campaign.save(conn)
+    }
+
+    /// Continues a campaign the account's suspension paused (and only such a campaign).
+    pub fn resume_after_suspension(conn: &mut DbConnection, id: Id) -> Result<()> {
+        let mut campaign = Campaign::lock(conn, id)?;
+        if campaign.status() != CampaignStatus::Paused
+            || campaign.paused_reason.as_deref() != Some(PAUSED_FOR_SUSPENSION)
+        {
+            return Ok(());
+        }
+        JobRow::release_group(conn, id)?;
+        campaign.status = CampaignStatus::Sending.as_str().to_owned();
+        campaign.paused_reason = None;
+        campaign.updated_at = clock::now();
+        campaign.save(conn)
+    }
+
+    /// Notes that the campaign waits for its account's next sending window, until `until`
+    /// (written once per window, however many deliveries find it full).
+    pub fn note_quota_wait(conn: &mut DbConnection, id: Id, until: Timestamp) -> Result<()> {
+        diesel::update(
+            campaigns::table.find(id).filter(
+                campaigns::quota_wait_until
+                    .is_null()
+                    .or(campaigns::quota_wait_until.ne(until)),
+            ),
+        )
+        .set(campaigns::quota_wait_until.eq(Some(until)))
+        .execute(conn)?;
+        Ok(())
+    }
+
+    /// Until when the campaign waits for its account's next sending window, if it does now.
+    pub fn quota_wait(&self, conn: &mut DbConnection) -> Result<Option<Timestamp>> {
+        if self.status() != CampaignStatus::Sending {
+            return Ok(None);
+        }
+        let until: Option<Timestamp> = campaigns::table
+            .find(self.id)
+            .select(campaigns::quota_wait_until)
+            .first(conn)?;
+        Ok(until.filter(|u| u.0 > clock::now().0))
     }
 
     /// Progress from the message counts.

@@ -382,6 +382,40 @@ impl JobRow {
         Self::move_group(conn, group, status::HELD, status::PENDING)
     }
 
+    /// Releases the account's held jobs that belong to no group: the transactional mail a
+    /// suspension held.
+    pub fn release_held_ungrouped(conn: &mut DbConnection, account: Id) -> Result<usize> {
+        Ok(diesel::update(
+            jobs::table
+                .filter(jobs::account_id.eq(account))
+                .filter(jobs::group_id.is_null())
+                .filter(jobs::status.eq(status::HELD)),
+        )
+        .set((
+            jobs::status.eq(status::PENDING),
+            jobs::run_at.eq(clock::now()),
+            jobs::updated_at.eq(clock::now()),
+        ))
+        .execute(conn)?)
+    }
+
+    /// Runs the job again after `delay` without counting the attempt (its account waits
+    /// for its next sending window).
+    pub fn defer(conn: &mut DbConnection, id: Id, delay: Duration, reason: &str) -> Result<()> {
+        let now = clock::now();
+        diesel::update(jobs::table.find(id))
+            .set((
+                jobs::status.eq(status::PENDING),
+                jobs::run_at.eq(add(now, delay)),
+                jobs::attempts.eq(jobs::attempts - 1),
+                jobs::locked_until.eq(None::<Timestamp>),
+                jobs::last_error.eq(Some(truncate(reason))),
+                jobs::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
     /// Drops every waiting job of a group (a cancelled campaign).
     pub fn cancel_group(conn: &mut DbConnection, group: Id) -> Result<usize> {
         let n = Self::move_group(conn, group, status::PENDING, status::DONE)?;

@@ -14,6 +14,7 @@
 
 use super::classify::{AnswerClass, NO_ANSWER, classify_reply};
 use super::status::EnhancedStatus;
+use crate::accounts::protection::{self, ProtectionSettings};
 use crate::campaigns::{Campaign, CampaignStatus};
 use crate::clock;
 use crate::config::{BounceValveSettings, DeliverySettings};
@@ -38,6 +39,8 @@ pub struct OutcomePolicy {
     pub soft_bounce_limit: u32,
     pub soft_bounce_days: u32,
     pub bounce_valve: BounceValveSettings,
+    /// When an account's hard bounces and complaints suspend it.
+    pub protection: ProtectionSettings,
 }
 
 impl OutcomePolicy {
@@ -49,6 +52,7 @@ impl OutcomePolicy {
             soft_bounce_limit: delivery.soft_bounce_limit,
             soft_bounce_days: delivery.soft_bounce_days,
             bounce_valve: delivery.bounce_valve,
+            protection: delivery.protection,
         }
     }
 }
@@ -111,6 +115,8 @@ pub struct Recorded {
     pub suppressed: bool,
     /// An event was raised.
     pub event_recorded: bool,
+    /// This outcome made the automatic protection suspend the message's account.
+    pub account_suspended: bool,
 }
 
 impl Recorded {
@@ -119,6 +125,7 @@ impl Recorded {
             next: Next::Done,
             suppressed: false,
             event_recorded: false,
+            account_suspended: false,
         }
     }
 }
@@ -132,6 +139,7 @@ pub fn record(
     outcome: &Outcome<'_>,
     events: &mut Vec<NewEvent>,
 ) -> Result<Recorded> {
+    let raised_before = events.len();
     let mut effects = Effects {
         conn,
         policy,
@@ -172,6 +180,17 @@ pub fn record(
                 effects.raise(EventType::Spam, data);
             }
         }
+    }
+    // A hard bounce or a complaint may tip the account over the protection's thresholds.
+    let hurt = effects.events[raised_before..].iter().any(|e| {
+        e.event_type == EventType::Spam
+            || (e.event_type == EventType::Bounce
+                && e.data.bounce_class.as_deref() == Some(AnswerClass::HardBounce.short_name()))
+    });
+    if hurt {
+        let account = effects.message.account_id;
+        effects.recorded.account_suspended =
+            protection::review(effects.conn, &policy.protection, account)?.is_some();
     }
     Ok(effects.recorded)
 }

@@ -139,6 +139,18 @@ impl Bus for JobTable {
             .await
     }
 
+    async fn defer(
+        &self,
+        delivery: &Delivery,
+        delay: Duration,
+        reason: &str,
+    ) -> mailroom_domain::Result<()> {
+        self.finished(delivery);
+        let (id, reason) = (delivery.id, reason.to_owned());
+        self.with_conn(move |conn| JobRow::defer(conn, id, delay, &reason))
+            .await
+    }
+
     async fn hold(&self, delivery: &Delivery) -> mailroom_domain::Result<()> {
         self.finished(delivery);
         let id = delivery.id;

@@ -1,7 +1,7 @@
 //! The job bus: how workers receive work and say what became of it.
 //!
 //! Its contract is RabbitMQ-shaped — receive a delivery under a lease (an unacked
-//! message); then ack, retry after a delay (a TTL retry queue), hold (a paused campaign's
+//! message); then ack, retry after a delay (a TTL retry queue), defer without counting the attempt, hold (a paused campaign's
 //! work, released by resume) or dead-letter (a parking queue). Two implementations:
 //! [`JobTable`], the database's job table (embedded mode), and [`amqp::AmqpBus`], RabbitMQ.
 //!
@@ -41,6 +41,14 @@ pub trait Bus: Send + Sync + 'static {
     fn ack(&self, delivery: &Delivery) -> impl Future<Output = mailroom_domain::Result<()>> + Send;
     /// Deliver it again after `delay`; the attempt counts.
     fn retry(
+        &self,
+        delivery: &Delivery,
+        delay: Duration,
+        reason: &str,
+    ) -> impl Future<Output = mailroom_domain::Result<()>> + Send;
+    /// Deliver it again after `delay`; the attempt does not count (its account waits for
+    /// its next sending window).
+    fn defer(
         &self,
         delivery: &Delivery,
         delay: Duration,

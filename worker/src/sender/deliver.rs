@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mailroom_domain::accounts::Account;
+use mailroom_domain::accounts::{Account, Admission, sending_gate};
 use mailroom_domain::campaigns::{Campaign, CampaignStatus};
 use mailroom_domain::contacts::email::mask_emails_in;
 use mailroom_domain::events::{self, EventData, EventType, NewEvent};
@@ -229,6 +229,9 @@ fn prepare(
         })?;
         return Ok(Prepared::Finished(JobOutcome::Done));
     }
+    if let Some(waiting) = pass_sending_gate(conn, ctx, &account, campaign.as_ref())? {
+        return Ok(Prepared::Finished(waiting));
+    }
     let relay_failing = campaign
         .as_ref()
         .is_some_and(|c| c.consecutive_failures > 0);
@@ -268,6 +271,41 @@ fn prepare(
             Ok(Prepared::Finished(JobOutcome::Done))
         }
     }
+}
+
+/// The operator's gate (see `mailroom_domain::accounts::sending_gate`): takes the
+/// message's slot in the account's sending windows, or answers how the job waits — held
+/// until the account is resumed (a campaign pauses with it), or deferred to the next
+/// window.
+fn pass_sending_gate(
+    conn: &mut DbConnection,
+    ctx: &WorkerContext,
+    account: &Account,
+    campaign: Option<&Campaign>,
+) -> mailroom_domain::Result<Option<JobOutcome>> {
+    let defaults = &ctx.settings.operator.default_limits;
+    let now = mailroom_domain::clock::now().0;
+    let admission =
+        conn.write_transaction(|conn| sending_gate::admit(conn, account, defaults, 1, now))?;
+    Ok(match admission {
+        Admission::Admitted(_) => None,
+        Admission::Suspended { .. } => {
+            if let Some(campaign) = campaign {
+                conn.write_transaction(|conn| Campaign::pause_for_suspension(conn, campaign.id))?;
+            }
+            Some(JobOutcome::Hold)
+        }
+        Admission::OverQuota { until } => {
+            if let Some(campaign) = campaign {
+                Campaign::note_quota_wait(conn, campaign.id, until)?;
+            }
+            let wait = (until.0 - now).to_std().unwrap_or_default();
+            Some(JobOutcome::Defer(
+                wait,
+                format!("the account's sending limit is reached until {until}"),
+            ))
+        }
+    })
 }
 
 /// The event a message closed without being sent reports: `blocked` (skipped, or failed

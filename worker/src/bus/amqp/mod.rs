@@ -32,7 +32,9 @@ use tokio::sync::mpsc;
 
 use self::broker::{Broker, Outgoing};
 use self::envelope::Envelope;
-use self::topology::{JOBS_EXCHANGE, PARKING_QUEUE, RETRY_EXCHANGE, retry_route};
+use self::topology::{
+    JOBS_EXCHANGE, PARKING_QUEUE, RETRY_EXCHANGE, retry_route, retry_step_within,
+};
 use super::{Bus, Delivery};
 use crate::context::on_pool;
 
@@ -329,6 +331,42 @@ impl Bus for AmqpBus {
         // Acknowledged only once the retry copy is safe; if publishing fails, the original
         // goes back to its queue.
         match self.publish_retry(envelope, delay, reason).await {
+            Ok(()) => {
+                self.settle(&acker).await;
+                Ok(())
+            }
+            Err(e) => {
+                self.give_back(&acker, delivery.id, &e).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn defer(
+        &self,
+        delivery: &Delivery,
+        delay: Duration,
+        reason: &str,
+    ) -> mailroom_domain::Result<()> {
+        let Some(InFlight {
+            acker,
+            mut envelope,
+        }) = self.take(delivery)
+        else {
+            return Ok(());
+        };
+        // The longest retry queue that does not overshoot: a job that comes back early
+        // asks again and waits the rest.
+        envelope.last_error = Some(mask_emails_in(reason));
+        let published = self
+            .publish(Outgoing {
+                exchange: RETRY_EXCHANGE,
+                routing_key: retry_route(&envelope.route(), retry_step_within(delay)),
+                body: envelope.body(),
+                properties: envelope.properties(),
+            })
+            .await;
+        match published {
             Ok(()) => {
                 self.settle(&acker).await;
                 Ok(())

@@ -81,6 +81,16 @@ pub fn retry_step(delay: Duration) -> Duration {
         .unwrap_or(RETRY_STEPS[RETRY_STEPS.len() - 1])
 }
 
+/// The longest retry step not over `delay` (the shortest step for a shorter delay).
+pub fn retry_step_within(delay: Duration) -> Duration {
+    RETRY_STEPS
+        .iter()
+        .copied()
+        .rev()
+        .find(|step| *step <= delay)
+        .unwrap_or(RETRY_STEPS[0])
+}
+
 fn step_label(step: Duration) -> String {
     let secs = step.as_secs();
     if secs.is_multiple_of(3600) {

@@ -1,0 +1,126 @@
+//! The sending gate on a temporary SQLite file and on a fresh PostgreSQL database: slots
+//! taken by racing threads (as by several sender processes) never pass the limit, a full
+//! window says when the next starts, and a suspended account is held whatever its limits.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use support::TestDb;
+
+use chrono::{DateTime, Utc};
+use mailroom_domain::accounts::quota::{self, Period, SendingLimits, Taken};
+use mailroom_domain::accounts::{Account, Admission, SuspendedBy, sending_gate};
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+fn racing_takers_never_pass_the_limit(db: &TestDb) {
+    let account = Account::create_with_key(&mut db.open(), "Shop").unwrap().0;
+    let limits = SendingLimits {
+        messages_per_hour: Some(25),
+        messages_per_day: Some(40),
+    };
+    let now = at("2026-12-07T18:20:00Z");
+    let granted: u32 = std::thread::scope(|scope| {
+        let takers: Vec<_> = (0..6)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut conn = db.open();
+                    let mut granted = 0;
+                    for _ in 0..10 {
+                        let taken =
+                            conn.write_transaction(|c| quota::take(c, account.id, &limits, 1, now));
+                        match taken {
+                            Ok(Taken::Granted(n)) => granted += n,
+                            Ok(Taken::Exhausted { .. }) => {}
+                            // SQLite's writers wait on one another; a busy error is a lost race.
+                            Err(_) => {}
+                        }
+                    }
+                    granted
+                })
+            })
+            .collect();
+        takers.into_iter().map(|t| t.join().unwrap()).sum()
+    });
+    assert!(granted <= 25, "granted {granted} of an hourly limit of 25");
+    let mut conn = db.open();
+    let (hour, day) = quota::usage(&mut conn, account.id, &limits, now).unwrap();
+    assert_eq!(hour.sent, granted);
+    assert_eq!(day.sent, granted);
+    // Whatever is left of the hour can be taken, and then the hour is full until 19:00.
+    let rest = 25 - granted;
+    if rest > 0 {
+        let taken = conn
+            .write_transaction(|c| quota::take(c, account.id, &limits, 100, now))
+            .unwrap();
+        assert_eq!(taken, Taken::Granted(rest), "a chunk gets what is left");
+    }
+    let full = conn
+        .write_transaction(|c| quota::take(c, account.id, &limits, 1, now))
+        .unwrap();
+    assert_eq!(
+        full,
+        Taken::Exhausted {
+            until: at("2026-12-07T19:00:00Z").into()
+        }
+    );
+    // The next hour has room again, up to what is left of the day (40 - 25).
+    let next_hour = at("2026-12-07T19:00:01Z");
+    let taken = conn
+        .write_transaction(|c| quota::take(c, account.id, &limits, 30, next_hour))
+        .unwrap();
+    assert_eq!(taken, Taken::Granted(15));
+    let day_full = conn
+        .write_transaction(|c| quota::take(c, account.id, &limits, 1, next_hour))
+        .unwrap();
+    assert_eq!(
+        day_full,
+        Taken::Exhausted {
+            until: Period::Day.end(next_hour).into()
+        }
+    );
+}
+
+fn a_suspended_account_is_held_and_an_unlimited_one_admitted(db: &TestDb) {
+    let mut conn = db.open();
+    let account = Account::create_with_key(&mut conn, "Shop").unwrap().0;
+    let now = at("2026-12-07T18:20:00Z");
+    let unlimited = SendingLimits::default();
+    let admitted = conn
+        .write_transaction(|c| sending_gate::admit(c, &account, &unlimited, 500, now))
+        .unwrap();
+    assert_eq!(admitted, Admission::Admitted(500));
+    let (suspended, changed) = Account::suspend(
+        &mut conn,
+        account.id,
+        "spam complaints",
+        SuspendedBy::Operator,
+    )
+    .unwrap();
+    assert!(changed);
+    let held = conn
+        .write_transaction(|c| sending_gate::admit(c, &suspended, &unlimited, 1, now))
+        .unwrap();
+    assert_eq!(
+        held,
+        Admission::Suspended {
+            reason: "spam complaints".into()
+        }
+    );
+    // Suspending again keeps the first reason; resuming lets the account send again.
+    let (again, changed) =
+        Account::suspend(&mut conn, account.id, "other", SuspendedBy::Automatic).unwrap();
+    assert!(!changed);
+    assert_eq!(again.suspended_reason.as_deref(), Some("spam complaints"));
+    let resumed = Account::resume_sending(&mut conn, account.id).unwrap();
+    assert!(!resumed.is_suspended());
+    assert!(Account::resume_sending(&mut conn, account.id).is_err());
+}
+
+on_both_backends!(
+    racing_takers_never_pass_the_limit,
+    a_suspended_account_is_held_and_an_unlimited_one_admitted,
+);

@@ -1,0 +1,10 @@
+DROP TABLE operator_alerts;
+ALTER TABLE campaigns DROP COLUMN quota_wait_until;
+DROP TABLE account_send_windows;
+DROP INDEX accounts_status_idx;
+ALTER TABLE accounts DROP COLUMN messages_per_day;
+ALTER TABLE accounts DROP COLUMN messages_per_hour;
+ALTER TABLE accounts DROP COLUMN suspended_by;
+ALTER TABLE accounts DROP COLUMN suspended_at;
+ALTER TABLE accounts DROP COLUMN suspended_reason;
+ALTER TABLE accounts DROP COLUMN status;
