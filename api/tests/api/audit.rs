@@ -76,17 +76,18 @@ on_both_backends! {
         let entries = audit(&app, &acct.token, "").await;
         assert_eq!(
             actions(&entries),
-            ["contact.created", "contact.updated", "list.created", "member.added", "consent.recorded",
-             "list.exported", "suppression.added", "contact.deleted"],
+            ["account.created", "contact.created", "contact.updated", "list.created", "member.added",
+             "consent.recorded", "list.exported", "suppression.added", "contact.deleted"],
             "{entries:?}"
         );
-        let updated = &entries[1];
+        assert_eq!(entries[0]["actor"]["type"], "operator", "the operator created the account");
+        let updated = &entries[2];
         assert_eq!(updated["actor"]["type"], "api_key");
         assert_eq!(updated["actor"]["id"], acct.key_id.as_str());
         assert_eq!(updated["resource"], json!({"type": "contact", "id": contact_id}));
         assert_eq!(updated["ip"], "127.0.0.1");
         assert_eq!(updated["details"]["fields"], json!(["name", "properties.plan"]));
-        assert_eq!(entries[5]["details"]["format"], "ndjson");
+        assert_eq!(entries[6]["details"]["format"], "ndjson");
         let text = serde_json::to_string(&entries).unwrap();
         for value in ["ada@example.com", "Ada L.", "\"pro\"", "spam@example.com"] {
             assert!(!text.contains(value), "the audit log holds a personal value {value}: {text}");
@@ -100,7 +101,7 @@ on_both_backends! {
         assert!(status.is_client_error(), "{body}");
         // Another account sees none of it; a key without `audit:read` sees nothing at all.
         let other = app.create_account("Other").await;
-        assert!(audit(&app, &other.token, "").await.is_empty());
+        assert_eq!(actions(&audit(&app, &other.token, "").await), ["account.created"]);
         let (_, key) = app.post("/v1/api-keys", &acct.token, json!({"name": "reader", "scopes": ["contacts:read"]})).await;
         let reader = app.token_for(key["id"].as_str().unwrap(), key["secret"].as_str().unwrap()).await;
         let (status, body) = app.get("/v1/audit-events", &reader).await;
@@ -205,7 +206,7 @@ async fn support_access(backend: Backend) {
     );
     assert_eq!(
         actions(&audit(&app, &acct.token, "action=account.").await),
-        ["account.support_access_changed"]
+        ["account.created", "account.support_access_changed"]
     );
 
     // Withdrawn: 403 at once. A short grant runs out by itself.
