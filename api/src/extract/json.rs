@@ -123,6 +123,19 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// Reads a nested struct only from a JSON object: serde's derive would also read it from an
+/// array of its fields in order (`{"limits": [5, 5]}`). For `#[serde(deserialize_with)]`.
+pub fn object<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    use serde::Deserialize;
+    use serde::de::Error;
+    let fields = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+    serde_json::from_value(serde_json::Value::Object(fields)).map_err(D::Error::custom)
+}
+
 /// JSON does not tell `3` from `3.0`: a whole number written with a fraction is read as
 /// the integer it is, so integer fields accept it as JSON Schema says they should.
 fn integral_numbers_as_integers(value: &mut serde_json::Value) {

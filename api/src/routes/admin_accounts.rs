@@ -183,6 +183,7 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminAccountUpdate {
+    #[serde(deserialize_with = "crate::extract::object")]
     pub limits: LimitsChange,
 }
 

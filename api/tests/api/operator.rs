@@ -148,6 +148,9 @@ async fn the_operator_lists_and_inspects_accounts_without_their_contacts_data(ba
         json!({"limits": {"messages_per_hour": 0}}),
         json!({"limits": {"messages_per_day": -3}}),
         json!({"limits": {"per_hour": 1}}),
+        // serde reads a struct from an array too: limits are an object only.
+        json!({"limits": [null, null]}),
+        json!({"limits": [5, 5]}),
     ] {
         let (status, problem) = admin(
             &app,
