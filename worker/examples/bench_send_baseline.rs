@@ -12,6 +12,11 @@
 //! ten articles written out, since a campaign has no per-message variables). `bench/send`
 //! creates its campaign from it.
 //!
+//! `size -n N` builds the first N of those messages (as `send` does) and prints their
+//! average size, for a baseline that sends messages as large as the campaign's:
+//!
+//!   size: n=… raw_bytes_avg=… html_bytes=… text_bytes=…
+//!
 //! `send` renders that template with minijinja for contacts `1..=N` (the same contacts
 //! `bench/send` loads: `bench-<i>@example.com`, `Bench Reader <i>`, city, plan, points),
 //! derives the text part with Mailroom's `html_to_text` (so the parts are the size of
@@ -52,6 +57,7 @@ struct SendArgs {
 
 enum Command {
     Template,
+    Size(usize),
     Send(SendArgs),
 }
 
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
     };
     let result = match command {
         Command::Template => print_template(),
+        Command::Size(n) => print_size(n),
         Command::Send(args) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -80,12 +87,20 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: bench_send_baseline template | send --host HOST --port PORT -n N -c C";
+const USAGE: &str =
+    "usage: bench_send_baseline template | size -n N | send --host HOST --port PORT -n N -c C";
 
 fn parse_args(args: Vec<String>) -> anyhow::Result<Command> {
     let mut args = args.into_iter();
     match args.next().as_deref() {
         Some("template") if args.len() == 0 => Ok(Command::Template),
+        Some("size") => match (args.next().as_deref(), args.next(), args.next()) {
+            (Some("-n"), Some(n), None) => match n.parse::<usize>() {
+                Ok(n) if n > 0 => Ok(Command::Size(n)),
+                _ => bail!("-n needs a positive integer, not '{n}'"),
+            },
+            _ => bail!(USAGE),
+        },
         Some("send") => {
             let (mut host, mut port, mut n, mut concurrency) = (None, None, None, None);
             while let Some(flag) = args.next() {
@@ -137,6 +152,18 @@ fn print_template() -> anyhow::Result<()> {
         "html": newsletter(),
     });
     println!("{campaign}");
+    Ok(())
+}
+
+/// The size of the messages, without sending them: what `smtp-source -l` needs to send
+/// messages as large as the campaign's.
+fn print_size(n: usize) -> anyhow::Result<()> {
+    let (messages, html_bytes, text_bytes) = build_all(n)?;
+    let raw_bytes: usize = messages.iter().map(|m| m.raw.len()).sum();
+    println!(
+        "size: n={n} raw_bytes_avg={} html_bytes={html_bytes} text_bytes={text_bytes}",
+        raw_bytes / n
+    );
     Ok(())
 }
 
