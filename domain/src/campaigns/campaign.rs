@@ -139,7 +139,11 @@ pub struct Progress {
     /// Deferred by the relay; a retry is scheduled.
     pub deferred: i64,
     pub sent: i64,
+    /// Closed without delivery: a blocked answer (a policy, authentication or protocol
+    /// refusal), a soft bounce, or given up on after the last attempt.
     pub failed: i64,
+    /// Hard-bounced: the address does not exist (suppressed, unless the safety valve held
+    /// the campaign's suppressions).
     pub bounced: i64,
     pub skipped: i64,
 }
