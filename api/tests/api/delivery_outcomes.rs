@@ -322,6 +322,18 @@ async fn helo_policy_refusal(setup: Setup) {
     assert_eq!(bounces["data"], json!([]), "{bounces}");
     assert!(rig.postfix.mailbox("alice").is_empty());
     assert!(rig.postfix.log().contains("Helo command rejected"));
+
+    // The entry refusing our name answers as the relay's own `reject_non_fqdn_helo_hostname`
+    // policy answers a bare host name, the greeting Mailroom no longer gives.
+    let to = format!("alice@{MAILBOX_DOMAIN}");
+    assert_eq!(
+        rig.postfix.answer_to_recipient("vm", &to),
+        "504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname"
+    );
+    assert_eq!(
+        rig.postfix.answer_to_recipient("mailer.shop.test", &to),
+        "504 5.5.2 <mailer.shop.test>: Helo command rejected: need fully-qualified hostname"
+    );
 }
 
 /// `550 5.7.1` and `550 5.7.26` at RCPT are blocked, never suppressed, and their `blocked`

@@ -262,6 +262,46 @@ postlog   unix-dgram n  -       n       -       1       postlogd
         }
     }
 
+    /// What this instance answers a client greeting as `helo` at `RCPT TO:<to>` (where
+    /// Postfix reports a refused greeting), as one line: `504 5.5.2 <vm>: Helo command
+    /// rejected: …`.
+    pub fn answer_to_recipient(&self, helo: &str, to: &str) -> String {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        // The last line of a reply (`250 …` after `250-…` lines).
+        let mut reply = || {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+                if line.as_bytes().get(3) != Some(&b'-') {
+                    return line.trim_end().to_owned();
+                }
+            }
+        };
+        assert!(reply().starts_with("220"));
+        let mut answer = String::new();
+        for command in [
+            format!("EHLO {helo}"),
+            format!("MAIL FROM:<probe@{BOUNCE_DOMAIN}>"),
+            format!("RCPT TO:<{to}>"),
+            "QUIT".to_owned(),
+        ] {
+            writer
+                .write_all(format!("{command}\r\n").as_bytes())
+                .unwrap();
+            let line = reply();
+            if command.starts_with("RCPT") {
+                answer = line;
+            }
+        }
+        answer
+    }
+
     /// `SMTP_URL` for this instance.
     pub fn smtp_url(&self) -> String {
         format!("smtp://127.0.0.1:{}?tls=none&timeout_secs=20", self.port)
