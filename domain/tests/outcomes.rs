@@ -175,8 +175,52 @@ fn blocked_answers_pause_the_campaign_and_suppress_nobody(db: &TestDb) {
     );
 }
 
+/// A campaign of `recipients` addresses, dispatched, whose messages all hard-bounce one
+/// after the other under the default valve (half of the first 200): answers how many
+/// addresses were suppressed and whether the campaign paused.
+fn bounce_a_whole_list(db: &TestDb, recipients: usize) -> (usize, CampaignStatus) {
+    let conn = &mut db.open();
+    let account = Account::create_with_key(conn, "Shop").unwrap().0.id;
+    let news = campaign(conn, account);
+    Campaign::send(conn, account, news).unwrap();
+    Campaign::mark_dispatched(conn, news, recipients as i32).unwrap();
+    let valve = OutcomePolicy {
+        bounce_valve: BounceValveSettings {
+            recipients: 200,
+            percent: 50,
+            minutes: 15,
+        },
+        ..policy()
+    };
+    let unknown = RelayAnswer::Refused {
+        code: 550,
+        text: "5.1.1 <x@example.com>: Recipient address rejected: User unknown",
+    };
+    let mut suppressed_now = 0;
+    for i in 0..recipients {
+        let to = format!("reader{i}@example.com");
+        let m = message(conn, account, Some(news), &to);
+        let m = Message::find(conn, m.id).unwrap();
+        let mut events: Vec<NewEvent> = Vec::new();
+        record(conn, &valve, &m, &delivery(unknown, 1), &mut events).unwrap();
+        if suppressed(conn, account, &to).is_some() {
+            suppressed_now += 1;
+        }
+    }
+    let status = Campaign::find_any(conn, news).unwrap().status();
+    (suppressed_now, status)
+}
+
+fn a_small_list_bouncing_at_once_pauses_its_campaign_too(db: &TestDb) {
+    // Half of its 40 recipients is the valve's share: the 20th bounce trips it.
+    assert_eq!(bounce_a_whole_list(db, 40), (19, CampaignStatus::Paused));
+    // A handful of bad addresses in a tiny campaign is no sign of a broken relay.
+    assert_eq!(bounce_a_whole_list(db, 4), (4, CampaignStatus::Sending));
+}
+
 on_both_backends!(
     a_report_that_overtakes_the_relays_reply_is_the_only_outcome,
     a_delivered_message_forgets_an_earlier_attempts_soft_bounce,
     blocked_answers_pause_the_campaign_and_suppress_nobody,
+    a_small_list_bouncing_at_once_pauses_its_campaign_too,
 );

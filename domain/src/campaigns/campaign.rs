@@ -768,7 +768,10 @@ impl Campaign {
             BounceValve::Tripped => return Ok(false),
             BounceValve::Armed => {}
         }
-        let Some(threshold) = valve.threshold() else {
+        let counted = campaign
+            .dispatched_at
+            .map(|_| i64::from(campaign.recipients));
+        let Some(threshold) = valve.threshold(counted) else {
             return Ok(true);
         };
         let armed_until = campaign
