@@ -257,6 +257,8 @@ in_every_setup_with_postfix! {
         policy_and_mailbox_answers,
     an_unknown_user_bounced_by_a_dsn_is_suppressed_and_counted_once =>
         unknown_user_by_dsn,
+    a_dsn_reporting_a_policy_refusal_or_a_full_mailbox_suppresses_nobody =>
+        policy_and_mailbox_answers_by_dsn,
     a_bounce_that_overtakes_the_relays_reply_is_one_consistent_outcome =>
         dsn_before_the_relays_reply,
     a_list_bouncing_at_once_pauses_the_campaign_and_its_suppressions_can_be_undone =>
@@ -515,6 +517,91 @@ async fn unknown_user_by_dsn(setup: Setup) {
     assert_eq!(types, ["sent", "bounce"], "{events:?}");
     assert_eq!(events[1]["bounce_class"], "hard");
     assert_eq!(events[1]["source"], "dsn");
+}
+
+/// The relay takes every message and reports later, by DSN, that a receiving server
+/// refused one by its DMARC policy (`Status: 5.7.26`) and found another's mailbox full
+/// (`Status: 5.2.2`): the first is blocked, the second a soft bounce, both failed after
+/// their `sent`, and no address is suppressed.
+async fn policy_and_mailbox_answers_by_dsn(setup: Setup) {
+    let policy = PostfixPolicy {
+        mailboxes: vec!["alice"],
+        bounced_domains: vec![
+            ("dmarc.test", "5.7.26 rejected by the domain's DMARC policy"),
+            ("full.test", "5.2.2 mailbox full"),
+        ],
+        ..PostfixPolicy::default()
+    };
+    let rig = Rig::start(
+        setup,
+        policy,
+        &["alice", "x@dmarc.test", "y@full.test"],
+        &[],
+    )
+    .await;
+    let campaign = rig.send_campaign().await;
+    rig.wait_for(&campaign, "sent").await;
+    let reports = wait_for_reports(&rig, 2).await;
+    let mut outcomes: Vec<&str> = reports
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["blocked", "soft_bounce"], "{reports:?}");
+    assert!(
+        reports.iter().all(|r| r["suppressed"] == false),
+        "{reports:?}"
+    );
+    let mut statuses: Vec<&str> = reports
+        .iter()
+        .map(|r| r["recipients"][0]["status"].as_str().unwrap())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["5.2.2", "5.7.26"], "{reports:?}");
+
+    let blocked = rig.events(&campaign, "blocked", 1).await;
+    assert_eq!(blocked[0]["email"], "x@dmarc.test");
+    assert_eq!(blocked[0]["source"], "dsn");
+    assert!(
+        blocked[0]["diagnostic"].as_str().unwrap().contains("DMARC"),
+        "{blocked:?}"
+    );
+    let soft = rig.events(&campaign, "bounce", 1).await;
+    assert_eq!(soft[0]["email"], "y@full.test");
+    assert_eq!(soft[0]["bounce_class"], "soft");
+    assert_eq!(soft[0]["source"], "dsn");
+
+    let done = rig.wait_for(&campaign, "sent").await;
+    let [sent, bounced, failed, _, _] = counts(&done["progress"]);
+    assert_eq!((sent, bounced, failed), (1, 0, 2), "{done}");
+    let stats = wait_for_stats(&rig.app, &rig.acct.token, &campaign, |s| {
+        s["sent"] == 1 && s["failed"] == 1 && s["bounced"]["soft"] == 1
+    })
+    .await;
+    assert_eq!(stats["bounced"]["hard"], 0, "{stats}");
+    assert_eq!(rig.suppressed("").await, Vec::<Value>::new());
+    assert_eq!(rig.postfix.mailbox("alice").len(), 1);
+}
+
+/// The inbound reports of the account, once there are `n`.
+async fn wait_for_reports(rig: &Rig, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reports = rig
+            .app
+            .all_pages(&rig.acct.token, "/v1/inbound/reports", 50)
+            .await;
+        if reports.len() >= n {
+            return reports;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} reports: {reports:?}\n{}",
+            reports.len(),
+            rig.postfix.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The relay's `250 … queued as` crawls back over a slow link while its DSN for the same
