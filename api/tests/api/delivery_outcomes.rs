@@ -476,6 +476,22 @@ async fn policy_and_mailbox_answers(setup: Setup) {
     assert_eq!(emails(&entries), ["full@inbox.test"], "{entries:?}");
     assert_eq!(entries[0]["reason"], "soft_bounce");
     assert_eq!(entries[0]["campaign_id"], second.as_str());
+
+    // A campaign's soft-bounce suppressions can be undone too, and only its own reason.
+    let undo = |reason: &str| format!("/v1/suppressions?campaign_id={second}&reason={reason}");
+    let (status, body) = rig.app.delete(&undo("hard_bounce"), &rig.acct.token).await;
+    assert_eq!(
+        (status, &body["removed"]),
+        (StatusCode::OK, &json!(0)),
+        "{body}"
+    );
+    let (status, body) = rig.app.delete(&undo("soft_bounce"), &rig.acct.token).await;
+    assert_eq!(
+        (status, &body["removed"]),
+        (StatusCode::OK, &json!(1)),
+        "{body}"
+    );
+    assert_eq!(rig.suppressed("").await, Vec::<Value>::new());
 }
 
 /// An address the relay accepts and its mailbox server does not know: the DSN arrives at

@@ -1,5 +1,6 @@
 //! The classification table: what an answer about one message means, whether it came as an
-//! SMTP reply, a DSN's `Status:` field or an ARF report's delivery answer.
+//! SMTP reply or a DSN's `Status:` field. (A feedback report, ARF, carries no status code:
+//! it is a complaint, recorded by the same `outcomes::record`.)
 //!
 //! The enhanced status code (RFC 3463) decides: its subject says what went wrong
 //! ([`STATUS_TABLE`]), its class whether the server meant it for good (5) or for now (4).
