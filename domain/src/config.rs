@@ -252,11 +252,29 @@ pub struct BounceValveSettings {
 }
 
 impl BounceValveSettings {
+    /// Hard bounces below which a campaign smaller than the watched recipients never
+    /// trips the valve: a few bad addresses in a small campaign are no sign of a broken
+    /// relay.
+    pub const SMALL_CAMPAIGN_MIN_BOUNCES: i64 = 5;
+
     /// The hard bounces that trip the valve (when they are also `percent` of the
-    /// campaign's outcomes so far); `None` when it is off.
-    pub fn threshold(&self) -> Option<i64> {
-        (self.recipients > 0)
-            .then(|| ((i64::from(self.recipients) * i64::from(self.percent) + 99) / 100).max(1))
+    /// campaign's outcomes so far); `None` when it is off. `campaign_recipients`, once
+    /// dispatch has counted them: a campaign with fewer recipients than the valve watches
+    /// trips at `percent` of its own (but not below
+    /// [`SMALL_CAMPAIGN_MIN_BOUNCES`](Self::SMALL_CAMPAIGN_MIN_BOUNCES)), so a small list
+    /// is not suppressed whole either.
+    pub fn threshold(&self, campaign_recipients: Option<i64>) -> Option<i64> {
+        let share = |n: i64| ((n * i64::from(self.percent) + 99) / 100).max(1);
+        (self.recipients > 0).then(|| {
+            let watched = i64::from(self.recipients);
+            let full = share(watched);
+            match campaign_recipients {
+                Some(n) if n < watched => {
+                    share(n.max(0)).max(full.min(Self::SMALL_CAMPAIGN_MIN_BOUNCES))
+                }
+                _ => full,
+            }
+        })
     }
 }
 
@@ -891,17 +909,29 @@ mod tests {
     fn soft_bounce_and_safety_valve_settings_have_defaults_and_bounds() {
         let d = explicit(&[]).unwrap().delivery;
         assert_eq!((d.soft_bounce_limit, d.soft_bounce_days), (3, 30));
-        assert_eq!(d.bounce_valve.threshold(), Some(100));
+        assert_eq!(d.bounce_valve.threshold(None), Some(100));
         assert_eq!(d.bounce_valve.minutes, 15);
+        // A campaign smaller than the recipients watched: half of its own, at least 5.
+        let v = d.bounce_valve;
+        assert_eq!(v.threshold(Some(1000)), Some(100));
+        assert_eq!(v.threshold(Some(200)), Some(100));
+        assert_eq!(v.threshold(Some(80)), Some(40));
+        assert_eq!(v.threshold(Some(9)), Some(5));
+        assert_eq!(v.threshold(Some(2)), Some(5));
+        assert_eq!(v.threshold(Some(0)), Some(5));
         let d = explicit(&[
             ("MAILROOM_BOUNCE_VALVE_RECIPIENTS", "5"),
             ("MAILROOM_BOUNCE_VALVE_PERCENT", "50"),
         ])
         .unwrap()
         .delivery;
-        assert_eq!(d.bounce_valve.threshold(), Some(3));
+        assert_eq!(d.bounce_valve.threshold(None), Some(3));
+        // The floor never raises the valve above its own threshold.
+        assert_eq!(d.bounce_valve.threshold(Some(4)), Some(3));
+        assert_eq!(d.bounce_valve.threshold(Some(2)), Some(3));
         let off = explicit(&[("MAILROOM_BOUNCE_VALVE_RECIPIENTS", "0")]).unwrap();
-        assert_eq!(off.delivery.bounce_valve.threshold(), None);
+        assert_eq!(off.delivery.bounce_valve.threshold(None), None);
+        assert_eq!(off.delivery.bounce_valve.threshold(Some(10)), None);
         assert!(explicit(&[("MAILROOM_SOFT_BOUNCE_LIMIT", "three")]).is_err());
     }
 

@@ -8,7 +8,7 @@
 
 mod support;
 
-use mailroom_domain::Id;
+use diesel::prelude::*;
 use mailroom_domain::accounts::Account;
 use mailroom_domain::accounts::protection::ProtectionSettings;
 use mailroom_domain::campaigns::{Campaign, CampaignStatus};
@@ -17,8 +17,10 @@ use mailroom_domain::contacts::EmailAddress;
 use mailroom_domain::events::{EventType, NewEvent};
 use mailroom_domain::messages::{Message, MessageKind, MessageStatus, NewMessage};
 use mailroom_domain::outcomes::{AnswerClass, Next, Outcome, OutcomePolicy, RelayAnswer, record};
+use mailroom_domain::schema::campaigns;
 use mailroom_domain::store::DbConnection;
 use mailroom_domain::suppressions::{HashKey, Suppression, SuppressionReason};
+use mailroom_domain::{Id, Timestamp};
 use secrecy::SecretString;
 
 use support::{TestDb, campaign};
@@ -175,8 +177,76 @@ fn blocked_answers_pause_the_campaign_and_suppress_nobody(db: &TestDb) {
     );
 }
 
+/// A campaign of `recipients` addresses, dispatched, started `minutes_ago`, whose messages
+/// all hard-bounce one after the other under the default valve (half of the first 200
+/// within 15 minutes): answers how many addresses were suppressed and whether the
+/// campaign paused.
+fn bounce_a_whole_list(
+    db: &TestDb,
+    recipients: usize,
+    minutes_ago: i64,
+) -> (usize, CampaignStatus) {
+    let conn = &mut db.open();
+    let account = Account::create_with_key(conn, "Shop").unwrap().0.id;
+    let news = campaign(conn, account);
+    Campaign::send(conn, account, news).unwrap();
+    Campaign::mark_dispatched(conn, news, recipients as i32).unwrap();
+    let started = chrono::Utc::now() - chrono::Duration::minutes(minutes_ago);
+    diesel::update(campaigns::table.find(news))
+        .set(campaigns::started_at.eq(Some(Timestamp::from(started))))
+        .execute(conn)
+        .unwrap();
+    let valve = OutcomePolicy {
+        bounce_valve: BounceValveSettings {
+            recipients: 200,
+            percent: 50,
+            minutes: 15,
+        },
+        ..policy()
+    };
+    let unknown = RelayAnswer::Refused {
+        code: 550,
+        text: "5.1.1 <x@example.com>: Recipient address rejected: User unknown",
+    };
+    let mut suppressed_now = 0;
+    for i in 0..recipients {
+        let to = format!("reader{i}@example.com");
+        let m = message(conn, account, Some(news), &to);
+        let m = Message::find(conn, m.id).unwrap();
+        let mut events: Vec<NewEvent> = Vec::new();
+        record(conn, &valve, &m, &delivery(unknown, 1), &mut events).unwrap();
+        if suppressed(conn, account, &to).is_some() {
+            suppressed_now += 1;
+        }
+    }
+    let status = Campaign::find_any(conn, news).unwrap().status();
+    (suppressed_now, status)
+}
+
+fn a_list_bouncing_at_once_pauses_its_campaign_within_the_valves_minutes(db: &TestDb) {
+    // Half of the first 200: the 100th bounce trips the valve, the rest stay mailable.
+    assert_eq!(
+        bounce_a_whole_list(db, 300, 0),
+        (99, CampaignStatus::Paused)
+    );
+    // After the valve's 15 minutes, bounces are the list's own.
+    assert_eq!(
+        bounce_a_whole_list(db, 300, 16),
+        (300, CampaignStatus::Sending)
+    );
+}
+
+fn a_small_list_bouncing_at_once_pauses_its_campaign_too(db: &TestDb) {
+    // Half of its 40 recipients is the valve's share: the 20th bounce trips it.
+    assert_eq!(bounce_a_whole_list(db, 40, 0), (19, CampaignStatus::Paused));
+    // A handful of bad addresses in a tiny campaign is no sign of a broken relay.
+    assert_eq!(bounce_a_whole_list(db, 4, 0), (4, CampaignStatus::Sending));
+}
+
 on_both_backends!(
     a_report_that_overtakes_the_relays_reply_is_the_only_outcome,
     a_delivered_message_forgets_an_earlier_attempts_soft_bounce,
     blocked_answers_pause_the_campaign_and_suppress_nobody,
+    a_list_bouncing_at_once_pauses_its_campaign_within_the_valves_minutes,
+    a_small_list_bouncing_at_once_pauses_its_campaign_too,
 );

@@ -35,9 +35,10 @@ pub struct CampaignView {
     pub send_at: Option<Timestamp>,
     pub started_at: Option<Timestamp>,
     pub completed_at: Option<Timestamp>,
-    /// Why the campaign is paused (by request, after repeated relay failures, because its
-    /// account was suspended), or `quota` while a sending campaign waits for its account's
-    /// next sending window.
+    /// Why the campaign is paused (by request; after repeated relay failures or blocked
+    /// answers, quoting the last answer; by the hard-bounce safety valve, quoting the
+    /// latest bounce; because its account was suspended), or `quota` while a sending
+    /// campaign waits for its account's next sending window.
     pub paused_reason: Option<String>,
     /// While the campaign waits for its account's next sending window: when it goes on.
     pub resumes_at: Option<Timestamp>,

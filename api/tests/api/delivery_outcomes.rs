@@ -5,9 +5,14 @@
 //! bounce and suppressed; a bounce that overtakes the relay's `250` is one consistent
 //! outcome; a campaign whose first recipients bounce at once pauses instead of
 //! suppressing its list, and what it suppressed can be undone.
+//!
+//! Every scenario runs embedded on SQLite and on PostgreSQL, and scaled out: PostgreSQL,
+//! RabbitMQ, and `mailroom-sender`, `mailroom-events` and `mailroom-webhooks` as separate
+//! processes beside the API (which runs the inbound SMTP listener).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -19,30 +24,44 @@ use tokio::sync::watch;
 use crate::campaigns::{campaign_body, create_campaign, subscriber, wait_for_status};
 use crate::helpers::*;
 use crate::postfix::{BOUNCE_DOMAIN, MAILBOX_DOMAIN, Postfix, PostfixPolicy};
+use crate::rabbitmq::{TestVhost, WorkerProcess};
 use crate::tracking::{wait_for_events, wait_for_stats};
+use crate::webhook_receiver::WebhookReceiver;
+
+/// How Mailroom runs in a scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Setup {
+    /// Embedded: workers inside the API, the database's job table as the queue.
+    Embedded(Backend),
+    /// Scaled out: PostgreSQL, RabbitMQ and the worker binaries as separate processes.
+    ScaleOut,
+}
 
 /// Mailroom delivering through a private Postfix, with a list of `recipients`
 /// (`user@inbox.test` unless they name a domain).
 struct Rig {
+    /// Scaled out: the worker processes, stopped first.
+    _workers: Vec<WorkerProcess>,
     app: TestApp,
     acct: TestAccount,
     list: String,
     postfix: Postfix,
+    _vhost: Option<TestVhost>,
 }
 
 impl Rig {
     async fn start(
-        backend: Backend,
+        setup: Setup,
         policy: PostfixPolicy,
         recipients: &[&str],
         vars: &[(&str, &str)],
     ) -> Rig {
-        Self::start_with(backend, policy, recipients, vars, None).await
+        Self::start_with(setup, policy, recipients, vars, None).await
     }
 
     /// As `start`, with the relay reached through `link` when given.
     async fn start_with(
-        backend: Backend,
+        setup: Setup,
         policy: PostfixPolicy,
         recipients: &[&str],
         vars: &[(&str, &str)],
@@ -68,17 +87,43 @@ impl Rig {
             ("MAILROOM_DELIVERY_MAX_ATTEMPTS".into(), "2".into()),
         ];
         settings.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let app = TestApp::spawn_with(backend, move |v| v.extend(settings)).await;
+        let (backend, vhost) = match setup {
+            Setup::Embedded(backend) => (backend, None),
+            Setup::ScaleOut => {
+                let vhost = TestVhost::create();
+                settings.push(("AMQP_URL".into(), vhost.url_via(5672)));
+                (Backend::Postgres, Some(vhost))
+            }
+        };
+        // The workers get the API's own environment, as in production.
+        let captured = Arc::new(Mutex::new(HashMap::new()));
+        let keep = captured.clone();
+        let app = TestApp::spawn_with(backend, move |v| {
+            v.extend(settings);
+            *keep.lock().unwrap() = v.clone();
+        })
+        .await;
+        let mut workers = Vec::new();
+        if vhost.is_some() {
+            let mut worker_vars = captured.lock().unwrap().clone();
+            worker_vars.insert("MAILROOM_PUBLIC_URL".into(), app.address.clone());
+            worker_vars.remove("MAILROOM_INBOUND_SMTP_ADDR");
+            for binary in ["mailroom-sender", "mailroom-events", "mailroom-webhooks"] {
+                workers.push(WorkerProcess::start(binary, &worker_vars));
+            }
+        }
         let acct = app.create_account("Shop").await;
         let list = app.list(&acct.token, "News").await;
         for recipient in recipients {
             subscriber(&app, &acct.token, &list, &address(recipient), "Reader").await;
         }
         Rig {
+            _workers: workers,
             app,
             acct,
             list,
             postfix,
+            _vhost: vhost,
         }
     }
 
@@ -126,10 +171,33 @@ impl Rig {
         }
     }
 
-    /// The events of a campaign of one type.
+    /// The events of a campaign of one type, once there are `n`.
     async fn events(&self, campaign: &str, event_type: &str, n: usize) -> Vec<Value> {
         let query = format!("type={event_type}&campaign_id={campaign}");
         wait_for_events(&self.app, &self.acct.token, &query, n).await
+    }
+
+    /// The types of a message's events, once there are `n` (scaled out, the events
+    /// worker records them after the outcome's commit).
+    async fn message_events(&self, message: &str, n: usize) -> Vec<Value> {
+        let query = format!("message_id={message}");
+        let events = wait_for_events(&self.app, &self.acct.token, &query, n).await;
+        assert_eq!(events.len(), n, "{events:?}");
+        events
+    }
+
+    /// A webhook endpoint of the account at `receiver`, for `event_types`.
+    async fn webhook(&self, receiver: &WebhookReceiver, event_types: &[&str]) {
+        let (status, hook) = self
+            .app
+            .post(
+                "/v1/webhooks",
+                &self.acct.token,
+                json!({"url": receiver.url("/hook"), "event_types": event_types}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{hook}");
+        receiver.set_secrets(&[hook["secret"].as_str().unwrap()]);
     }
 }
 
@@ -154,33 +222,43 @@ fn emails(entries: &[Value]) -> Vec<String> {
     emails
 }
 
-/// Runs a scenario on SQLite and on PostgreSQL: `name_sqlite` and `name_postgres`.
-macro_rules! on_both_backends_with_postfix {
+/// Runs a scenario embedded on SQLite and on PostgreSQL, and scaled out:
+/// `sqlite::name`, `postgres::name` and `scale_out::name`.
+macro_rules! in_every_setup_with_postfix {
     ($($name:ident => $scenario:ident),* $(,)?) => {
         mod sqlite {
             use super::*;
             $(#[tokio::test]
             async fn $name() {
-                $scenario(Backend::Sqlite).await;
+                $scenario(Setup::Embedded(Backend::Sqlite)).await;
             })*
         }
         mod postgres {
             use super::*;
             $(#[tokio::test]
             async fn $name() {
-                $scenario(Backend::Postgres).await;
+                $scenario(Setup::Embedded(Backend::Postgres)).await;
+            })*
+        }
+        mod scale_out {
+            use super::*;
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $scenario(Setup::ScaleOut).await;
             })*
         }
     };
 }
 
-on_both_backends_with_postfix! {
+in_every_setup_with_postfix! {
     a_relay_refusing_our_greeting_pauses_the_campaign_and_suppresses_nobody =>
         helo_policy_refusal,
     policy_refusals_are_blocked_and_a_full_mailbox_is_a_soft_bounce =>
         policy_and_mailbox_answers,
     an_unknown_user_bounced_by_a_dsn_is_suppressed_and_counted_once =>
         unknown_user_by_dsn,
+    a_dsn_reporting_a_policy_refusal_or_a_full_mailbox_suppresses_nobody =>
+        policy_and_mailbox_answers_by_dsn,
     a_bounce_that_overtakes_the_relays_reply_is_one_consistent_outcome =>
         dsn_before_the_relays_reply,
     a_list_bouncing_at_once_pauses_the_campaign_and_its_suppressions_can_be_undone =>
@@ -189,7 +267,7 @@ on_both_backends_with_postfix! {
 
 /// The defect that once wiped a list: a relay whose HELO policy refuses every recipient
 /// with `504 5.5.2 … Helo command rejected`.
-async fn helo_policy_refusal(backend: Backend) {
+async fn helo_policy_refusal(setup: Setup) {
     let policy = PostfixPolicy {
         mailboxes: vec!["alice", "bob", "carol", "dave", "erin", "frank"],
         helos: vec![(
@@ -199,7 +277,7 @@ async fn helo_policy_refusal(backend: Backend) {
         ..PostfixPolicy::default()
     };
     let rig = Rig::start(
-        backend,
+        setup,
         policy,
         &["alice", "bob", "carol", "dave", "erin", "frank"],
         &[
@@ -246,12 +324,25 @@ async fn helo_policy_refusal(backend: Backend) {
     assert_eq!(bounces["data"], json!([]), "{bounces}");
     assert!(rig.postfix.mailbox("alice").is_empty());
     assert!(rig.postfix.log().contains("Helo command rejected"));
+
+    // The entry refusing our name answers as the relay's own `reject_non_fqdn_helo_hostname`
+    // policy answers a bare host name, the greeting Mailroom no longer gives.
+    let to = format!("alice@{MAILBOX_DOMAIN}");
+    assert_eq!(
+        rig.postfix.answer_to_recipient("vm", &to),
+        "504 5.5.2 <vm>: Helo command rejected: need fully-qualified hostname"
+    );
+    assert_eq!(
+        rig.postfix.answer_to_recipient("mailer.shop.test", &to),
+        "504 5.5.2 <mailer.shop.test>: Helo command rejected: need fully-qualified hostname"
+    );
 }
 
-/// `550 5.7.1` and `550 5.7.26` at RCPT are blocked, never suppressed; `552 5.2.2` is a
-/// soft bounce, retried, and suppresses the address once it repeats in a second campaign.
-/// The relay takes the default greeting, a fully-qualified name.
-async fn policy_and_mailbox_answers(backend: Backend) {
+/// `550 5.7.1` and `550 5.7.26` at RCPT are blocked, never suppressed, and their `blocked`
+/// events reach the account's webhook, signed; `552 5.2.2` is a soft bounce, retried, and
+/// suppresses the address once it repeats in a second campaign. The relay takes the
+/// default greeting, a fully-qualified name.
+async fn policy_and_mailbox_answers(setup: Setup) {
     let policy = PostfixPolicy {
         mailboxes: vec!["alice"],
         recipients: vec![
@@ -264,13 +355,18 @@ async fn policy_and_mailbox_answers(backend: Backend) {
         ],
         ..PostfixPolicy::default()
     };
+    let receiver = WebhookReceiver::start();
     let rig = Rig::start(
-        backend,
+        setup,
         policy,
         &["alice", "blocked", "dmarc", "full"],
-        &[("MAILROOM_SOFT_BOUNCE_LIMIT", "2")],
+        &[
+            ("MAILROOM_SOFT_BOUNCE_LIMIT", "2"),
+            ("MAILROOM_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ],
     )
     .await;
+    rig.webhook(&receiver, &["blocked", "bounce"]).await;
     let first = rig.send_campaign().await;
     let done = rig.wait_for(&first, "sent").await;
     let [sent, bounced, failed, _, _] = counts(&done["progress"]);
@@ -333,6 +429,45 @@ async fn policy_and_mailbox_answers(backend: Backend) {
         "{stats}"
     );
 
+    // The webhook got both refusals as `blocked` events and the full mailbox as a soft
+    // bounce, each signed with the endpoint's secret.
+    let delivered = receiver.wait_for(3, Duration::from_secs(60)).await;
+    assert!(
+        delivered.iter().all(|r| r.verified == [true]),
+        "{delivered:?}"
+    );
+    let mut payloads: Vec<Value> = delivered.iter().map(|r| r.json()).collect();
+    payloads.sort_by_key(|p| p["data"]["email"].as_str().unwrap().to_owned());
+    let summary: Vec<(&str, &str)> = payloads
+        .iter()
+        .map(|p| {
+            (
+                p["type"].as_str().unwrap(),
+                p["data"]["email"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("blocked", "blocked@inbox.test"),
+            ("blocked", "dmarc@inbox.test"),
+            ("bounce", "full@inbox.test"),
+        ],
+        "{payloads:?}"
+    );
+    let diagnostic = |p: &Value| p["data"]["diagnostic"].as_str().unwrap().to_owned();
+    assert!(
+        diagnostic(&payloads[0]).starts_with("550 5.7.1 "),
+        "{payloads:?}"
+    );
+    assert!(
+        diagnostic(&payloads[1]).starts_with("550 5.7.26 "),
+        "{payloads:?}"
+    );
+    assert_eq!(payloads[0]["data"]["source"], "failed");
+    assert_eq!(payloads[2]["data"]["bounce"]["class"], "soft");
+
     // The mailbox is still full a campaign later: now the address is suppressed, by the
     // campaign that saw it repeat; the blocked ones still are not.
     let second = rig.send_campaign().await;
@@ -341,16 +476,32 @@ async fn policy_and_mailbox_answers(backend: Backend) {
     assert_eq!(emails(&entries), ["full@inbox.test"], "{entries:?}");
     assert_eq!(entries[0]["reason"], "soft_bounce");
     assert_eq!(entries[0]["campaign_id"], second.as_str());
+
+    // A campaign's soft-bounce suppressions can be undone too, and only its own reason.
+    let undo = |reason: &str| format!("/v1/suppressions?campaign_id={second}&reason={reason}");
+    let (status, body) = rig.app.delete(&undo("hard_bounce"), &rig.acct.token).await;
+    assert_eq!(
+        (status, &body["removed"]),
+        (StatusCode::OK, &json!(0)),
+        "{body}"
+    );
+    let (status, body) = rig.app.delete(&undo("soft_bounce"), &rig.acct.token).await;
+    assert_eq!(
+        (status, &body["removed"]),
+        (StatusCode::OK, &json!(1)),
+        "{body}"
+    );
+    assert_eq!(rig.suppressed("").await, Vec::<Value>::new());
 }
 
 /// An address the relay accepts and its mailbox server does not know: the DSN arrives at
 /// the inbound listener, the address is suppressed, and everything counts it once.
-async fn unknown_user_by_dsn(backend: Backend) {
+async fn unknown_user_by_dsn(setup: Setup) {
     let policy = PostfixPolicy {
         mailboxes: vec!["alice"],
         ..PostfixPolicy::default()
     };
-    let rig = Rig::start(backend, policy, &["alice", "nobody"], &[]).await;
+    let rig = Rig::start(setup, policy, &["alice", "nobody"], &[]).await;
     let campaign = rig.send_campaign().await;
     rig.wait_for(&campaign, "sent").await;
     let entries = rig
@@ -377,29 +528,107 @@ async fn unknown_user_by_dsn(backend: Backend) {
     assert_eq!((sent, bounced, failed), (1, 1, 0), "{body}");
     assert_consistent(&rig, &campaign, &body["progress"]).await;
     let message = report["message_id"].as_str().unwrap();
-    let events = rig
-        .app
-        .all_pages(
-            &rig.acct.token,
-            &format!("/v1/events?message_id={message}"),
-            50,
-        )
-        .await;
+    let events = rig.message_events(message, 2).await;
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["sent", "bounce"], "{events:?}");
     assert_eq!(events[1]["bounce_class"], "hard");
     assert_eq!(events[1]["source"], "dsn");
 }
 
+/// The relay takes every message and reports later, by DSN, that a receiving server
+/// refused one by its DMARC policy (`Status: 5.7.26`) and found another's mailbox full
+/// (`Status: 5.2.2`): the first is blocked, the second a soft bounce, both failed after
+/// their `sent`, and no address is suppressed.
+async fn policy_and_mailbox_answers_by_dsn(setup: Setup) {
+    let policy = PostfixPolicy {
+        mailboxes: vec!["alice"],
+        bounced_domains: vec![
+            ("dmarc.test", "5.7.26 rejected by the domain's DMARC policy"),
+            ("full.test", "5.2.2 mailbox full"),
+        ],
+        ..PostfixPolicy::default()
+    };
+    let rig = Rig::start(
+        setup,
+        policy,
+        &["alice", "x@dmarc.test", "y@full.test"],
+        &[],
+    )
+    .await;
+    let campaign = rig.send_campaign().await;
+    rig.wait_for(&campaign, "sent").await;
+    let reports = wait_for_reports(&rig, 2).await;
+    let mut outcomes: Vec<&str> = reports
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["blocked", "soft_bounce"], "{reports:?}");
+    assert!(
+        reports.iter().all(|r| r["suppressed"] == false),
+        "{reports:?}"
+    );
+    let mut statuses: Vec<&str> = reports
+        .iter()
+        .map(|r| r["recipients"][0]["status"].as_str().unwrap())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["5.2.2", "5.7.26"], "{reports:?}");
+
+    let blocked = rig.events(&campaign, "blocked", 1).await;
+    assert_eq!(blocked[0]["email"], "x@dmarc.test");
+    assert_eq!(blocked[0]["source"], "dsn");
+    assert!(
+        blocked[0]["diagnostic"].as_str().unwrap().contains("DMARC"),
+        "{blocked:?}"
+    );
+    let soft = rig.events(&campaign, "bounce", 1).await;
+    assert_eq!(soft[0]["email"], "y@full.test");
+    assert_eq!(soft[0]["bounce_class"], "soft");
+    assert_eq!(soft[0]["source"], "dsn");
+
+    let done = rig.wait_for(&campaign, "sent").await;
+    let [sent, bounced, failed, _, _] = counts(&done["progress"]);
+    assert_eq!((sent, bounced, failed), (1, 0, 2), "{done}");
+    let stats = wait_for_stats(&rig.app, &rig.acct.token, &campaign, |s| {
+        s["sent"] == 1 && s["failed"] == 1 && s["bounced"]["soft"] == 1
+    })
+    .await;
+    assert_eq!(stats["bounced"]["hard"], 0, "{stats}");
+    assert_eq!(rig.suppressed("").await, Vec::<Value>::new());
+    assert_eq!(rig.postfix.mailbox("alice").len(), 1);
+}
+
+/// The inbound reports of the account, once there are `n`.
+async fn wait_for_reports(rig: &Rig, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reports = rig
+            .app
+            .all_pages(&rig.acct.token, "/v1/inbound/reports", 50)
+            .await;
+        if reports.len() >= n {
+            return reports;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} reports: {reports:?}\n{}",
+            reports.len(),
+            rig.postfix.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The relay's `250 … queued as` crawls back over a slow link while its DSN for the same
 /// message is already in: one outcome, the same in progress, statistics and events.
-async fn dsn_before_the_relays_reply(backend: Backend) {
+async fn dsn_before_the_relays_reply(setup: Setup) {
     let link = SlowLink::start().await;
     let policy = PostfixPolicy {
         mailboxes: vec!["alice"],
         ..PostfixPolicy::default()
     };
-    let rig = Rig::start_with(backend, policy, &["alice", "nobody"], &[], Some(&link)).await;
+    let rig = Rig::start_with(setup, policy, &["alice", "nobody"], &[], Some(&link)).await;
     let campaign = rig.send_campaign().await;
     // The DSN is in, while the relay's acceptance of that message is still on its way.
     let entries = rig
@@ -421,14 +650,7 @@ async fn dsn_before_the_relays_reply(backend: Backend) {
     assert_eq!((sent, bounced, failed, queued), (1, 1, 0, 0), "{done}");
     assert_consistent(&rig, &campaign, &done["progress"]).await;
     // The events read as they would have in the usual order: sent, then the bounce.
-    let events = rig
-        .app
-        .all_pages(
-            &rig.acct.token,
-            &format!("/v1/events?message_id={message}"),
-            50,
-        )
-        .await;
+    let events = rig.message_events(&message, 2).await;
     let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(types, ["sent", "bounce"], "{events:?}");
 }
@@ -450,7 +672,7 @@ async fn assert_consistent(rig: &Rig, campaign: &str, progress: &Value) {
 /// Half of the first recipients hard-bounce at once (a relay that says every address of
 /// a domain is unknown): the campaign pauses instead of suppressing the rest; the
 /// suppressions it made are reviewed and undone in one audited call; resumed, it goes on.
-async fn safety_valve_and_undo(backend: Backend) {
+async fn safety_valve_and_undo(setup: Setup) {
     let policy = PostfixPolicy {
         recipients: vec![(
             "lost.test",
@@ -461,7 +683,7 @@ async fn safety_valve_and_undo(backend: Backend) {
     let recipients: Vec<String> = (0..8).map(|i| format!("u{i}@lost.test")).collect();
     let recipients: Vec<&str> = recipients.iter().map(String::as_str).collect();
     let rig = Rig::start(
-        backend,
+        setup,
         policy,
         &recipients,
         &[

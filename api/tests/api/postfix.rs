@@ -7,7 +7,8 @@
 //! the users it lists; other users there are accepted and then bounced with a DSN
 //! (5.1.1), which goes — like every message for the bounce domain `bounces.test` — to
 //! Mailroom's inbound SMTP listener. A test adds policies: recipient access entries
-//! (`550 5.7.1 …` at RCPT TO) and HELO access entries. Every instance also refuses
+//! (`550 5.7.1 …` at RCPT TO), HELO access entries, and domains whose mail is accepted
+//! and then bounced with a DSN of a chosen status. Every instance also refuses
 //! greetings that are not fully-qualified (`reject_non_fqdn_helo_hostname`), as many
 //! relays do.
 //!
@@ -40,6 +41,9 @@ pub struct PostfixPolicy {
     pub recipients: Vec<(&'static str, &'static str)>,
     /// HELO access entries: a greeting name, and the answer.
     pub helos: Vec<(&'static str, &'static str)>,
+    /// Domains whose mail Postfix accepts and then bounces with a DSN of this status and
+    /// text (`error:5.7.26 text`, as a transport map entry).
+    pub bounced_domains: Vec<(&'static str, &'static str)>,
 }
 
 pub struct Postfix {
@@ -188,13 +192,24 @@ postlog   unix-dgram n  -       n       -       1       postlogd
             .map(|(a, b)| (a.as_str(), b.as_str()))
             .collect();
         let inbound = format!("smtp:[127.0.0.1]:{inbound_port}");
+        let mut transports = vec![(BOUNCE_DOMAIN.to_owned(), inbound)];
+        transports.extend(
+            policy
+                .bounced_domains
+                .iter()
+                .map(|(domain, answer)| (domain.to_string(), format!("error:{answer}"))),
+        );
+        let transports: Vec<(&str, &str)> = transports
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
         for (name, text) in [
             ("main.cf", main_cf),
             ("master.cf", master_cf),
             ("vmailbox", lines(&mailboxes)),
             ("access", lines(&policy.recipients)),
             ("helo_access", lines(&policy.helos)),
-            ("transport", lines(&[(BOUNCE_DOMAIN, inbound.as_str())])),
+            ("transport", lines(&transports)),
         ] {
             std::fs::write(etc.join(name), text).unwrap();
         }
@@ -260,6 +275,46 @@ postlog   unix-dgram n  -       n       -       1       postlogd
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// What this instance answers a client greeting as `helo` at `RCPT TO:<to>` (where
+    /// Postfix reports a refused greeting), as one line: `504 5.5.2 <vm>: Helo command
+    /// rejected: …`.
+    pub fn answer_to_recipient(&self, helo: &str, to: &str) -> String {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+        let mut writer = stream;
+        // The last line of a reply (`250 …` after `250-…` lines).
+        let mut reply = || {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                std::io::BufRead::read_line(&mut reader, &mut line).unwrap();
+                if line.as_bytes().get(3) != Some(&b'-') {
+                    return line.trim_end().to_owned();
+                }
+            }
+        };
+        assert!(reply().starts_with("220"));
+        let mut answer = String::new();
+        for command in [
+            format!("EHLO {helo}"),
+            format!("MAIL FROM:<probe@{BOUNCE_DOMAIN}>"),
+            format!("RCPT TO:<{to}>"),
+            "QUIT".to_owned(),
+        ] {
+            writer
+                .write_all(format!("{command}\r\n").as_bytes())
+                .unwrap();
+            let line = reply();
+            if command.starts_with("RCPT") {
+                answer = line;
+            }
+        }
+        answer
     }
 
     /// `SMTP_URL` for this instance.

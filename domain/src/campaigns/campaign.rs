@@ -139,7 +139,11 @@ pub struct Progress {
     /// Deferred by the relay; a retry is scheduled.
     pub deferred: i64,
     pub sent: i64,
+    /// Closed without delivery: a blocked answer (a policy, authentication or protocol
+    /// refusal), a soft bounce, or given up on after the last attempt.
     pub failed: i64,
+    /// Hard-bounced: the address does not exist (suppressed, unless the safety valve held
+    /// the campaign's suppressions).
     pub bounced: i64,
     pub skipped: i64,
 }
@@ -764,7 +768,10 @@ impl Campaign {
             BounceValve::Tripped => return Ok(false),
             BounceValve::Armed => {}
         }
-        let Some(threshold) = valve.threshold() else {
+        let counted = campaign
+            .dispatched_at
+            .map(|_| i64::from(campaign.recipients));
+        let Some(threshold) = valve.threshold(counted) else {
             return Ok(true);
         };
         let armed_until = campaign

@@ -6,6 +6,15 @@ use serde::{Deserialize, Serialize};
 use crate::schema::events;
 use crate::store::sql_types::{Id, Timestamp};
 
+/// What happened to a message: `sent` (the relay accepted it); `deferred` (a temporary
+/// failure, retried, or a report's delay notice); `bounce` (`bounce_class` `hard`: the
+/// address does not exist and is suppressed; `soft`: the mailbox is full or disabled);
+/// `blocked` (not delivered, and never the address's fault: the relay or the receiving
+/// server refused the sending — policy, SPF/DKIM/DMARC, a blocklist, the greeting — with
+/// `source` `failed` (or `dsn` when a report said so) and `diagnostic` quoting the answer;
+/// nothing is suppressed, and these answers count toward pausing the campaign; or
+/// Mailroom did not send it: suppressed, unsubscribed, restricted, without consent);
+/// `open`; `click`; `unsub`; `spam` (a feedback-loop complaint).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
@@ -15,7 +24,9 @@ pub enum EventType {
     Deferred,
     /// The message bounced (`bounce_class` says hard or soft).
     Bounce,
-    /// Mailroom did not send it (suppressed, unsubscribed, restricted, or given up on).
+    /// Not delivered, not the address's fault: the relay refused the sending (a policy,
+    /// authentication or protocol answer), or Mailroom did not send it (suppressed,
+    /// unsubscribed, restricted, no consent).
     Blocked,
     Open,
     Click,

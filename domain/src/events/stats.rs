@@ -92,13 +92,16 @@ pub struct CampaignStats {
     pub sent: i64,
     pub deferred: i64,
     pub bounced: Bounced,
-    /// Not sent: suppressed, no longer subscribed, or without consent at delivery time.
+    /// Not sent by Mailroom's own rules: suppressed, no longer subscribed, or without
+    /// consent at delivery time. A relay's refusal counts in `failed`.
     pub blocked: i64,
     pub opened: Unique,
     pub clicked: Unique,
     pub unsubscribed: i64,
     pub complained: i64,
-    /// Given up on after the last attempt.
+    /// Refused without blaming the address (`blocked` events with `source` `failed` or
+    /// `dsn`: a policy, authentication or protocol answer, quoted in their `diagnostic`),
+    /// or given up on after the last attempt. Soft bounces count in `bounced.soft`.
     pub failed: i64,
     pub rates: Rates,
     /// Clicks per link, most clicked first.

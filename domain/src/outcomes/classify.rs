@@ -1,5 +1,6 @@
 //! The classification table: what an answer about one message means, whether it came as an
-//! SMTP reply, a DSN's `Status:` field or an ARF report's delivery answer.
+//! SMTP reply or a DSN's `Status:` field. (A feedback report, ARF, carries no status code:
+//! it is a complaint, recorded by the same `outcomes::record`.)
 //!
 //! The enhanced status code (RFC 3463) decides: its subject says what went wrong
 //! ([`STATUS_TABLE`]), its class whether the server meant it for good (5) or for now (4).
@@ -562,6 +563,41 @@ mod tests {
     }
 
     #[test]
+    fn each_status_row_decides_a_permanent_and_a_transient_code_alike_in_replies_and_reports() {
+        // Per row of STATUS_TABLE, in order: a 5.x.x and a 4.x.x code it covers, and what
+        // each means.
+        let rows = [
+            ("5.1.7", (Blocked, false), "4.1.7", (Blocked, true)),
+            ("5.1.8", (Blocked, false), "4.1.8", (Blocked, true)),
+            ("5.1.1", (HardBounce, false), "4.1.1", (SoftBounce, true)),
+            ("5.2.2", (SoftBounce, true), "4.2.2", (SoftBounce, true)),
+            ("5.3.4", (Blocked, false), "4.3.1", (Blocked, true)),
+            ("5.4.4", (Blocked, false), "4.4.7", (Blocked, true)),
+            ("5.5.2", (Blocked, false), "4.5.3", (Blocked, true)),
+            ("5.6.1", (Blocked, false), "4.6.5", (Blocked, true)),
+            ("5.7.1", (Blocked, false), "4.7.1", (Blocked, true)),
+        ];
+        assert_eq!(rows.len(), STATUS_TABLE.len());
+        for (rule, (permanent, on_permanent, transient, on_transient)) in
+            STATUS_TABLE.iter().zip(rows)
+        {
+            for (code, expected, reply_code) in [
+                (permanent, on_permanent, 550),
+                (transient, on_transient, 450),
+            ] {
+                let status = EnhancedStatus::parse(code).unwrap();
+                assert!(std::ptr::eq(status_rule(status).unwrap(), rule), "{code}");
+                assert_eq!(
+                    reply(reply_code, &format!("{code} refused")),
+                    expected,
+                    "{code}"
+                );
+                assert_eq!(report(code, None), expected, "{code}");
+            }
+        }
+    }
+
+    #[test]
     fn every_row_of_both_tables_is_reachable() {
         // Each status row is the first to match one of its own codes.
         for rule in &STATUS_TABLE {
@@ -626,17 +662,33 @@ mod tests {
         }
     }
 
+    fn status_rows() -> Vec<String> {
+        STATUS_TABLE
+            .iter()
+            .map(|rule| {
+                let codes = format!("`{}`", rule.codes);
+                row(&[
+                    &codes,
+                    rule.meaning,
+                    outcome(rule.permanent),
+                    outcome(rule.transient),
+                ])
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_readme_lists_the_table_as_it_is() {
+        let readme = include_str!("../../../README.md");
+        for line in status_rows() {
+            assert!(readme.contains(&line), "README.md lacks\n{line}");
+        }
+    }
+
     #[test]
     fn the_documentation_lists_both_tables_as_they_are() {
         let docs = include_str!("../../../docs/sending.md");
-        for rule in &STATUS_TABLE {
-            let codes = format!("`{}`", rule.codes);
-            let line = row(&[
-                &codes,
-                rule.meaning,
-                outcome(rule.permanent),
-                outcome(rule.transient),
-            ]);
+        for line in status_rows() {
             assert!(docs.contains(&line), "docs/sending.md lacks\n{line}");
         }
         for rule in &REPLY_TABLE {
