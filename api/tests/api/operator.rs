@@ -60,6 +60,27 @@ async fn held_jobs(app: &TestApp, account: &str) -> i64 {
     .await
 }
 
+/// `/metrics` once it holds `line`.
+async fn wait_metrics(app: &TestApp, line: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains(line) {
+            return metrics;
+        }
+        assert!(Instant::now() < deadline, "never {line:?}: {metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn received_by(server: &SmtpServer, prefix: &str) -> usize {
     server
         .received()
@@ -118,6 +139,17 @@ async fn the_operator_lists_and_inspects_accounts_without_their_contacts_data(ba
     })
     .await;
     assert_eq!(shown["windows"]["day"]["sent"], 1, "{shown}");
+    // The installation counts what became of its messages, whatever the account.
+    let metrics = wait_metrics(
+        &app,
+        "mailroom_message_outcomes_total{outcome=\"sent\"} 1\n",
+    )
+    .await;
+    assert!(
+        metrics.contains("# TYPE mailroom_message_outcomes_total counter\n")
+            && metrics.contains("mailroom_message_outcomes_total{outcome=\"bounced\"} 0\n"),
+        "{metrics}"
+    );
 
     let (status, suspended) = admin(
         &app,
@@ -209,6 +241,13 @@ async fn the_operator_lists_and_inspects_accounts_without_their_contacts_data(ba
         actions.contains(&(shop.id.clone(), "account.read".into())),
         "{actions:?}"
     );
+    // Listing is a read too: every account on a page the operator read is in the log.
+    for account in [&shop.id, &other.id] {
+        assert!(
+            actions.contains(&(account.clone(), "account.listed".into())),
+            "{actions:?}"
+        );
+    }
     assert!(
         log.iter().all(|e| e["actor"]["type"] == "operator"),
         "{log:?}"
@@ -534,6 +573,12 @@ async fn hard_bounces_over_the_threshold_suspend_the_account_and_tell_the_operat
         metrics.contains("mailroom_automatic_suspensions_total 1\n"),
         "{metrics}"
     );
+    // Both refusals are counted installation-wide.
+    wait_metrics(
+        &app,
+        "mailroom_message_outcomes_total{outcome=\"bounced\"} 2\n",
+    )
+    .await;
     let posted = receiver.wait_for(1, Duration::from_secs(30)).await;
     assert_eq!(posted[0].path, "/operator");
     assert_eq!(
@@ -547,8 +592,235 @@ async fn hard_bounces_over_the_threshold_suspend_the_account_and_tell_the_operat
     assert_eq!(alert["data"]["reason"], reason);
 }
 
+/// The account's own sending window of the current hour, as the operator sees it.
+async fn hour_window(app: &TestApp, account: &str) -> Value {
+    admin(
+        app,
+        Method::GET,
+        &format!("/v1/admin/accounts/{account}"),
+        None,
+    )
+    .await
+    .1["windows"]["hour"]
+        .clone()
+}
+
+async fn an_account_can_be_made_unlimited_under_an_installation_default(backend: Backend) {
+    let app = TestApp::spawn_with(backend, |vars| {
+        vars.insert("MAILROOM_ACCOUNT_MESSAGES_PER_HOUR".into(), "1".into());
+    })
+    .await;
+    let shop = app.create_account("Shop").await;
+    let other = app.create_account("Other").await;
+    let path = format!("/v1/admin/accounts/{}", shop.id);
+    let (status, view) = admin(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(json!({"limits": {"messages_per_hour": "unlimited"}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["limits"]["messages_per_hour"], "unlimited", "{view}");
+    assert_eq!(view["limits"]["messages_per_day"], Value::Null, "{view}");
+    assert_eq!(
+        view["effective_limits"]["messages_per_hour"],
+        Value::Null,
+        "{view}"
+    );
+    for bad in [json!("lots"), json!(0), json!(1.5), json!("Unlimited")] {
+        let (status, problem) = admin(
+            &app,
+            Method::PATCH,
+            &path,
+            Some(json!({"limits": {"messages_per_hour": bad}})),
+        )
+        .await;
+        assert_problem(
+            status,
+            &problem,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_failed",
+        );
+    }
+
+    // Each sends once; the account under the default is then full for the hour, the
+    // unlimited one is not.
+    for account in [&shop, &other] {
+        let (status, body) = app
+            .post(
+                "/v1/send",
+                &account.token,
+                transactional("buyer@example.com"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        wait_admin(&app, &format!("/v1/admin/accounts/{}", account.id), |a| {
+            a["windows"]["hour"]["sent"] == 1
+        })
+        .await;
+    }
+    let (status, body) = app
+        .post("/v1/send", &shop.token, transactional("again@example.com"))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "unlimited: {body}");
+    let (status, problem) = app
+        .post("/v1/send", &other.token, transactional("again@example.com"))
+        .await;
+    assert_problem(
+        status,
+        &problem,
+        StatusCode::TOO_MANY_REQUESTS,
+        "quota_exceeded",
+    );
+    wait_admin(&app, &path, |a| a["windows"]["hour"]["sent"] == 2).await;
+    assert_eq!(hour_window(&app, &shop.id).await["limit"], Value::Null);
+
+    // `null` returns the account to the installation's default.
+    let (status, view) = admin(
+        &app,
+        Method::PATCH,
+        &path,
+        Some(json!({"limits": {"messages_per_hour": null}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["limits"]["messages_per_hour"], Value::Null, "{view}");
+    assert_eq!(view["effective_limits"]["messages_per_hour"], 1, "{view}");
+    let (status, problem) = app
+        .post("/v1/send", &shop.token, transactional("third@example.com"))
+        .await;
+    assert_problem(
+        status,
+        &problem,
+        StatusCode::TOO_MANY_REQUESTS,
+        "quota_exceeded",
+    );
+}
+
+async fn a_retried_message_takes_one_sending_slot(backend: Backend) {
+    let server = SmtpServer::start();
+    let smtp = server.url();
+    let app = TestApp::spawn_with(backend, move |vars| {
+        vars.insert("SMTP_URL".into(), smtp);
+        vars.insert("MAILROOM_RETRY_BASE_MS".into(), "100".into());
+        vars.insert("MAILROOM_DELIVERY_MAX_ATTEMPTS".into(), "4".into());
+    })
+    .await;
+    let shop = app.create_account("Shop").await;
+    let (status, body) = admin(
+        &app,
+        Method::PATCH,
+        &format!("/v1/admin/accounts/{}", shop.id),
+        Some(json!({"limits": {"messages_per_hour": 10}})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // The SMTP server answers 451 to this address, every time: the message is retried.
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &shop.token,
+            transactional("tempfail@example.com"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let deferred = app
+            .all_pages(&shop.token, "/v1/events?type=deferred", 100)
+            .await;
+        if deferred.len() >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never retried: {deferred:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hour = hour_window(&app, &shop.id).await;
+    assert_eq!(
+        hour["sent"], 1,
+        "one message, one slot, however often it is tried: {hour}"
+    );
+}
+
+async fn a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail(
+    backend: Backend,
+) {
+    let server = SmtpServer::start();
+    let smtp = server.url();
+    let app = TestApp::spawn_with(backend, move |vars| {
+        vars.insert("SMTP_URL".into(), smtp);
+    })
+    .await;
+    let shop = app.create_account("Shop").await;
+    let list = app.list(&shop.token, "News").await;
+    readers(&app, &shop.token, &list, 3).await;
+    let campaign = create_campaign(&app, &shop.token, campaign_body(&list)).await;
+    let send_at = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let (status, body) = app
+        .post(
+            &format!("/v1/campaigns/{campaign}/schedule"),
+            &shop.token,
+            json!({"send_at": send_at}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let account_path = format!("/v1/admin/accounts/{}", shop.id);
+    let (status, body) = admin(
+        &app,
+        Method::POST,
+        &format!("{account_path}/suspend"),
+        Some(json!({"reason": "phishing reports"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Its time comes: the campaign pauses at dispatch, and no message is handed out.
+    let paused = crate::campaigns::wait_for_status(&app, &shop.token, &campaign, "paused").await;
+    assert_eq!(paused["paused_reason"], "account suspended", "{paused}");
+    let id: mailroom_domain::Id = campaign.parse().unwrap();
+    let messages: i64 = with_db(&app, move |conn| {
+        use diesel::prelude::*;
+        use mailroom_domain::schema::messages;
+        messages::table
+            .filter(messages::campaign_id.eq(id))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(
+        messages, 0,
+        "a suspended account's campaign hands out nothing"
+    );
+
+    let (status, body) = admin(&app, Method::POST, &format!("{account_path}/resume"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    crate::campaigns::wait_for_status(&app, &shop.token, &campaign, "sent").await;
+    assert_eq!(received_by(&server, "reader"), 3);
+}
+
 mod sqlite {
     use super::*;
+
+    #[tokio::test]
+    async fn an_account_can_be_made_unlimited_under_an_installation_default() {
+        super::an_account_can_be_made_unlimited_under_an_installation_default(Backend::Sqlite)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_retried_message_takes_one_sending_slot() {
+        super::a_retried_message_takes_one_sending_slot(Backend::Sqlite).await;
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail() {
+        super::a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail(
+            Backend::Sqlite,
+        )
+        .await;
+    }
 
     #[tokio::test]
     async fn the_operator_lists_and_inspects_accounts_without_their_contacts_data() {
@@ -579,6 +851,25 @@ mod sqlite {
 
 mod postgres {
     use super::*;
+
+    #[tokio::test]
+    async fn an_account_can_be_made_unlimited_under_an_installation_default() {
+        super::an_account_can_be_made_unlimited_under_an_installation_default(Backend::Postgres)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn a_retried_message_takes_one_sending_slot() {
+        super::a_retried_message_takes_one_sending_slot(Backend::Postgres).await;
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail() {
+        super::a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail(
+            Backend::Postgres,
+        )
+        .await;
+    }
 
     #[tokio::test]
     async fn the_operator_lists_and_inspects_accounts_without_their_contacts_data() {
