@@ -322,23 +322,41 @@ async fn an_account_can_never_change_its_own_standing(backend: Backend) {
     );
 }
 
+/// The environment `a_suspended_account_holds_its_mail_until_resumed` runs in (with
+/// `SMTP_URL`): retried soon and often, and the campaign never pauses for relay failures.
+pub(crate) const SUSPENSION_ENV: [(&str, &str); 3] = [
+    ("MAILROOM_RETRY_BASE_MS", "300"),
+    ("MAILROOM_DELIVERY_MAX_ATTEMPTS", "30"),
+    ("MAILROOM_PAUSE_AFTER_FAILURES", "1000"),
+];
+
 async fn a_suspended_account_holds_its_mail_and_sends_it_when_resumed(backend: Backend) {
     let server = SmtpServer::start();
-    // The relay refuses for now: the mail stays queued, in flight.
-    server.fail_all(true);
     let smtp = server.url();
     let app = TestApp::spawn_with(backend, move |vars| {
         vars.insert("SMTP_URL".into(), smtp);
-        vars.insert("MAILROOM_RETRY_BASE_MS".into(), "300".into());
-        vars.insert("MAILROOM_DELIVERY_MAX_ATTEMPTS".into(), "30".into());
-        vars.insert("MAILROOM_PAUSE_AFTER_FAILURES".into(), "1000".into());
+        for (k, v) in SUSPENSION_ENV {
+            vars.insert(k.into(), v.into());
+        }
     })
     .await;
+    a_suspended_account_holds_its_mail_until_resumed(&app, &server).await;
+}
+
+/// A campaign in flight and a transactional message meet a refusing relay; the account is
+/// suspended (sends refused, the campaign paused, the mail held once the relay works
+/// again), then resumed (everything goes out). `app` delivers through `server`.
+pub(crate) async fn a_suspended_account_holds_its_mail_until_resumed(
+    app: &TestApp,
+    server: &SmtpServer,
+) {
+    // The relay refuses for now: the mail stays queued, in flight.
+    server.fail_all(true);
     let shop = app.create_account("Shop").await;
     let other = app.create_account("Other").await;
     let list = app.list(&shop.token, "News").await;
-    readers(&app, &shop.token, &list, 3).await;
-    let campaign = create_campaign(&app, &shop.token, campaign_body(&list)).await;
+    readers(app, &shop.token, &list, 3).await;
+    let campaign = create_campaign(app, &shop.token, campaign_body(&list)).await;
     let (status, body) = app
         .post(
             &format!("/v1/campaigns/{campaign}/send"),
@@ -375,7 +393,7 @@ async fn a_suspended_account_holds_its_mail_and_sends_it_when_resumed(backend: B
 
     let account_path = format!("/v1/admin/accounts/{}", shop.id);
     let (status, suspended) = admin(
-        &app,
+        app,
         Method::POST,
         &format!("{account_path}/suspend"),
         Some(json!({"reason": "phishing reports"})),
@@ -397,7 +415,7 @@ async fn a_suspended_account_holds_its_mail_and_sends_it_when_resumed(backend: B
             .contains("phishing reports"),
         "{problem}"
     );
-    let second = create_campaign(&app, &shop.token, campaign_body(&list)).await;
+    let second = create_campaign(app, &shop.token, campaign_body(&list)).await;
     let (status, problem) = app
         .post(
             &format!("/v1/campaigns/{second}/send"),
@@ -447,27 +465,26 @@ async fn a_suspended_account_holds_its_mail_and_sends_it_when_resumed(backend: B
     server.fail_all(false);
     server.wait_for_async(1, Duration::from_secs(30)).await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while held_jobs(&app, &shop.id).await < 4 {
+    while held_jobs(app, &shop.id).await < 4 {
         assert!(
             Instant::now() < deadline,
             "the account's mail was never held"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(received_by(&server, "other-buyer@"), 1);
+    assert_eq!(received_by(server, "other-buyer@"), 1);
     assert_eq!(
-        received_by(&server, "reader") + received_by(&server, "buyer@"),
+        received_by(server, "reader") + received_by(server, "buyer@"),
         0
     );
 
-    let (status, resumed) =
-        admin(&app, Method::POST, &format!("{account_path}/resume"), None).await;
+    let (status, resumed) = admin(app, Method::POST, &format!("{account_path}/resume"), None).await;
     assert_eq!(status, StatusCode::OK, "{resumed}");
     assert_eq!(resumed["status"], "active");
     server.wait_for_async(5, Duration::from_secs(30)).await;
-    assert_eq!(received_by(&server, "reader"), 3);
-    assert_eq!(received_by(&server, "buyer@"), 1);
-    crate::campaigns::wait_for_status(&app, &shop.token, &campaign, "sent").await;
+    assert_eq!(received_by(server, "reader"), 3);
+    assert_eq!(received_by(server, "buyer@"), 1);
+    crate::campaigns::wait_for_status(app, &shop.token, &campaign, "sent").await;
     let account = app.get("/v1/account", &shop.token).await.1;
     assert_eq!(account["status"], "active");
     assert_eq!(account["suspended_reason"], Value::Null);
@@ -490,30 +507,51 @@ async fn a_suspended_account_holds_its_mail_and_sends_it_when_resumed(backend: B
     );
 }
 
+/// The environment of `hard_bounces_suspend_the_account_and_tell_the_operator` (with
+/// `SMTP_URL`): the protection judges from 4 messages, and tells `receiver`.
+pub(crate) fn protection_env(receiver: &WebhookReceiver) -> Vec<(String, String)> {
+    receiver.set_secrets(&[OPERATOR_SECRET]);
+    vec![
+        ("MAILROOM_PROTECTION_MIN_MESSAGES".into(), "4".into()),
+        (
+            "MAILROOM_OPERATOR_WEBHOOK_URL".into(),
+            receiver.url("/operator"),
+        ),
+        (
+            "MAILROOM_OPERATOR_WEBHOOK_SECRET".into(),
+            OPERATOR_SECRET.into(),
+        ),
+    ]
+}
+
 async fn hard_bounces_over_the_threshold_suspend_the_account_and_tell_the_operator(
     backend: Backend,
 ) {
     let server = SmtpServer::start();
     let receiver = WebhookReceiver::start();
-    receiver.set_secrets(&[OPERATOR_SECRET]);
-    let (smtp, hook) = (server.url(), receiver.url("/operator"));
+    let (smtp, env) = (server.url(), protection_env(&receiver));
     let app = TestApp::spawn_with(backend, move |vars| {
         vars.insert("SMTP_URL".into(), smtp);
-        vars.insert("MAILROOM_PROTECTION_MIN_MESSAGES".into(), "4".into());
-        vars.insert("MAILROOM_OPERATOR_WEBHOOK_URL".into(), hook);
-        vars.insert(
-            "MAILROOM_OPERATOR_WEBHOOK_SECRET".into(),
-            OPERATOR_SECRET.into(),
-        );
+        vars.extend(env);
     })
     .await;
+    hard_bounces_suspend_the_account_and_tell_the_operator(&app, &receiver).await;
+}
+
+/// A campaign whose recipients include addresses the SMTP server refuses with 550: the
+/// protection suspends the account, and the operator is told (audit log, metrics, signed
+/// webhook to `receiver`). `app` runs with `protection_env(receiver)`.
+pub(crate) async fn hard_bounces_suspend_the_account_and_tell_the_operator(
+    app: &TestApp,
+    receiver: &WebhookReceiver,
+) {
     let shop = app.create_account("Shop").await;
     let list = app.list(&shop.token, "News").await;
-    readers(&app, &shop.token, &list, 6).await;
+    readers(app, &shop.token, &list, 6).await;
     // The SMTP server refuses these at RCPT TO with 550 5.1.1: hard bounces.
     for i in 0..2 {
         subscriber(
-            &app,
+            app,
             &shop.token,
             &list,
             &format!("bounce{i}@example.com"),
@@ -521,7 +559,7 @@ async fn hard_bounces_over_the_threshold_suspend_the_account_and_tell_the_operat
         )
         .await;
     }
-    let campaign = create_campaign(&app, &shop.token, campaign_body(&list)).await;
+    let campaign = create_campaign(app, &shop.token, campaign_body(&list)).await;
     let (status, body) = app
         .post(
             &format!("/v1/campaigns/{campaign}/send"),
@@ -531,7 +569,7 @@ async fn hard_bounces_over_the_threshold_suspend_the_account_and_tell_the_operat
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 
-    let account = wait_admin(&app, &format!("/v1/admin/accounts/{}", shop.id), |a| {
+    let account = wait_admin(app, &format!("/v1/admin/accounts/{}", shop.id), |a| {
         a["status"] == "suspended"
     })
     .await;
@@ -575,7 +613,7 @@ async fn hard_bounces_over_the_threshold_suspend_the_account_and_tell_the_operat
     );
     // Both refusals are counted installation-wide.
     wait_metrics(
-        &app,
+        app,
         "mailroom_message_outcomes_total{outcome=\"bounced\"} 2\n",
     )
     .await;
