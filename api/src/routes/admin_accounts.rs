@@ -175,18 +175,50 @@ pub async fn get_admin_account(
 
 /// One limit an account has of its own: a number of messages (1–100000000), or
 /// `"unlimited"` (no limit, whatever the installation's default).
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OwnLimit {
     Messages(i64),
-    Unlimited(Unlimited),
+    Unlimited,
 }
 
-/// The word that lifts a limit.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Unlimited {
-    Unlimited,
+const UNLIMITED: &str = "unlimited";
+
+impl Serialize for OwnLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OwnLimit::Messages(n) => s.serialize_i64(*n),
+            OwnLimit::Unlimited => s.serialize_str(UNLIMITED),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OwnLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Limit;
+        impl serde::de::Visitor<'_> for Limit {
+            type Value = OwnLimit;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(
+                    f,
+                    "a number of messages (1 to {MAX_LIMIT}), \"{UNLIMITED}\" or null"
+                )
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<OwnLimit, E> {
+                Ok(OwnLimit::Messages(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<OwnLimit, E> {
+                Ok(OwnLimit::Messages(i64::try_from(n).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OwnLimit, E> {
+                if v == UNLIMITED {
+                    Ok(OwnLimit::Unlimited)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(Limit)
+    }
 }
 
 // Written by hand: a generated SDK reads it as "an integer or the string `unlimited`".
@@ -221,7 +253,7 @@ impl OwnLimit {
     fn of(setting: LimitSetting) -> Option<OwnLimit> {
         match setting {
             LimitSetting::Default => None,
-            LimitSetting::Unlimited => Some(OwnLimit::Unlimited(Unlimited::Unlimited)),
+            LimitSetting::Unlimited => Some(OwnLimit::Unlimited),
             LimitSetting::AtMost(n) => Some(OwnLimit::Messages(i64::from(n))),
         }
     }
@@ -230,7 +262,7 @@ impl OwnLimit {
     fn setting(limit: Option<OwnLimit>) -> Option<LimitSetting> {
         Some(match limit {
             None => LimitSetting::Default,
-            Some(OwnLimit::Unlimited(_)) => LimitSetting::Unlimited,
+            Some(OwnLimit::Unlimited) => LimitSetting::Unlimited,
             Some(OwnLimit::Messages(n)) => LimitSetting::AtMost(u32::try_from(n).ok()?),
         })
     }

@@ -680,6 +680,10 @@ async fn an_account_can_be_made_unlimited_under_an_installation_default(backend:
             StatusCode::UNPROCESSABLE_ENTITY,
             "validation_failed",
         );
+        assert!(
+            problem.to_string().contains("\\\"unlimited\\\""),
+            "says what a limit can be: {problem}"
+        );
     }
 
     // Each sends once; the account under the default is then full for the hour, the

@@ -24,8 +24,8 @@ pub enum Admission {
 }
 
 /// Decides whether `wanted` messages of `account` may go to the relay now, and takes their
-/// slots in the sending windows if so (`wanted` 0: only whether the account is suspended). Call it inside a write transaction, with the account
-/// as read in it.
+/// slots in the sending windows if so (`wanted` 0: only whether the account is
+/// suspended). Call it inside a write transaction, with the account as read in it.
 pub fn admit(
     conn: &mut DbConnection,
     account: &Account,

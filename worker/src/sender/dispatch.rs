@@ -68,7 +68,9 @@ fn dispatch_batch(
             CampaignStatus::Scheduled => start_scheduled(conn, &campaign)?,
             _ => return Ok(Batch::Stopped),
         }
-        let owner = Account::find_shared(conn, campaign.account_id)?;
+        // Read without a lock: the campaign is locked already, and a suspension locks the
+        // account before its campaigns. `pause_for_suspension` reads it again, locked.
+        let owner = Account::find(conn, campaign.account_id)?;
         if owner.deletion_pending() {
             Campaign::pause_for_account_deletion(conn, campaign_id)?;
             return Ok(Batch::Paused);
