@@ -6,12 +6,13 @@
 
 mod support;
 
-use support::TestDb;
+use support::{TestDb, campaign};
 
 use chrono::{DateTime, Utc};
 use mailroom_domain::Id;
 use mailroom_domain::accounts::quota::{self, Period, SendingLimits, Taken};
 use mailroom_domain::accounts::{Account, Admission, SuspendedBy, sending_gate};
+use mailroom_domain::campaigns::{Campaign, CampaignStatus};
 use mailroom_domain::jobs::{Enqueue, Job, JobRow, status};
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -172,8 +173,43 @@ fn a_resume_between_the_gate_and_the_hold_leaves_no_job_held(db: &TestDb) {
     );
 }
 
+/// The same race for a campaign: a worker found the account suspended, the operator
+/// resumed it (continuing the campaign), then the worker pauses the campaign and holds its
+/// job. The campaign must go on sending, and the job must run.
+fn a_resume_between_the_gate_and_the_pause_leaves_the_campaign_sending(db: &TestDb) {
+    let mut conn = db.open();
+    let account = Account::create_with_key(&mut conn, "Shop").unwrap().0;
+    let id = campaign(&mut conn, account.id);
+    Campaign::send(&mut conn, account.id, id).unwrap();
+    let options = Enqueue {
+        account: Some(account.id),
+        group: Some(id),
+        ..Enqueue::default()
+    };
+    let job = Job::DeliverMessage {
+        message_id: Id::new(),
+    };
+    let in_hand = JobRow::enqueue(&mut conn, &job, options).unwrap();
+    Account::suspend(&mut conn, account.id, "spam", SuspendedBy::Operator).unwrap();
+    let status_of = |conn: &mut _| Campaign::find_any(conn, id).unwrap().status();
+    assert_eq!(status_of(&mut conn), CampaignStatus::Paused);
+    Account::resume_sending(&mut conn, account.id).unwrap();
+    assert_eq!(status_of(&mut conn), CampaignStatus::Sending);
+
+    // The worker, late: the pause and the hold find nothing to wait for.
+    conn.write_transaction(|c| Campaign::pause_for_suspension(c, id))
+        .unwrap();
+    assert_eq!(status_of(&mut conn), CampaignStatus::Sending);
+    JobRow::hold(&mut conn, in_hand).unwrap();
+    assert_eq!(
+        JobRow::find(&mut conn, in_hand).unwrap().status,
+        status::PENDING
+    );
+}
+
 on_both_backends!(
     racing_takers_never_pass_the_limit,
     a_suspended_account_is_held_and_an_unlimited_one_admitted,
     a_resume_between_the_gate_and_the_hold_leaves_no_job_held,
+    a_resume_between_the_gate_and_the_pause_leaves_the_campaign_sending,
 );
