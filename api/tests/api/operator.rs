@@ -17,7 +17,7 @@ use crate::webhook_receiver::WebhookReceiver;
 
 const OPERATOR_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-async fn admin(
+pub(crate) async fn admin(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -26,12 +26,12 @@ async fn admin(
     app.request(method, path, Some(ADMIN_TOKEN), body).await
 }
 
-fn transactional(to: &str) -> Value {
+pub(crate) fn transactional(to: &str) -> Value {
     json!({"messages": [{"from": {"email": "shop@shop.example"}, "to": [{"email": to}], "subject": "Your order", "text": "Thanks"}]})
 }
 
 /// Polls `path` with the admin token until `done` holds of its body.
-async fn wait_admin(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_admin(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, body) = admin(app, Method::GET, path, None).await;
@@ -630,161 +630,6 @@ pub(crate) async fn hard_bounces_suspend_the_account_and_tell_the_operator(
     assert_eq!(alert["data"]["reason"], reason);
 }
 
-/// The account's own sending window of the current hour, as the operator sees it.
-async fn hour_window(app: &TestApp, account: &str) -> Value {
-    admin(
-        app,
-        Method::GET,
-        &format!("/v1/admin/accounts/{account}"),
-        None,
-    )
-    .await
-    .1["windows"]["hour"]
-        .clone()
-}
-
-async fn an_account_can_be_made_unlimited_under_an_installation_default(backend: Backend) {
-    let app = TestApp::spawn_with(backend, |vars| {
-        vars.insert("MAILROOM_ACCOUNT_MESSAGES_PER_HOUR".into(), "1".into());
-    })
-    .await;
-    let shop = app.create_account("Shop").await;
-    let other = app.create_account("Other").await;
-    let path = format!("/v1/admin/accounts/{}", shop.id);
-    let (status, view) = admin(
-        &app,
-        Method::PATCH,
-        &path,
-        Some(json!({"limits": {"messages_per_hour": "unlimited"}})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{view}");
-    assert_eq!(view["limits"]["messages_per_hour"], "unlimited", "{view}");
-    assert_eq!(view["limits"]["messages_per_day"], Value::Null, "{view}");
-    assert_eq!(
-        view["effective_limits"]["messages_per_hour"],
-        Value::Null,
-        "{view}"
-    );
-    for bad in [json!("lots"), json!(0), json!(1.5), json!("Unlimited")] {
-        let (status, problem) = admin(
-            &app,
-            Method::PATCH,
-            &path,
-            Some(json!({"limits": {"messages_per_hour": bad}})),
-        )
-        .await;
-        assert_problem(
-            status,
-            &problem,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-        );
-        assert!(
-            problem.to_string().contains("\\\"unlimited\\\""),
-            "says what a limit can be: {problem}"
-        );
-    }
-
-    // Each sends once; the account under the default is then full for the hour, the
-    // unlimited one is not.
-    for account in [&shop, &other] {
-        let (status, body) = app
-            .post(
-                "/v1/send",
-                &account.token,
-                transactional("buyer@example.com"),
-            )
-            .await;
-        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-        wait_admin(&app, &format!("/v1/admin/accounts/{}", account.id), |a| {
-            a["windows"]["hour"]["sent"] == 1
-        })
-        .await;
-    }
-    let (status, body) = app
-        .post("/v1/send", &shop.token, transactional("again@example.com"))
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "unlimited: {body}");
-    let (status, problem) = app
-        .post("/v1/send", &other.token, transactional("again@example.com"))
-        .await;
-    assert_problem(
-        status,
-        &problem,
-        StatusCode::TOO_MANY_REQUESTS,
-        "quota_exceeded",
-    );
-    wait_admin(&app, &path, |a| a["windows"]["hour"]["sent"] == 2).await;
-    assert_eq!(hour_window(&app, &shop.id).await["limit"], Value::Null);
-
-    // `null` returns the account to the installation's default.
-    let (status, view) = admin(
-        &app,
-        Method::PATCH,
-        &path,
-        Some(json!({"limits": {"messages_per_hour": null}})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{view}");
-    assert_eq!(view["limits"]["messages_per_hour"], Value::Null, "{view}");
-    assert_eq!(view["effective_limits"]["messages_per_hour"], 1, "{view}");
-    let (status, problem) = app
-        .post("/v1/send", &shop.token, transactional("third@example.com"))
-        .await;
-    assert_problem(
-        status,
-        &problem,
-        StatusCode::TOO_MANY_REQUESTS,
-        "quota_exceeded",
-    );
-}
-
-async fn a_retried_message_takes_one_sending_slot(backend: Backend) {
-    let server = SmtpServer::start();
-    let smtp = server.url();
-    let app = TestApp::spawn_with(backend, move |vars| {
-        vars.insert("SMTP_URL".into(), smtp);
-        vars.insert("MAILROOM_RETRY_BASE_MS".into(), "100".into());
-        vars.insert("MAILROOM_DELIVERY_MAX_ATTEMPTS".into(), "4".into());
-    })
-    .await;
-    let shop = app.create_account("Shop").await;
-    let (status, body) = admin(
-        &app,
-        Method::PATCH,
-        &format!("/v1/admin/accounts/{}", shop.id),
-        Some(json!({"limits": {"messages_per_hour": 10}})),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    // The SMTP server answers 451 to this address, every time: the message is retried.
-    let (status, body) = app
-        .post(
-            "/v1/send",
-            &shop.token,
-            transactional("tempfail@example.com"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let deferred = app
-            .all_pages(&shop.token, "/v1/events?type=deferred", 100)
-            .await;
-        if deferred.len() >= 3 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "never retried: {deferred:?}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let hour = hour_window(&app, &shop.id).await;
-    assert_eq!(
-        hour["sent"], 1,
-        "one message, one slot, however often it is tried: {hour}"
-    );
-}
-
 async fn a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail(
     backend: Backend,
 ) {
@@ -846,17 +691,6 @@ mod sqlite {
     use super::*;
 
     #[tokio::test]
-    async fn an_account_can_be_made_unlimited_under_an_installation_default() {
-        super::an_account_can_be_made_unlimited_under_an_installation_default(Backend::Sqlite)
-            .await;
-    }
-
-    #[tokio::test]
-    async fn a_retried_message_takes_one_sending_slot() {
-        super::a_retried_message_takes_one_sending_slot(Backend::Sqlite).await;
-    }
-
-    #[tokio::test]
     async fn a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail() {
         super::a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail(
             Backend::Sqlite,
@@ -893,17 +727,6 @@ mod sqlite {
 
 mod postgres {
     use super::*;
-
-    #[tokio::test]
-    async fn an_account_can_be_made_unlimited_under_an_installation_default() {
-        super::an_account_can_be_made_unlimited_under_an_installation_default(Backend::Postgres)
-            .await;
-    }
-
-    #[tokio::test]
-    async fn a_retried_message_takes_one_sending_slot() {
-        super::a_retried_message_takes_one_sending_slot(Backend::Postgres).await;
-    }
 
     #[tokio::test]
     async fn a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail() {
