@@ -515,6 +515,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    outcome_totals (outcome, shard) {
+        outcome -> Text,
+        shard -> Integer,
+        total -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     account_send_windows,
@@ -542,4 +550,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     data_subject_requests,
     data_subject_exports,
     tracking_counts,
+    outcome_totals,
 );

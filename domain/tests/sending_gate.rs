@@ -6,11 +6,14 @@
 
 mod support;
 
-use support::TestDb;
+use support::{TestDb, campaign};
 
 use chrono::{DateTime, Utc};
+use mailroom_domain::Id;
 use mailroom_domain::accounts::quota::{self, Period, SendingLimits, Taken};
 use mailroom_domain::accounts::{Account, Admission, SuspendedBy, sending_gate};
+use mailroom_domain::campaigns::{Campaign, CampaignStatus};
+use mailroom_domain::jobs::{Enqueue, Job, JobRow, status};
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -120,7 +123,93 @@ fn a_suspended_account_is_held_and_an_unlimited_one_admitted(db: &TestDb) {
     assert!(Account::resume_sending(&mut conn, account.id).is_err());
 }
 
+/// A transactional delivery job of `account`, as a worker has it in hand (not held).
+fn delivery_in_hand(db: &TestDb, account: Id) -> Id {
+    let options = Enqueue {
+        account: Some(account),
+        ..Enqueue::default()
+    };
+    let job = Job::DeliverMessage {
+        message_id: Id::new(),
+    };
+    JobRow::enqueue(&mut db.open(), &job, options).unwrap()
+}
+
+/// The worker's gate read "suspended", then the operator resumed the account (whose
+/// release found nothing held yet), then the worker holds the job: it must not stay held.
+fn a_resume_between_the_gate_and_the_hold_leaves_no_job_held(db: &TestDb) {
+    let mut conn = db.open();
+    let account = Account::create_with_key(&mut conn, "Shop").unwrap().0;
+    Account::suspend(&mut conn, account.id, "spam", SuspendedBy::Operator).unwrap();
+
+    // Still suspended when the job is held: it waits for the resumption, which releases it.
+    let job = delivery_in_hand(db, account.id);
+    JobRow::hold(&mut conn, job).unwrap();
+    assert_eq!(JobRow::find(&mut conn, job).unwrap().status, status::HELD);
+    Account::resume_sending(&mut conn, account.id).unwrap();
+    assert_eq!(
+        JobRow::find(&mut conn, job).unwrap().status,
+        status::PENDING
+    );
+
+    // Resumed between the gate and the hold: the job runs again instead of waiting forever.
+    Account::suspend(&mut conn, account.id, "spam", SuspendedBy::Operator).unwrap();
+    let late = delivery_in_hand(db, account.id);
+    Account::resume_sending(&mut conn, account.id).unwrap();
+    JobRow::hold(&mut conn, late).unwrap();
+    assert_eq!(
+        JobRow::find(&mut conn, late).unwrap().status,
+        status::PENDING
+    );
+
+    // The same in scale-out, where a published job's row holds it for the broker.
+    Account::suspend(&mut conn, account.id, "spam", SuspendedBy::Operator).unwrap();
+    let published = delivery_in_hand(db, account.id);
+    Account::resume_sending(&mut conn, account.id).unwrap();
+    JobRow::hold_in_outbox(&mut conn, published).unwrap();
+    assert_eq!(
+        JobRow::find(&mut conn, published).unwrap().status,
+        status::PENDING
+    );
+}
+
+/// The same race for a campaign: a worker found the account suspended, the operator
+/// resumed it (continuing the campaign), then the worker pauses the campaign and holds its
+/// job. The campaign must go on sending, and the job must run.
+fn a_resume_between_the_gate_and_the_pause_leaves_the_campaign_sending(db: &TestDb) {
+    let mut conn = db.open();
+    let account = Account::create_with_key(&mut conn, "Shop").unwrap().0;
+    let id = campaign(&mut conn, account.id);
+    Campaign::send(&mut conn, account.id, id).unwrap();
+    let options = Enqueue {
+        account: Some(account.id),
+        group: Some(id),
+        ..Enqueue::default()
+    };
+    let job = Job::DeliverMessage {
+        message_id: Id::new(),
+    };
+    let in_hand = JobRow::enqueue(&mut conn, &job, options).unwrap();
+    Account::suspend(&mut conn, account.id, "spam", SuspendedBy::Operator).unwrap();
+    let status_of = |conn: &mut _| Campaign::find_any(conn, id).unwrap().status();
+    assert_eq!(status_of(&mut conn), CampaignStatus::Paused);
+    Account::resume_sending(&mut conn, account.id).unwrap();
+    assert_eq!(status_of(&mut conn), CampaignStatus::Sending);
+
+    // The worker, late: the pause and the hold find nothing to wait for.
+    conn.write_transaction(|c| Campaign::pause_for_suspension(c, id))
+        .unwrap();
+    assert_eq!(status_of(&mut conn), CampaignStatus::Sending);
+    JobRow::hold(&mut conn, in_hand).unwrap();
+    assert_eq!(
+        JobRow::find(&mut conn, in_hand).unwrap().status,
+        status::PENDING
+    );
+}
+
 on_both_backends!(
     racing_takers_never_pass_the_limit,
     a_suspended_account_is_held_and_an_unlimited_one_admitted,
+    a_resume_between_the_gate_and_the_hold_leaves_no_job_held,
+    a_resume_between_the_gate_and_the_pause_leaves_the_campaign_sending,
 );

@@ -1,13 +1,13 @@
 //! Operator endpoints over the accounts the installation hosts: list and inspect them
 //! (counts and sending usage, never a contact's data), set their sending limits, suspend
-//! and resume them. Every action on an account is written to the audit log as the
-//! operator's (`GET /v1/admin/audit-events` reads them all).
+//! and resume them. Every action on an account, reads included, is written to the
+//! account's audit log as the operator's (`GET /v1/admin/audit-events` reads them all).
 
 use actix_web::{HttpResponse, get, patch, post, web};
 use mailroom_domain::accounts::quota::{self, MAX_LIMIT, WindowUsage};
 use mailroom_domain::accounts::usage::{self, UsagePeriods};
 use mailroom_domain::accounts::{
-    Account, AccountStatus, MAX_REASON_CHARS, SendingLimits, SuspendedBy,
+    Account, AccountStatus, LimitSetting, MAX_REASON_CHARS, SendingLimits, SuspendedBy,
 };
 use mailroom_domain::audit::{self, AuditRecord};
 use mailroom_domain::pagination::{Page, PageRequest};
@@ -46,8 +46,9 @@ pub struct AdminAccountView {
     pub contacts: i64,
     /// How many lists the account holds.
     pub lists: i64,
-    /// The account's own limits (`null`: the installation's default applies).
-    pub limits: SendingLimits,
+    /// The account's own limits: a number, `"unlimited"`, or `null` (the installation's
+    /// default applies).
+    pub limits: OwnLimits,
     /// The limits it is held to: its own, or the installation's defaults.
     pub effective_limits: SendingLimits,
     /// Messages handed to delivery in the current hour and UTC day.
@@ -66,7 +67,7 @@ impl AdminAccountView {
         let (contacts, lists) = usage::holdings(conn, account.id)?;
         let effective = SendingLimits::of(&account, defaults);
         let (hour, day) = quota::usage(conn, account.id, &effective, now)?;
-        let own = SendingLimits::of(&account, &SendingLimits::default());
+        let own = OwnLimits::of(&account);
         Ok(AdminAccountView {
             status: account.status()?,
             suspended_by: match account.suspended_by.as_deref() {
@@ -102,7 +103,9 @@ pub struct AccountsQuery {
     pub status: Option<AccountStatus>,
 }
 
-/// Lists the installation's accounts, oldest first, with their usage.
+/// Lists the installation's accounts, oldest first, with their usage. Each account listed
+/// gets an `account.listed` entry in its audit log (and so in the operator's): the
+/// operator read its usage.
 #[utoipa::path(
     tag = "admin",
     params(AccountsQuery),
@@ -111,23 +114,30 @@ pub struct AccountsQuery {
 )]
 #[get("/admin/accounts")]
 pub async fn list_admin_accounts(
-    _operator: Operator,
+    operator: Operator,
     state: web::Data<AppState>,
     query: ApiQuery<AccountsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = PageRequest::parse(query.limit, query.cursor.as_deref())?;
     let status = query.status;
     let defaults = state.settings.operator.default_limits;
+    let actor = operator.actor();
     let page = state
         .db(move |conn| {
-            let accounts = usage::list_accounts(conn, status, &page)?;
-            let mut views = Vec::with_capacity(accounts.data.len());
-            for account in accounts.data {
-                views.push(AdminAccountView::load(conn, account, &defaults)?);
-            }
-            Ok(Page {
-                data: views,
-                next_cursor: accounts.next_cursor,
+            conn.write_transaction(|conn| {
+                let accounts = usage::list_accounts(conn, status, &page)?;
+                let mut views = Vec::with_capacity(accounts.data.len());
+                for account in accounts.data {
+                    let id = account.id;
+                    views.push(AdminAccountView::load(conn, account, &defaults)?);
+                    let mut record = AuditRecord::new("account.listed", "account", Some(id));
+                    record.details = status.map(|s| serde_json::json!({ "status": s }));
+                    audit::record(conn, id, &actor, record)?;
+                }
+                Ok::<_, Error>(Page {
+                    data: views,
+                    next_cursor: accounts.next_cursor,
+                })
             })
         })
         .await?;
@@ -163,21 +173,135 @@ pub async fn get_admin_account(
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// Limits to set: a number (1–100000000) sets it, `null` returns to the installation's
-/// default, an absent field stays as it is.
+/// One limit an account has of its own: a number of messages (1–100000000), or
+/// `"unlimited"` (no limit, whatever the installation's default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnLimit {
+    Messages(i64),
+    Unlimited,
+}
+
+const UNLIMITED: &str = "unlimited";
+
+impl Serialize for OwnLimit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            OwnLimit::Messages(n) => s.serialize_i64(*n),
+            OwnLimit::Unlimited => s.serialize_str(UNLIMITED),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for OwnLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Limit;
+        impl serde::de::Visitor<'_> for Limit {
+            type Value = OwnLimit;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(
+                    f,
+                    "a number of messages (1 to {MAX_LIMIT}), \"{UNLIMITED}\" or null"
+                )
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<OwnLimit, E> {
+                Ok(OwnLimit::Messages(n))
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<OwnLimit, E> {
+                Ok(OwnLimit::Messages(i64::try_from(n).unwrap_or(i64::MAX)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<OwnLimit, E> {
+                if v == UNLIMITED {
+                    Ok(OwnLimit::Unlimited)
+                } else {
+                    Err(E::invalid_value(serde::de::Unexpected::Str(v), &self))
+                }
+            }
+        }
+        d.deserialize_any(Limit)
+    }
+}
+
+// Written by hand: a generated SDK reads it as "an integer or the string `unlimited`".
+impl utoipa::PartialSchema for OwnLimit {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Type};
+        OneOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Int32,
+                    )))
+                    .minimum(Some(1))
+                    .maximum(Some(MAX_LIMIT)),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some(["unlimited"])),
+            )
+            .description(Some(
+                "A number of messages (1–100000000), or `unlimited`: no limit, whatever the installation's default.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for OwnLimit {}
+
+impl OwnLimit {
+    fn of(setting: LimitSetting) -> Option<OwnLimit> {
+        match setting {
+            LimitSetting::Default => None,
+            LimitSetting::Unlimited => Some(OwnLimit::Unlimited),
+            LimitSetting::AtMost(n) => Some(OwnLimit::Messages(i64::from(n))),
+        }
+    }
+
+    /// `None` (JSON `null`): the installation's default.
+    fn setting(limit: Option<OwnLimit>) -> Option<LimitSetting> {
+        Some(match limit {
+            None => LimitSetting::Default,
+            Some(OwnLimit::Unlimited) => LimitSetting::Unlimited,
+            Some(OwnLimit::Messages(n)) => LimitSetting::AtMost(u32::try_from(n).ok()?),
+        })
+    }
+}
+
+/// The limits an account has of its own: a number, `"unlimited"`, or `null` (the
+/// installation's default applies).
+#[derive(Serialize, ToSchema)]
+pub struct OwnLimits {
+    pub messages_per_hour: Option<OwnLimit>,
+    pub messages_per_day: Option<OwnLimit>,
+}
+
+impl OwnLimits {
+    fn of(account: &Account) -> OwnLimits {
+        let (hour, day) = account.limit_settings();
+        OwnLimits {
+            messages_per_hour: OwnLimit::of(hour),
+            messages_per_day: OwnLimit::of(day),
+        }
+    }
+}
+
+/// Limits to set: a number (1–100000000) sets one, `"unlimited"` lifts it (whatever the
+/// installation's default), `null` returns it to the installation's default, an absent
+/// field stays as it is.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LimitsChange {
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100_000_000)]
-    pub messages_per_hour: Option<Option<i64>>,
+    #[schema(value_type = Option<OwnLimit>)]
+    pub messages_per_hour: Option<Option<OwnLimit>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<u32>, minimum = 1, maximum = 100_000_000)]
-    pub messages_per_day: Option<Option<i64>>,
+    #[schema(value_type = Option<OwnLimit>)]
+    pub messages_per_day: Option<Option<OwnLimit>>,
 }
 
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<i64>>, D::Error> {
-    Option::<i64>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<OwnLimit>>, D::Error> {
+    Option::<OwnLimit>::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -209,12 +333,14 @@ pub async fn update_admin_account(
         ("messages_per_hour", change.messages_per_hour),
         ("messages_per_day", change.messages_per_day),
     ] {
-        if let Some(Some(n)) = value
+        if let Some(Some(OwnLimit::Messages(n))) = value
             && !(1..=i64::from(MAX_LIMIT)).contains(&n)
         {
             return Err(ApiError::invalid(
                 format!("limits.{field}"),
-                format!("must be from 1 to {MAX_LIMIT}, or null for the installation's default"),
+                format!(
+                    "must be from 1 to {MAX_LIMIT}, \"unlimited\", or null for the installation's default"
+                ),
             ));
         }
         if value.is_some() {
@@ -233,12 +359,11 @@ pub async fn update_admin_account(
         "account.limits_changed",
         Some(details),
         move |conn, defaults| {
-            let to_i32 = |v: Option<i64>| v.map(|n| n as i32);
             let account = Account::set_limits(
                 conn,
                 id,
-                change.messages_per_hour.map(to_i32),
-                change.messages_per_day.map(to_i32),
+                change.messages_per_hour.and_then(OwnLimit::setting),
+                change.messages_per_day.and_then(OwnLimit::setting),
             )?;
             AdminAccountView::load(conn, account, defaults)
         },

@@ -23,7 +23,8 @@ pub struct OperatorAuditEventView {
     pub entry: AuditEventView,
 }
 
-/// The operator's audit log, oldest first: `account.created`, `account.read`,
+/// The operator's audit log, oldest first: `account.created`, `account.listed` (the
+/// account was on a page of `GET /v1/admin/accounts`), `account.read`,
 /// `account.limits_changed`, `account.suspended`, `account.resumed`, and
 /// `account.suspended_automatically` (the automatic protection).
 #[utoipa::path(

@@ -2,8 +2,9 @@
 //! 7 days and overdue across the installation (the deadline a data protection officer
 //! watches), jobs by kind and status, the tracking events this API process handed to the
 //! bus, its requests rendering templates, the accounts by status, automatic suspensions,
-//! and the messages admitted to delivery in the current hour and day (per account too with
-//! `MAILROOM_PER_ACCOUNT_METRICS`). Counts only, never personal data. With
+//! the messages admitted to delivery in the current hour and day (per account too with
+//! `MAILROOM_PER_ACCOUNT_METRICS`), and what became of the installation's messages
+//! (sent, bounced, complained, blocked: counters that only grow). Counts only, never personal data. With
 //! `MAILROOM_METRICS_TOKEN` set it asks for that token as a bearer token.
 
 use std::fmt::Write;
@@ -40,6 +41,8 @@ struct TenantGauges {
     admitted: [(&'static str, i64); 2],
     /// The same per account, when the operator enabled per-account metrics.
     per_account: Vec<(String, &'static str, i64)>,
+    /// Messages sent, bounced, complained of and blocked, ever, installation-wide.
+    outcomes: Vec<(&'static str, i64)>,
 }
 
 fn render(g: &Gauges) -> String {
@@ -138,6 +141,17 @@ fn render_tenants(out: &mut String, t: &TenantGauges) {
     for (period, n) in &t.admitted {
         let _ = writeln!(out, "mailroom_messages_admitted{{period=\"{period}\"}} {n}");
     }
+    let _ = writeln!(
+        out,
+        "# HELP mailroom_message_outcomes_total What became of the installation's messages, all accounts: sent (the relay accepted), bounced, complained (spam reports), blocked (not sent: suppressed, unsubscribed, given up on)."
+    );
+    let _ = writeln!(out, "# TYPE mailroom_message_outcomes_total counter");
+    for (outcome, n) in &t.outcomes {
+        let _ = writeln!(
+            out,
+            "mailroom_message_outcomes_total{{outcome=\"{outcome}\"}} {n}"
+        );
+    }
     if t.per_account.is_empty() {
         return;
     }
@@ -172,6 +186,7 @@ fn tenant_gauges(
     let mut gauges = TenantGauges {
         accounts,
         automatic_suspensions,
+        outcomes: mailroom_domain::events::outcome_totals(conn)?,
         ..TenantGauges::default()
     };
     for (i, period) in [Period::Hour, Period::Day].into_iter().enumerate() {
@@ -268,6 +283,7 @@ mod tests {
                 automatic_suspensions: 1,
                 admitted: [("hour", 30), ("day", 120)],
                 per_account: Vec::new(),
+                outcomes: vec![("sent", 118), ("bounced", 2)],
             },
         });
         assert!(text.contains("mailroom_data_subject_requests{state=\"overdue\"} 2\n"));
@@ -282,6 +298,8 @@ mod tests {
             text.contains("mailroom_accounts{status=\"suspended\",suspended_by=\"automatic\"} 1\n")
         );
         assert!(text.contains("mailroom_messages_admitted{period=\"day\"} 120\n"));
+        assert!(text.contains("# TYPE mailroom_message_outcomes_total counter\n"));
+        assert!(text.contains("mailroom_message_outcomes_total{outcome=\"bounced\"} 2\n"));
         assert!(
             !text.contains("mailroom_account_messages_admitted"),
             "per-account series only when enabled"

@@ -29,6 +29,7 @@ mod members;
 mod openapi;
 mod operations;
 mod operator;
+mod operator_limits;
 mod postfix;
 mod properties;
 mod proxy;

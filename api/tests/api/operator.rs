@@ -17,7 +17,7 @@ use crate::webhook_receiver::WebhookReceiver;
 
 const OPERATOR_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
-async fn admin(
+pub(crate) async fn admin(
     app: &TestApp,
     method: Method,
     path: &str,
@@ -26,12 +26,12 @@ async fn admin(
     app.request(method, path, Some(ADMIN_TOKEN), body).await
 }
 
-fn transactional(to: &str) -> Value {
+pub(crate) fn transactional(to: &str) -> Value {
     json!({"messages": [{"from": {"email": "shop@shop.example"}, "to": [{"email": to}], "subject": "Your order", "text": "Thanks"}]})
 }
 
 /// Polls `path` with the admin token until `done` holds of its body.
-async fn wait_admin(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) async fn wait_admin(app: &TestApp, path: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let (_, body) = admin(app, Method::GET, path, None).await;
@@ -58,6 +58,27 @@ async fn held_jobs(app: &TestApp, account: &str) -> i64 {
             .unwrap()
     })
     .await
+}
+
+/// `/metrics` once it holds `line`.
+async fn wait_metrics(app: &TestApp, line: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = app
+            .client
+            .get(app.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains(line) {
+            return metrics;
+        }
+        assert!(Instant::now() < deadline, "never {line:?}: {metrics}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 fn received_by(server: &SmtpServer, prefix: &str) -> usize {
@@ -118,6 +139,17 @@ async fn the_operator_lists_and_inspects_accounts_without_their_contacts_data(ba
     })
     .await;
     assert_eq!(shown["windows"]["day"]["sent"], 1, "{shown}");
+    // The installation counts what became of its messages, whatever the account.
+    let metrics = wait_metrics(
+        &app,
+        "mailroom_message_outcomes_total{outcome=\"sent\"} 1\n",
+    )
+    .await;
+    assert!(
+        metrics.contains("# TYPE mailroom_message_outcomes_total counter\n")
+            && metrics.contains("mailroom_message_outcomes_total{outcome=\"bounced\"} 0\n"),
+        "{metrics}"
+    );
 
     let (status, suspended) = admin(
         &app,
@@ -209,6 +241,13 @@ async fn the_operator_lists_and_inspects_accounts_without_their_contacts_data(ba
         actions.contains(&(shop.id.clone(), "account.read".into())),
         "{actions:?}"
     );
+    // Listing is a read too: every account on a page the operator read is in the log.
+    for account in [&shop.id, &other.id] {
+        assert!(
+            actions.contains(&(account.clone(), "account.listed".into())),
+            "{actions:?}"
+        );
+    }
     assert!(
         log.iter().all(|e| e["actor"]["type"] == "operator"),
         "{log:?}"
@@ -283,23 +322,41 @@ async fn an_account_can_never_change_its_own_standing(backend: Backend) {
     );
 }
 
+/// The environment `a_suspended_account_holds_its_mail_until_resumed` runs in (with
+/// `SMTP_URL`): retried soon and often, and the campaign never pauses for relay failures.
+pub(crate) const SUSPENSION_ENV: [(&str, &str); 3] = [
+    ("MAILROOM_RETRY_BASE_MS", "300"),
+    ("MAILROOM_DELIVERY_MAX_ATTEMPTS", "30"),
+    ("MAILROOM_PAUSE_AFTER_FAILURES", "1000"),
+];
+
 async fn a_suspended_account_holds_its_mail_and_sends_it_when_resumed(backend: Backend) {
     let server = SmtpServer::start();
-    // The relay refuses for now: the mail stays queued, in flight.
-    server.fail_all(true);
     let smtp = server.url();
     let app = TestApp::spawn_with(backend, move |vars| {
         vars.insert("SMTP_URL".into(), smtp);
-        vars.insert("MAILROOM_RETRY_BASE_MS".into(), "300".into());
-        vars.insert("MAILROOM_DELIVERY_MAX_ATTEMPTS".into(), "30".into());
-        vars.insert("MAILROOM_PAUSE_AFTER_FAILURES".into(), "1000".into());
+        for (k, v) in SUSPENSION_ENV {
+            vars.insert(k.into(), v.into());
+        }
     })
     .await;
+    a_suspended_account_holds_its_mail_until_resumed(&app, &server).await;
+}
+
+/// A campaign in flight and a transactional message meet a refusing relay; the account is
+/// suspended (sends refused, the campaign paused, the mail held once the relay works
+/// again), then resumed (everything goes out). `app` delivers through `server`.
+pub(crate) async fn a_suspended_account_holds_its_mail_until_resumed(
+    app: &TestApp,
+    server: &SmtpServer,
+) {
+    // The relay refuses for now: the mail stays queued, in flight.
+    server.fail_all(true);
     let shop = app.create_account("Shop").await;
     let other = app.create_account("Other").await;
     let list = app.list(&shop.token, "News").await;
-    readers(&app, &shop.token, &list, 3).await;
-    let campaign = create_campaign(&app, &shop.token, campaign_body(&list)).await;
+    readers(app, &shop.token, &list, 3).await;
+    let campaign = create_campaign(app, &shop.token, campaign_body(&list)).await;
     let (status, body) = app
         .post(
             &format!("/v1/campaigns/{campaign}/send"),
@@ -336,7 +393,7 @@ async fn a_suspended_account_holds_its_mail_and_sends_it_when_resumed(backend: B
 
     let account_path = format!("/v1/admin/accounts/{}", shop.id);
     let (status, suspended) = admin(
-        &app,
+        app,
         Method::POST,
         &format!("{account_path}/suspend"),
         Some(json!({"reason": "phishing reports"})),
@@ -358,7 +415,7 @@ async fn a_suspended_account_holds_its_mail_and_sends_it_when_resumed(backend: B
             .contains("phishing reports"),
         "{problem}"
     );
-    let second = create_campaign(&app, &shop.token, campaign_body(&list)).await;
+    let second = create_campaign(app, &shop.token, campaign_body(&list)).await;
     let (status, problem) = app
         .post(
             &format!("/v1/campaigns/{second}/send"),
@@ -408,27 +465,26 @@ async fn a_suspended_account_holds_its_mail_and_sends_it_when_resumed(backend: B
     server.fail_all(false);
     server.wait_for_async(1, Duration::from_secs(30)).await;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while held_jobs(&app, &shop.id).await < 4 {
+    while held_jobs(app, &shop.id).await < 4 {
         assert!(
             Instant::now() < deadline,
             "the account's mail was never held"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(received_by(&server, "other-buyer@"), 1);
+    assert_eq!(received_by(server, "other-buyer@"), 1);
     assert_eq!(
-        received_by(&server, "reader") + received_by(&server, "buyer@"),
+        received_by(server, "reader") + received_by(server, "buyer@"),
         0
     );
 
-    let (status, resumed) =
-        admin(&app, Method::POST, &format!("{account_path}/resume"), None).await;
+    let (status, resumed) = admin(app, Method::POST, &format!("{account_path}/resume"), None).await;
     assert_eq!(status, StatusCode::OK, "{resumed}");
     assert_eq!(resumed["status"], "active");
     server.wait_for_async(5, Duration::from_secs(30)).await;
-    assert_eq!(received_by(&server, "reader"), 3);
-    assert_eq!(received_by(&server, "buyer@"), 1);
-    crate::campaigns::wait_for_status(&app, &shop.token, &campaign, "sent").await;
+    assert_eq!(received_by(server, "reader"), 3);
+    assert_eq!(received_by(server, "buyer@"), 1);
+    crate::campaigns::wait_for_status(app, &shop.token, &campaign, "sent").await;
     let account = app.get("/v1/account", &shop.token).await.1;
     assert_eq!(account["status"], "active");
     assert_eq!(account["suspended_reason"], Value::Null);
@@ -451,30 +507,51 @@ async fn a_suspended_account_holds_its_mail_and_sends_it_when_resumed(backend: B
     );
 }
 
+/// The environment of `hard_bounces_suspend_the_account_and_tell_the_operator` (with
+/// `SMTP_URL`): the protection judges from 4 messages, and tells `receiver`.
+pub(crate) fn protection_env(receiver: &WebhookReceiver) -> Vec<(String, String)> {
+    receiver.set_secrets(&[OPERATOR_SECRET]);
+    vec![
+        ("MAILROOM_PROTECTION_MIN_MESSAGES".into(), "4".into()),
+        (
+            "MAILROOM_OPERATOR_WEBHOOK_URL".into(),
+            receiver.url("/operator"),
+        ),
+        (
+            "MAILROOM_OPERATOR_WEBHOOK_SECRET".into(),
+            OPERATOR_SECRET.into(),
+        ),
+    ]
+}
+
 async fn hard_bounces_over_the_threshold_suspend_the_account_and_tell_the_operator(
     backend: Backend,
 ) {
     let server = SmtpServer::start();
     let receiver = WebhookReceiver::start();
-    receiver.set_secrets(&[OPERATOR_SECRET]);
-    let (smtp, hook) = (server.url(), receiver.url("/operator"));
+    let (smtp, env) = (server.url(), protection_env(&receiver));
     let app = TestApp::spawn_with(backend, move |vars| {
         vars.insert("SMTP_URL".into(), smtp);
-        vars.insert("MAILROOM_PROTECTION_MIN_MESSAGES".into(), "4".into());
-        vars.insert("MAILROOM_OPERATOR_WEBHOOK_URL".into(), hook);
-        vars.insert(
-            "MAILROOM_OPERATOR_WEBHOOK_SECRET".into(),
-            OPERATOR_SECRET.into(),
-        );
+        vars.extend(env);
     })
     .await;
+    hard_bounces_suspend_the_account_and_tell_the_operator(&app, &receiver).await;
+}
+
+/// A campaign whose recipients include addresses the SMTP server refuses with 550: the
+/// protection suspends the account, and the operator is told (audit log, metrics, signed
+/// webhook to `receiver`). `app` runs with `protection_env(receiver)`.
+pub(crate) async fn hard_bounces_suspend_the_account_and_tell_the_operator(
+    app: &TestApp,
+    receiver: &WebhookReceiver,
+) {
     let shop = app.create_account("Shop").await;
     let list = app.list(&shop.token, "News").await;
-    readers(&app, &shop.token, &list, 6).await;
+    readers(app, &shop.token, &list, 6).await;
     // The SMTP server refuses these at RCPT TO with 550 5.1.1: hard bounces.
     for i in 0..2 {
         subscriber(
-            &app,
+            app,
             &shop.token,
             &list,
             &format!("bounce{i}@example.com"),
@@ -482,7 +559,7 @@ async fn hard_bounces_over_the_threshold_suspend_the_account_and_tell_the_operat
         )
         .await;
     }
-    let campaign = create_campaign(&app, &shop.token, campaign_body(&list)).await;
+    let campaign = create_campaign(app, &shop.token, campaign_body(&list)).await;
     let (status, body) = app
         .post(
             &format!("/v1/campaigns/{campaign}/send"),
@@ -492,7 +569,7 @@ async fn hard_bounces_over_the_threshold_suspend_the_account_and_tell_the_operat
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
 
-    let account = wait_admin(&app, &format!("/v1/admin/accounts/{}", shop.id), |a| {
+    let account = wait_admin(app, &format!("/v1/admin/accounts/{}", shop.id), |a| {
         a["status"] == "suspended"
     })
     .await;
@@ -534,6 +611,12 @@ async fn hard_bounces_over_the_threshold_suspend_the_account_and_tell_the_operat
         metrics.contains("mailroom_automatic_suspensions_total 1\n"),
         "{metrics}"
     );
+    // Both refusals are counted installation-wide.
+    wait_metrics(
+        app,
+        "mailroom_message_outcomes_total{outcome=\"bounced\"} 2\n",
+    )
+    .await;
     let posted = receiver.wait_for(1, Duration::from_secs(30)).await;
     assert_eq!(posted[0].path, "/operator");
     assert_eq!(
@@ -547,8 +630,73 @@ async fn hard_bounces_over_the_threshold_suspend_the_account_and_tell_the_operat
     assert_eq!(alert["data"]["reason"], reason);
 }
 
+async fn a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail(
+    backend: Backend,
+) {
+    let server = SmtpServer::start();
+    let smtp = server.url();
+    let app = TestApp::spawn_with(backend, move |vars| {
+        vars.insert("SMTP_URL".into(), smtp);
+    })
+    .await;
+    let shop = app.create_account("Shop").await;
+    let list = app.list(&shop.token, "News").await;
+    readers(&app, &shop.token, &list, 3).await;
+    let campaign = create_campaign(&app, &shop.token, campaign_body(&list)).await;
+    let send_at = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let (status, body) = app
+        .post(
+            &format!("/v1/campaigns/{campaign}/schedule"),
+            &shop.token,
+            json!({"send_at": send_at}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let account_path = format!("/v1/admin/accounts/{}", shop.id);
+    let (status, body) = admin(
+        &app,
+        Method::POST,
+        &format!("{account_path}/suspend"),
+        Some(json!({"reason": "phishing reports"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    // Its time comes: the campaign pauses at dispatch, and no message is handed out.
+    let paused = crate::campaigns::wait_for_status(&app, &shop.token, &campaign, "paused").await;
+    assert_eq!(paused["paused_reason"], "account suspended", "{paused}");
+    let id: mailroom_domain::Id = campaign.parse().unwrap();
+    let messages: i64 = with_db(&app, move |conn| {
+        use diesel::prelude::*;
+        use mailroom_domain::schema::messages;
+        messages::table
+            .filter(messages::campaign_id.eq(id))
+            .count()
+            .get_result(conn)
+            .unwrap()
+    })
+    .await;
+    assert_eq!(
+        messages, 0,
+        "a suspended account's campaign hands out nothing"
+    );
+
+    let (status, body) = admin(&app, Method::POST, &format!("{account_path}/resume"), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    crate::campaigns::wait_for_status(&app, &shop.token, &campaign, "sent").await;
+    assert_eq!(received_by(&server, "reader"), 3);
+}
+
 mod sqlite {
     use super::*;
+
+    #[tokio::test]
+    async fn a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail() {
+        super::a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail(
+            Backend::Sqlite,
+        )
+        .await;
+    }
 
     #[tokio::test]
     async fn the_operator_lists_and_inspects_accounts_without_their_contacts_data() {
@@ -579,6 +727,14 @@ mod sqlite {
 
 mod postgres {
     use super::*;
+
+    #[tokio::test]
+    async fn a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail() {
+        super::a_scheduled_campaign_of_a_suspended_account_pauses_before_handing_out_mail(
+            Backend::Postgres,
+        )
+        .await;
+    }
 
     #[tokio::test]
     async fn the_operator_lists_and_inspects_accounts_without_their_contacts_data() {

@@ -973,3 +973,37 @@ async fn killing_the_webhook_worker_mid_delivery_loses_no_event() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// Suspension and resumption with the real processes: the held mail waits in the job
+/// table (the broker forgets it), the campaign in flight pauses, and both go out through a
+/// sender process after the account is resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_account_holds_its_mail_and_sender_processes_send_it_when_resumed() {
+    let server = SmtpServer::start();
+    let mut env = crate::operator::SUSPENSION_ENV.to_vec();
+    // The broker's retry steps round a delay up (1 s, 5 s, 30 s…): short delays keep the
+    // retries within the first steps.
+    env.push(("MAILROOM_RETRY_BASE_MS", "100"));
+    let so = ScaleOut::start(&server, None, &env).await;
+    let _workers = (so.sender(), so.worker("mailroom-events"));
+    crate::operator::a_suspended_account_holds_its_mail_until_resumed(&so.app, &server).await;
+}
+
+/// The bounce protection with the real processes: a sender process meets the SMTP server's
+/// refusals and suspends the account, the events worker counts the bounces, and the jobs
+/// worker tells the operator's webhook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hard_bounces_met_by_a_sender_process_suspend_the_account_and_tell_the_operator() {
+    let server = SmtpServer::start();
+    let receiver = WebhookReceiver::start();
+    let env = crate::operator::protection_env(&receiver);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let so = ScaleOut::start(&server, None, &env).await;
+    let _workers = (
+        so.sender(),
+        so.worker("mailroom-events"),
+        so.worker("mailroom-jobs"),
+    );
+    crate::operator::hard_bounces_suspend_the_account_and_tell_the_operator(&so.app, &receiver)
+        .await;
+}

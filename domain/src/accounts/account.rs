@@ -49,10 +49,10 @@ pub struct Account {
     /// `operator` or `automatic` (the bounce and complaint protection).
     pub suspended_by: Option<String>,
     /// Messages the account may hand to delivery per hour (`null`: the installation's
-    /// default).
+    /// default; 0: no limit, whatever the default).
     pub messages_per_hour: Option<i32>,
     /// Messages the account may hand to delivery per UTC day (`null`: the installation's
-    /// default).
+    /// default; 0: no limit, whatever the default).
     pub messages_per_day: Option<i32>,
 }
 
@@ -61,52 +61,14 @@ impl Account {
         Ok(crate::text::required("name", name, 200)?)
     }
 
-    /// Creates an account with its first API key (scope `*`), in one transaction.
-    pub fn create_with_key(conn: &mut DbConnection, name: &str) -> Result<(Account, IssuedApiKey)> {
-        let name = Self::validate_name(name)?;
-        let now = clock::now();
-        let defaults = RetentionPolicy::default();
-        let account = Account {
-            id: Id::new(),
-            name,
-            created_at: now,
-            updated_at: now,
-            tracking_enabled: false,
-            unsubscribe_scope: UnsubscribeScope::List.as_str().to_owned(),
-            truncate_ips: false,
-            support_access_until: None,
-            retention_events_days: defaults.events_days,
-            retention_messages_days: defaults.messages_days,
-            retention_dsr_exports_days: defaults.dsr_exports_days,
-            retention_webhook_deliveries_days: defaults.webhook_deliveries_days,
-            deletion_requested_at: None,
-            deletion_due_at: None,
-            status: AccountStatus::Active.as_str().to_owned(),
-            suspended_reason: None,
-            suspended_at: None,
-            suspended_by: None,
-            messages_per_hour: None,
-            messages_per_day: None,
-        };
-        let issued = ApiKey::prepare(account.id, "default", ScopeSet::all())?;
-        conn.write_transaction(|conn| {
-            diesel::insert_into(accounts::table)
-                .values(&account)
-                .execute(conn)?;
-            issued.key.insert(conn)?;
-            Ok::<_, Error>(())
-        })?;
-        Ok((account, issued))
-    }
-
-    /// An account as `create_with_key` makes it, not stored (for unit tests).
-    #[cfg(test)]
-    pub(crate) fn create_sample(name: &str) -> Account {
+    /// A new account as it starts: active, unlimited beyond the installation's defaults,
+    /// tracking off, list-scoped unsubscribes, the default retention. Not stored.
+    fn new(name: String) -> Account {
         let now = clock::now();
         let defaults = RetentionPolicy::default();
         Account {
             id: Id::new(),
-            name: name.to_owned(),
+            name,
             created_at: now,
             updated_at: now,
             tracking_enabled: false,
@@ -128,6 +90,26 @@ impl Account {
         }
     }
 
+    /// Creates an account with its first API key (scope `*`), in one transaction.
+    pub fn create_with_key(conn: &mut DbConnection, name: &str) -> Result<(Account, IssuedApiKey)> {
+        let account = Account::new(Self::validate_name(name)?);
+        let issued = ApiKey::prepare(account.id, "default", ScopeSet::all())?;
+        conn.write_transaction(|conn| {
+            diesel::insert_into(accounts::table)
+                .values(&account)
+                .execute(conn)?;
+            issued.key.insert(conn)?;
+            Ok::<_, Error>(())
+        })?;
+        Ok((account, issued))
+    }
+
+    /// An account as `create_with_key` makes it, not stored (for unit tests).
+    #[cfg(test)]
+    pub(crate) fn create_sample(name: &str) -> Account {
+        Account::new(name.to_owned())
+    }
+
     pub fn find(conn: &mut DbConnection, id: Id) -> Result<Account> {
         accounts::table
             .find(id)
@@ -135,6 +117,26 @@ impl Account {
             .first(conn)
             .optional()?
             .ok_or(Error::NotFound("account"))
+    }
+
+    /// Reads the account under a shared row lock (PostgreSQL; SQLite's writers take turns
+    /// anyway): a concurrent suspension or resume either committed before this read or waits
+    /// until this transaction ends. Call it inside a write transaction.
+    pub fn find_shared(conn: &mut DbConnection, id: Id) -> Result<Account> {
+        let found = match conn {
+            DbConnection::Postgres(pg) => accounts::table
+                .find(id)
+                .select(Account::as_select())
+                .for_share()
+                .first(pg)
+                .optional()?,
+            DbConnection::Sqlite(_) => accounts::table
+                .find(id)
+                .select(Account::as_select())
+                .first(conn)
+                .optional()?,
+        };
+        found.ok_or(Error::NotFound("account"))
     }
 
     /// Support staff may read the account now.

@@ -17,7 +17,7 @@ pub use account::{Account, AccountSettings, AccountStatus, UnsubscribeScope};
 pub use api_key::{ApiKey, CheckMemory, IssuedApiKey, KeyCredentials, VerifiedKey};
 pub use bootstrap::ensure_default_account;
 pub use deletion::PAUSED_FOR_DELETION;
-pub use quota::SendingLimits;
+pub use quota::{LimitSetting, SendingLimits};
 pub use scope::{Scope, ScopeSet};
 pub use sending_gate::Admission;
 pub use suspension::{

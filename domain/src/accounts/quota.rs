@@ -25,10 +25,10 @@ pub struct SendingLimits {
 impl SendingLimits {
     /// The account's own limits where it has them, the installation's defaults otherwise.
     pub fn of(account: &Account, defaults: &SendingLimits) -> SendingLimits {
-        let own = |v: Option<i32>| v.and_then(|n| u32::try_from(n).ok());
+        let (hour, day) = account.limit_settings();
         SendingLimits {
-            messages_per_hour: own(account.messages_per_hour).or(defaults.messages_per_hour),
-            messages_per_day: own(account.messages_per_day).or(defaults.messages_per_day),
+            messages_per_hour: hour.applied(defaults.messages_per_hour),
+            messages_per_day: day.applied(defaults.messages_per_day),
         }
     }
 
@@ -46,27 +46,76 @@ impl SendingLimits {
     }
 }
 
+/// An account's own setting of one limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitSetting {
+    /// The installation's default applies (`MAILROOM_ACCOUNT_MESSAGES_PER_*`).
+    Default,
+    /// No limit, whatever the installation's default.
+    Unlimited,
+    /// At most this many messages (1 to [`MAX_LIMIT`]).
+    AtMost(u32),
+}
+
+impl LimitSetting {
+    /// How the column stores "unlimited" (`NULL` is the default; a limit of no message at
+    /// all is a suspension, never a limit, so 0 is free to mean none).
+    const UNLIMITED: i32 = 0;
+
+    pub fn from_stored(value: Option<i32>) -> LimitSetting {
+        match value {
+            None => LimitSetting::Default,
+            Some(Self::UNLIMITED) => LimitSetting::Unlimited,
+            Some(n) => u32::try_from(n).map_or(LimitSetting::Default, LimitSetting::AtMost),
+        }
+    }
+
+    fn stored(self) -> Option<i32> {
+        match self {
+            LimitSetting::Default => None,
+            LimitSetting::Unlimited => Some(Self::UNLIMITED),
+            LimitSetting::AtMost(n) => Some(i32::try_from(n).unwrap_or(i32::MAX)),
+        }
+    }
+
+    /// The limit it makes, given the installation's default (`None`: unlimited).
+    pub fn applied(self, default: Option<u32>) -> Option<u32> {
+        match self {
+            LimitSetting::Default => default,
+            LimitSetting::Unlimited => None,
+            LimitSetting::AtMost(n) => Some(n),
+        }
+    }
+}
+
 impl Account {
-    /// Sets the account's own limits: `Some(Some(n))` sets one, `Some(None)` returns it to
-    /// the installation's default, `None` leaves it.
+    /// The account's own settings of its hourly and daily limits.
+    pub fn limit_settings(&self) -> (LimitSetting, LimitSetting) {
+        (
+            LimitSetting::from_stored(self.messages_per_hour),
+            LimitSetting::from_stored(self.messages_per_day),
+        )
+    }
+
+    /// Sets the account's own limits (`None` leaves one as it is).
     pub fn set_limits(
         conn: &mut DbConnection,
         id: Id,
-        per_hour: Option<Option<i32>>,
-        per_day: Option<Option<i32>>,
+        per_hour: Option<LimitSetting>,
+        per_day: Option<LimitSetting>,
     ) -> Result<Account> {
         use crate::schema::accounts;
         for (field, value) in [
             ("messages_per_hour", per_hour),
             ("messages_per_day", per_day),
         ] {
-            if let Some(Some(n)) = value
-                && !(1..=MAX_LIMIT as i64).contains(&(n as i64))
+            if let Some(LimitSetting::AtMost(n)) = value
+                && !(1..=MAX_LIMIT).contains(&n)
             {
                 return Err(Error::invalid(
                     format!("limits.{field}"),
                     format!(
-                        "must be from 1 to {MAX_LIMIT}, or null for the installation's default"
+                        "must be from 1 to {MAX_LIMIT}, \"unlimited\", or null for the installation's default"
                     ),
                 ));
             }
@@ -74,10 +123,10 @@ impl Account {
         conn.write_transaction(|conn| {
             let mut account = Account::find(conn, id)?;
             if let Some(v) = per_hour {
-                account.messages_per_hour = v;
+                account.messages_per_hour = v.stored();
             }
             if let Some(v) = per_day {
-                account.messages_per_day = v;
+                account.messages_per_day = v.stored();
             }
             account.updated_at = crate::clock::now();
             diesel::update(accounts::table.find(id))
@@ -381,5 +430,16 @@ mod tests {
             }
         );
         assert!(SendingLimits::default().is_unlimited());
+        // Unlimited is the account's own setting, distinct from "the default".
+        account.messages_per_hour = LimitSetting::Unlimited.stored();
+        account.messages_per_day = LimitSetting::Default.stored();
+        assert_eq!(
+            SendingLimits::of(&account, &defaults),
+            SendingLimits::default()
+        );
+        assert_eq!(
+            account.limit_settings(),
+            (LimitSetting::Unlimited, LimitSetting::Default)
+        );
     }
 }

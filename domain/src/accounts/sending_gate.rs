@@ -14,8 +14,8 @@ use crate::store::sql_types::{Id, Timestamp};
 /// What the gate decided for a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
-    /// Deliver this many messages now (at least one, at most what was asked); their slots
-    /// are taken.
+    /// Deliver this many messages now (at least one, at most what was asked; none when
+    /// none was asked, a retry whose slot was taken before); their slots are taken.
     Admitted(u32),
     /// The account is suspended: hold the work until the operator resumes it.
     Suspended { reason: String },
@@ -24,8 +24,8 @@ pub enum Admission {
 }
 
 /// Decides whether `wanted` messages of `account` may go to the relay now, and takes their
-/// slots in the sending windows if so. Call it inside a write transaction, with the account
-/// as read in it.
+/// slots in the sending windows if so (`wanted` 0: only whether the account is
+/// suspended). Call it inside a write transaction, with the account as read in it.
 pub fn admit(
     conn: &mut DbConnection,
     account: &Account,

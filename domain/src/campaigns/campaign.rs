@@ -594,8 +594,17 @@ impl Campaign {
     }
 
     /// Holds a sending campaign's waiting work because its account was suspended (a worker
-    /// that finds such a campaign still going calls it too).
+    /// that finds such a campaign still going calls it too). The account is read again
+    /// first, under a shared lock: a resume that came since the worker looked leaves the
+    /// campaign sending.
     pub fn pause_for_suspension(conn: &mut DbConnection, id: Id) -> Result<()> {
+        let account_id: Id = campaigns::table
+            .find(id)
+            .select(campaigns::account_id)
+            .first(conn)?;
+        if !Account::find_shared(conn, account_id)?.is_suspended() {
+            return Ok(());
+        }
         let mut campaign = Campaign::lock(conn, id)?;
         if campaign.status() != CampaignStatus::Sending {
             return Ok(());

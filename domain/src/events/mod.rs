@@ -13,12 +13,14 @@ mod query;
 mod record;
 mod repeats;
 mod stats;
+mod totals;
 
 pub use event::{Event, EventData, EventType, NewEvent, REPEATED_HIT, REPORTED_AFTER_DELIVERY};
 pub use ip::truncate_ip;
 pub use query::EventQuery;
 pub use record::record_batch;
 pub use stats::{CampaignStats, LinkClicks};
+pub use totals::outcome_totals;
 
 use crate::error::Result;
 use crate::jobs::{Enqueue, Job, JobRow, Priority};

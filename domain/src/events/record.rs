@@ -65,6 +65,8 @@ pub fn record_batch(
         let recorded = insert_new(conn, rows)?;
         let deltas = count(conn, &recorded, now)?;
         crate::webhooks::fan_out(conn, &recorded)?;
+        // Late, too: a shard of the installation's totals is locked until the commit.
+        super::totals::add(conn, &recorded)?;
         // Last: a campaign's counter row, which every batch of the campaign updates, stays
         // locked only until the commit that follows.
         add_to_counters(conn, deltas)?;

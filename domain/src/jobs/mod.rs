@@ -1,5 +1,6 @@
 //! Jobs: typed work items and the table that queues them (and serves as the outbox).
 
+mod hold;
 mod job;
 mod lane;
 mod outbox;

@@ -128,16 +128,23 @@ impl JobRow {
 }
 
 impl JobRow {
-    /// Scale-out: a published job found its campaign paused. Its row holds it (the broker
-    /// forgets it) until resume moves the group back to the outbox.
+    /// Scale-out: a published job found its campaign paused or its account suspended. Its
+    /// row holds it (the broker forgets it) until resume moves it back to the outbox; a
+    /// resume that came since the job looked sends it back to the outbox at once (see
+    /// `hold`).
     pub fn hold_in_outbox(conn: &mut DbConnection, id: Id) -> Result<()> {
-        diesel::update(jobs::table.find(id))
-            .set((
-                jobs::status.eq(status::HELD),
-                jobs::locked_until.eq(None::<Timestamp>),
-                jobs::updated_at.eq(clock::now()),
-            ))
-            .execute(conn)?;
-        Ok(())
+        conn.write_transaction(|conn| {
+            let waits = super::hold::still_waits(conn, id)?;
+            let now = clock::now();
+            diesel::update(jobs::table.find(id))
+                .set((
+                    jobs::status.eq(if waits { status::HELD } else { status::PENDING }),
+                    jobs::run_at.eq(now),
+                    jobs::locked_until.eq(None::<Timestamp>),
+                    jobs::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
     }
 }

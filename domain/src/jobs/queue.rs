@@ -336,18 +336,25 @@ impl JobRow {
         Ok(())
     }
 
-    /// Holds one job with its group (it found its campaign paused); the attempt does not
-    /// count.
+    /// Holds one job with its group (it found its campaign paused) or its account (it
+    /// found it suspended); the attempt does not count. A resume that came since the job
+    /// looked has nothing left to hold it for: the job runs again at once instead (see
+    /// `hold`).
     pub fn hold(conn: &mut DbConnection, id: Id) -> Result<()> {
-        diesel::update(jobs::table.find(id))
-            .set((
-                jobs::status.eq(status::HELD),
-                jobs::attempts.eq(jobs::attempts - 1),
-                jobs::locked_until.eq(None::<Timestamp>),
-                jobs::updated_at.eq(clock::now()),
-            ))
-            .execute(conn)?;
-        Ok(())
+        conn.write_transaction(|conn| {
+            let waits = super::hold::still_waits(conn, id)?;
+            let now = clock::now();
+            diesel::update(jobs::table.find(id))
+                .set((
+                    jobs::status.eq(if waits { status::HELD } else { status::PENDING }),
+                    jobs::run_at.eq(now),
+                    jobs::attempts.eq(jobs::attempts - 1),
+                    jobs::locked_until.eq(None::<Timestamp>),
+                    jobs::updated_at.eq(now),
+                ))
+                .execute(conn)?;
+            Ok(())
+        })
     }
 
     /// Parks the job after its last attempt.

@@ -229,7 +229,7 @@ fn prepare(
         })?;
         return Ok(Prepared::Finished(JobOutcome::Done));
     }
-    if let Some(waiting) = pass_sending_gate(conn, ctx, &account, campaign.as_ref())? {
+    if let Some(waiting) = pass_sending_gate(conn, ctx, &message, &account, campaign.as_ref())? {
         return Ok(Prepared::Finished(waiting));
     }
     let relay_failing = campaign
@@ -276,17 +276,21 @@ fn prepare(
 /// The operator's gate (see `mailroom_domain::accounts::sending_gate`): takes the
 /// message's slot in the account's sending windows, or answers how the job waits — held
 /// until the account is resumed (a campaign pauses with it), or deferred to the next
-/// window.
+/// window. A message counts once: only its first attempt takes a slot; a retry (it was
+/// deferred by the relay, or its attempt was cut short while `sending`) only asks whether
+/// the account is suspended.
 fn pass_sending_gate(
     conn: &mut DbConnection,
     ctx: &WorkerContext,
+    message: &Message,
     account: &Account,
     campaign: Option<&Campaign>,
 ) -> mailroom_domain::Result<Option<JobOutcome>> {
     let defaults = &ctx.settings.operator.default_limits;
     let now = mailroom_domain::clock::now().0;
+    let slots = u32::from(message.status() == MessageStatus::Queued);
     let admission =
-        conn.write_transaction(|conn| sending_gate::admit(conn, account, defaults, 1, now))?;
+        conn.write_transaction(|conn| sending_gate::admit(conn, account, defaults, slots, now))?;
     Ok(match admission {
         Admission::Admitted(_) => None,
         Admission::Suspended { .. } => {

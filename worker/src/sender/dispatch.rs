@@ -68,8 +68,18 @@ fn dispatch_batch(
             CampaignStatus::Scheduled => start_scheduled(conn, &campaign)?,
             _ => return Ok(Batch::Stopped),
         }
-        if Account::find(conn, campaign.account_id)?.deletion_pending() {
+        // Read without a lock: the campaign is locked already, and a suspension locks the
+        // account before its campaigns. `pause_for_suspension` reads it again, locked.
+        let owner = Account::find(conn, campaign.account_id)?;
+        if owner.deletion_pending() {
             Campaign::pause_for_account_deletion(conn, campaign_id)?;
+            return Ok(Batch::Paused);
+        }
+        // A suspended account's campaign (one scheduled before the suspension whose time
+        // came, or one dispatching when it was suspended) hands out nothing more: it pauses
+        // here, and the account's resumption continues it.
+        if owner.is_suspended() {
+            Campaign::pause_for_suspension(conn, campaign_id)?;
             return Ok(Batch::Paused);
         }
         let account = campaign.account_id;
