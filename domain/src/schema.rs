@@ -515,6 +515,28 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    sending_domains (id) {
+        id -> PortableUuid,
+        account_id -> PortableUuid,
+        domain -> Text,
+        status -> Text,
+        ownership_token -> Text,
+        dkim_selector -> Text,
+        dkim_algorithm -> Text,
+        dkim_public_key -> Text,
+        dkim_private_key -> Text,
+        last_check -> Nullable<PortableJson>,
+        checked_at -> Nullable<PortableTimestamp>,
+        verified_at -> Nullable<PortableTimestamp>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     account_send_windows,
@@ -542,4 +564,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     data_subject_requests,
     data_subject_exports,
     tracking_counts,
+    sending_domains,
 );

@@ -1,0 +1,20 @@
+-- Sending domains: a domain an account proves it owns (DNS records) before it may send
+-- from it, with the DKIM key pair Mailroom signs its mail with. The private key is sealed
+-- (as webhook secrets are) and goes with the row.
+CREATE TABLE sending_domains (
+    id               uuid PRIMARY KEY,
+    account_id       uuid NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    domain           text NOT NULL,
+    status           text NOT NULL,
+    ownership_token  text NOT NULL,
+    dkim_selector    text NOT NULL,
+    dkim_algorithm   text NOT NULL,
+    dkim_public_key  text NOT NULL,
+    dkim_private_key text NOT NULL,
+    last_check       jsonb,
+    checked_at       timestamptz,
+    verified_at      timestamptz,
+    created_at       timestamptz NOT NULL,
+    updated_at       timestamptz NOT NULL,
+    CONSTRAINT sending_domains_once UNIQUE (account_id, domain)
+);
