@@ -38,6 +38,7 @@ mod retention;
 mod sandbox;
 mod scale_out;
 mod send_limits;
+mod sender_identity;
 mod sending_domains;
 mod sending_rules;
 mod smoke;

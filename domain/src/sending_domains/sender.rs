@@ -54,6 +54,18 @@ pub fn verified_domain_for(
 }
 
 impl SenderPolicy {
+    /// The installation's policy: off when the operator turned it off, the sandbox without
+    /// a relay, enforced otherwise.
+    pub fn of(settings: &crate::config::Settings) -> SenderPolicy {
+        if !settings.sending_domains.require_verified {
+            SenderPolicy::Off
+        } else if settings.delivery.smtp_url.is_none() {
+            SenderPolicy::Sandbox
+        } else {
+            SenderPolicy::Enforce
+        }
+    }
+
     /// Applies the policy to `address` (given in the request's `field`).
     pub fn check(
         self,

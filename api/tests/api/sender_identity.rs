@@ -1,0 +1,390 @@
+//! Sender identity, black-box: with a relay, mail is sent only from domains the account
+//! verified, and every such message arrives DKIM-signed — checked as a receiver would, by
+//! dkimpy resolving keys in the test DNS server, with the From aligned to `d=`. The sandbox
+//! lets an unverified From through with a note; `MAILROOM_REQUIRE_VERIFIED_DOMAINS=false`
+//! turns all of it off; the double opt-in mail (the operator's address) is exempt.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::campaigns::{campaign_body, subscriber, wait_for_sandbox, wait_for_status};
+use crate::dns_server::{DnsServer, repo_root};
+use crate::helpers::{Backend, TestApp, assert_problem};
+use crate::sending_domains::add_domain;
+use crate::smtp_server::{ReceivedMessage, SmtpServer};
+
+async fn app(
+    backend: Backend,
+    smtp: Option<&SmtpServer>,
+    dns: &DnsServer,
+    enforce: bool,
+) -> TestApp {
+    let smtp = smtp.map(SmtpServer::url);
+    let dns = dns.addr();
+    TestApp::spawn_with(backend, move |vars| {
+        if let Some(url) = smtp {
+            vars.insert("SMTP_URL".into(), url);
+        }
+        vars.insert("MAILROOM_DNS_SERVERS".into(), dns);
+        vars.insert(
+            "MAILROOM_REQUIRE_VERIFIED_DOMAINS".into(),
+            enforce.to_string(),
+        );
+        vars.insert(
+            "MAILROOM_MAIL_FROM".into(),
+            "confirm@operator.example".into(),
+        );
+    })
+    .await
+}
+
+fn send_body(from: &str, to: &str) -> Value {
+    json!({"messages": [{
+        "from": {"email": from},
+        "to": [{"email": to}],
+        "subject": "Your receipt",
+        "text": "Thank you.",
+        "html": "<p>Thank you.</p>",
+        "headers": {"X-Order": "42"}
+    }]})
+}
+
+/// dkimpy's verdict on a received message: `{"signatures": [...], "from_domain"}`.
+fn dkimpy(dns: &DnsServer, message: &ReceivedMessage) -> Value {
+    let mut child = Command::new("python3")
+        .arg(repo_root().join("scripts").join("dkim_verify.py"))
+        .arg("--dns")
+        .arg(dns.addr())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python3 scripts/dkim_verify.py (pip install dkimpy dnspython)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(message.data.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("dkim_verify: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// Asserts one valid signature by `domain`, aligned (relaxed) with the From domain, over
+/// the headers a receiver needs signed.
+fn assert_signed_by(dns: &DnsServer, message: &ReceivedMessage, domain: &str) {
+    let verdict = dkimpy(dns, message);
+    let signatures = verdict["signatures"].as_array().unwrap();
+    assert_eq!(signatures.len(), 1, "{verdict}\n{}", message.data);
+    let signature = &signatures[0];
+    assert_eq!(signature["verified"], true, "{verdict}\n{}", message.data);
+    assert_eq!(signature["d"], domain);
+    assert_eq!(signature["c"], "relaxed/relaxed");
+    let from_domain = verdict["from_domain"].as_str().unwrap();
+    assert!(
+        from_domain == domain || from_domain.ends_with(&format!(".{domain}")),
+        "From {from_domain} is not aligned with d={domain}"
+    );
+    let signed: Vec<&str> = signature["h"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for needed in [
+        "from",
+        "to",
+        "subject",
+        "date",
+        "message-id",
+        "mime-version",
+        "content-type",
+    ] {
+        assert!(signed.contains(&needed), "{needed} not signed: {signed:?}");
+    }
+}
+
+async fn verified_domain(
+    app: &TestApp,
+    token: &str,
+    dns: &DnsServer,
+    name: &str,
+    algorithm: &str,
+) -> Value {
+    let domain = add_domain(
+        app,
+        token,
+        json!({"domain": name, "dkim_algorithm": algorithm}),
+    )
+    .await;
+    dns.publish(&domain);
+    let id = domain["id"].as_str().unwrap();
+    let (status, checked) = app
+        .post(
+            &format!("/v1/sending-domains/{id}/verify"),
+            token,
+            json!(null),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{checked}");
+    assert_eq!(checked["status"], "verified", "{checked}");
+    checked
+}
+
+async fn only_verified_domains_send_and_their_mail_is_signed(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let dns = DnsServer::start();
+    let app = app(backend, Some(&smtp), &dns, true).await;
+    let token = app.create_account("Shop").await.token;
+    let list = app.list(&token, "News").await;
+    subscriber(&app, &token, &list, "ada@example.com", "Ada").await;
+
+    // Nothing verified: every way of sending from shop.example is refused, by field.
+    let (status, body) = app
+        .post("/v1/campaigns", &token, campaign_body(&list))
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "sender_domain_unverified",
+    );
+    assert_eq!(body["field"], "from_email", "{body}");
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("billing@shop.example", "bob@example.com"),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "sender_domain_unverified",
+    );
+    assert_eq!(body["field"], "messages[0].from.email", "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("shop.example"),
+        "{body}"
+    );
+
+    // A domain added but not yet proven does not count either.
+    let pending = add_domain(&app, &token, json!({"domain": "shop.example"})).await;
+    let (status, _) = app
+        .post("/v1/campaigns", &token, campaign_body(&list))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let id = pending["id"].as_str().unwrap().to_owned();
+    app.delete(&format!("/v1/sending-domains/{id}"), &token)
+        .await;
+
+    // Verified: campaigns (also from a subdomain) and transactional mail go, signed.
+    verified_domain(&app, &token, &dns, "shop.example", "rsa").await;
+    let mut body = campaign_body(&list);
+    body["from_email"] = json!("news@letters.shop.example");
+    let (status, campaign) = app.post("/v1/campaigns", &token, body).await;
+    assert_eq!(status, StatusCode::CREATED, "{campaign}");
+    let campaign = campaign["id"].as_str().unwrap().to_owned();
+    let (status, body) = app
+        .patch(
+            &format!("/v1/campaigns/{campaign}"),
+            &token,
+            json!({"from_email": "ceo@bank.example"}),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "sender_domain_unverified",
+    );
+    let (status, body) = app
+        .post(&format!("/v1/campaigns/{campaign}/send"), &token, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    wait_for_status(&app, &token, &campaign, "sent").await;
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("billing@shop.example", "bob@example.com"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let received = smtp.wait_for_async(2, Duration::from_secs(30)).await;
+    assert_eq!(received.len(), 2);
+    for message in &received {
+        assert_signed_by(&dns, message, "shop.example");
+    }
+    let campaign_mail = received
+        .iter()
+        .find(|m| m.rcpt_tos == ["ada@example.com"])
+        .unwrap();
+    let verdict = dkimpy(&dns, campaign_mail);
+    let signed = verdict["signatures"][0]["h"].to_string();
+    assert!(
+        signed.contains("\"list-unsubscribe\"") && signed.contains("\"list-unsubscribe-post\""),
+        "RFC 8058 wants both List-Unsubscribe headers signed: {signed}"
+    );
+
+    // The DKIM record disappears: the next check fails the domain, and sending stops.
+    dns.serve(&[]);
+    let domains = app.all_pages(&token, "/v1/sending-domains", 10).await;
+    let id = domains[0]["id"].as_str().unwrap();
+    let (_, checked) = app
+        .post(
+            &format!("/v1/sending-domains/{id}/verify"),
+            &token,
+            json!(null),
+        )
+        .await;
+    assert_eq!(checked["status"], "failed");
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("billing@shop.example", "bob@example.com"),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "sender_domain_unverified",
+    );
+    let (status, body) = app
+        .post(
+            &format!("/v1/campaigns/{campaign}/test"),
+            &token,
+            json!({"emails": ["qa@example.com"]}),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "sender_domain_unverified",
+    );
+
+    // The double opt-in mail is from the operator's address: never refused.
+    let (status, list) = app
+        .post(
+            "/v1/lists",
+            &token,
+            json!({"name": "Weekly", "double_opt_in": true}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{list}");
+    let (status, member) = app
+        .post(
+            &format!("/v1/lists/{}/members", list["id"].as_str().unwrap()),
+            &token,
+            json!({"email": "cy@example.com"}),
+        )
+        .await;
+    assert!(status.is_success(), "{member}");
+    let received = smtp.wait_for_async(3, Duration::from_secs(30)).await;
+    assert_eq!(received.len(), 3);
+    assert!(
+        received[2]
+            .data
+            .contains("From: Weekly <confirm@operator.example>"),
+        "{}",
+        received[2].data
+    );
+}
+
+async fn ed25519_signatures_verify_too(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let dns = DnsServer::start();
+    let app = app(backend, Some(&smtp), &dns, true).await;
+    let token = app.create_account("Shop").await.token;
+    verified_domain(&app, &token, &dns, "shop.example", "ed25519").await;
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("billing@shop.example", "bob@example.com"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let received = smtp.wait_for_async(1, Duration::from_secs(30)).await;
+    assert_eq!(received.len(), 1);
+    assert_signed_by(&dns, &received[0], "shop.example");
+}
+
+async fn the_sandbox_accepts_an_unverified_from_and_says_a_relay_would_not(backend: Backend) {
+    let dns = DnsServer::start();
+    let app = app(backend, None, &dns, true).await;
+    let token = app.create_account("Shop").await.token;
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("ceo@bank.example", "bob@example.com"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let messages = wait_for_sandbox(&app, &token, 1).await;
+    let raw = messages[0]["raw"].as_str().unwrap();
+    assert!(
+        raw.contains("X-Mailroom-Sandbox-Note: a relay would refuse this message: bank.example is not a verified sending domain"),
+        "{raw}"
+    );
+}
+
+async fn the_operator_can_leave_sender_authentication_to_the_relay(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let dns = DnsServer::start();
+    let app = app(backend, Some(&smtp), &dns, false).await;
+    let token = app.create_account("Shop").await.token;
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("ceo@bank.example", "bob@example.com"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let received = smtp.wait_for_async(1, Duration::from_secs(30)).await;
+    assert_eq!(received.len(), 1);
+    assert!(
+        !received[0].data.contains("DKIM-Signature"),
+        "{}",
+        received[0].data
+    );
+}
+
+/// Each scenario on SQLite and on PostgreSQL.
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::helpers::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::helpers::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    only_verified_domains_send_and_their_mail_is_signed,
+    ed25519_signatures_verify_too,
+    the_sandbox_accepts_an_unverified_from_and_says_a_relay_would_not,
+    the_operator_can_leave_sender_authentication_to_the_relay,
+);

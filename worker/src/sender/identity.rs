@@ -1,0 +1,87 @@
+//! Who a message says it is from, and the proof: a From on a domain the account verified
+//! is signed with that domain's DKIM key; one on a domain it did not verify is refused
+//! when a relay is configured, and noted in the sandbox. The double opt-in confirmation is
+//! from the operator's own address (`MAILROOM_MAIL_FROM`) and is left to the relay.
+
+use mailroom_domain::messages::{Message, MessageKind};
+use mailroom_domain::rendering::BuiltMessage;
+use mailroom_domain::sending_domains::{
+    DomainSigner, SenderCheck, SenderPolicy, domain_of_address,
+};
+use mailroom_domain::store::DbConnection;
+use mailroom_domain::{Error, Result};
+
+use crate::context::WorkerContext;
+
+/// The header the sandbox keeps on a message a relay would have refused.
+pub const SANDBOX_NOTE_HEADER: &str = "X-Mailroom-Sandbox-Note";
+
+/// What the sender's identity does to a message.
+pub enum Identity {
+    /// Signed with the domain's key.
+    Sign(Box<DomainSigner>),
+    /// Sent as it is (enforcement off, or Mailroom's own address).
+    AsIs,
+    /// Kept in the sandbox with a note that a relay would have refused it.
+    SandboxNote(String),
+}
+
+/// The identity of `message` from `from_email`; `Err(reason)` when it must not be sent.
+pub fn identity(
+    conn: &mut DbConnection,
+    ctx: &WorkerContext,
+    message: &Message,
+    from_email: &str,
+) -> Result<Result<Identity, String>> {
+    if message.kind() == MessageKind::Confirmation {
+        return Ok(Ok(Identity::AsIs));
+    }
+    let policy = SenderPolicy::of(&ctx.settings);
+    match policy.check(conn, message.account_id, "from_email", from_email) {
+        Ok(SenderCheck::Verified(domain)) => Ok(Ok(Identity::Sign(Box::new(
+            domain.signer(&ctx.secret_box)?,
+        )))),
+        Ok(SenderCheck::Unverified { would_refuse: true }) => {
+            Ok(Ok(Identity::SandboxNote(format!(
+                "a relay would refuse this message: {} is not a verified sending domain of the account",
+                domain_of_address(from_email).unwrap_or_else(|| from_email.to_owned())
+            ))))
+        }
+        Ok(SenderCheck::Unverified { .. }) => Ok(Ok(Identity::AsIs)),
+        Err(Error::SenderDomainUnverified { domain, .. }) => Ok(Err(format!(
+            "the From domain {domain} is not a verified sending domain of the account"
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// Puts a header field on top of a built message (and in its displayed headers).
+fn prepend(built: &mut BuiltMessage, name: &str, value: &str, line: &str) {
+    let mut raw = Vec::with_capacity(line.len() + built.raw.len());
+    raw.extend_from_slice(line.as_bytes());
+    raw.extend_from_slice(&built.raw);
+    built.raw = raw;
+    built.headers.insert(0, (name.to_owned(), value.to_owned()));
+}
+
+impl Identity {
+    /// Signs or notes the built message.
+    pub fn apply(&self, built: &mut BuiltMessage) -> Result<()> {
+        match self {
+            Identity::Sign(signer) => {
+                let header = signer.signature_header(&built.raw)?;
+                let value = header
+                    .split_once(':')
+                    .map(|(_, v)| v.trim().to_owned())
+                    .unwrap_or_default();
+                prepend(built, "DKIM-Signature", &value, &header);
+            }
+            Identity::SandboxNote(note) => {
+                let line = format!("{SANDBOX_NOTE_HEADER}: {note}\r\n");
+                prepend(built, SANDBOX_NOTE_HEADER, note, &line);
+            }
+            Identity::AsIs => {}
+        }
+        Ok(())
+    }
+}
