@@ -360,6 +360,50 @@ async fn the_operator_can_leave_sender_authentication_to_the_relay(backend: Back
     );
 }
 
+/// Scale-out: the `mailroom-sender` process signs with the key the API made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_sender_process_signs_what_it_delivers() {
+    let smtp = SmtpServer::start();
+    let dns = DnsServer::start();
+    let so = crate::scale_out::ScaleOut::start(
+        &smtp,
+        None,
+        &[
+            ("MAILROOM_DNS_SERVERS", &dns.addr()),
+            ("MAILROOM_REQUIRE_VERIFIED_DOMAINS", "true"),
+        ],
+    )
+    .await;
+    let _sender = so.sender();
+    let app = &so.app;
+    let token = app.create_account("Shop").await.token;
+    verified_domain(app, &token, &dns, "shop.example", "rsa").await;
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("ceo@bank.example", "bob@example.com"),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "sender_domain_unverified",
+    );
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("billing@shop.example", "bob@example.com"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let received = smtp.wait_for_async(1, Duration::from_secs(60)).await;
+    assert_eq!(received.len(), 1);
+    assert_signed_by(&dns, &received[0], "shop.example");
+}
+
 /// Each scenario on SQLite and on PostgreSQL.
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
