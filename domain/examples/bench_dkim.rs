@@ -26,7 +26,8 @@ fn message(body_bytes: usize) -> Vec<u8> {
          List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n\
          Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n",
     );
-    let line = "<p>Hello Ada, here is this month's news from the shop: new arrivals, =\r\nevents.</p>\r\n";
+    let line =
+        "<p>Hello Ada, here is this month's news from the shop: new arrivals, =\r\nevents.</p>\r\n";
     while m.len() < body_bytes {
         m.push_str(line);
     }
@@ -66,8 +67,13 @@ fn main() {
                 let mut sig = vec![0u8; key.public_modulus_len()];
                 time(n, || {
                     black_box(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body));
-                    key.sign(&aws_lc_rs::signature::RSA_PKCS1_SHA256, &rng, header_block, &mut sig)
-                        .unwrap();
+                    key.sign(
+                        &aws_lc_rs::signature::RSA_PKCS1_SHA256,
+                        &rng,
+                        header_block,
+                        &mut sig,
+                    )
+                    .unwrap();
                     black_box(&sig);
                 })
             }
@@ -77,7 +83,8 @@ fn main() {
                 black_box(key.public_key());
                 time(n, || {
                     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
-                    let headers = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, header_block);
+                    let headers =
+                        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, header_block);
                     black_box(digest);
                     black_box(key.sign(headers.as_ref()));
                 })

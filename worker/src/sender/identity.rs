@@ -3,10 +3,13 @@
 //! when a relay is configured, and noted in the sandbox. The double opt-in confirmation is
 //! from the operator's own address (`MAILROOM_MAIL_FROM`) and is left to the relay.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use mailroom_domain::messages::{Message, MessageKind};
 use mailroom_domain::rendering::BuiltMessage;
 use mailroom_domain::sending_domains::{
-    DomainSigner, SenderCheck, SenderPolicy, domain_of_address,
+    DomainSigner, SenderCheck, SenderPolicy, SendingDomain, domain_of_address,
 };
 use mailroom_domain::store::DbConnection;
 use mailroom_domain::{Error, Result};
@@ -16,10 +19,31 @@ use crate::context::WorkerContext;
 /// The header the sandbox keeps on a message a relay would have refused.
 pub const SANDBOX_NOTE_HEADER: &str = "X-Mailroom-Sandbox-Note";
 
+/// Signers made once per domain key: opening the sealed key and parsing it costs more than
+/// a signature. Keyed by the domain and its selector, so a new key is a new entry.
+#[derive(Default)]
+pub struct SignerCache {
+    signers: Mutex<HashMap<(mailroom_domain::Id, String), Arc<DomainSigner>>>,
+}
+
+impl SignerCache {
+    fn signer_for(&self, domain: &SendingDomain, ctx: &WorkerContext) -> Result<Arc<DomainSigner>> {
+        let key = (domain.id, domain.dkim_selector.clone());
+        if let Some(signer) = self.signers.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok(signer);
+        }
+        let signer = Arc::new(domain.signer(&ctx.secret_box)?);
+        if let Ok(mut signers) = self.signers.lock() {
+            signers.insert(key, signer.clone());
+        }
+        Ok(signer)
+    }
+}
+
 /// What the sender's identity does to a message.
 pub enum Identity {
     /// Signed with the domain's key.
-    Sign(Box<DomainSigner>),
+    Sign(Arc<DomainSigner>),
     /// Sent as it is (enforcement off, or Mailroom's own address).
     AsIs,
     /// Kept in the sandbox with a note that a relay would have refused it.
@@ -38,9 +62,9 @@ pub fn identity(
     }
     let policy = SenderPolicy::of(&ctx.settings);
     match policy.check(conn, message.account_id, "from_email", from_email) {
-        Ok(SenderCheck::Verified(domain)) => Ok(Ok(Identity::Sign(Box::new(
-            domain.signer(&ctx.secret_box)?,
-        )))),
+        Ok(SenderCheck::Verified(domain)) => Ok(Ok(Identity::Sign(
+            ctx.dkim_signers.signer_for(&domain, ctx)?,
+        ))),
         Ok(SenderCheck::Unverified { would_refuse: true }) => {
             Ok(Ok(Identity::SandboxNote(format!(
                 "a relay would refuse this message: {} is not a verified sending domain of the account",
