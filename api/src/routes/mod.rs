@@ -126,6 +126,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(sending_domains::get_sending_domain)
                 .service(sending_domains::delete_sending_domain)
                 .service(sending_domains::verify_sending_domain)
+                .service(sending_domains::rotate_sending_domain_dkim)
                 .service(webhooks::create_webhook)
                 .service(webhooks::list_webhooks)
                 .service(webhooks::get_webhook)

@@ -242,3 +242,31 @@ pub async fn verify_sending_domain(
         .await?;
     Ok(HttpResponse::Ok().json(SendingDomainView::of(&checked, &state)?))
 }
+
+/// Starts a key rotation: makes a new DKIM key pair (same type) under a new selector and
+/// answers it as the `dkim_next` record. Publish it beside the current key and verify:
+/// from the first check that finds it, Mailroom signs with it, and the old key becomes the
+/// `dkim_previous` record — keep it published a few days (mail in transit was signed with
+/// it), then remove it. Rotating again before the switch replaces the pending key.
+#[utoipa::path(tag = "sending_domains", params(("id" = Id, Path)), responses((status = 200, description = "The domain with its next key to publish", body = SendingDomainView)))]
+#[post("/sending-domains/{id}/rotate-dkim")]
+pub async fn rotate_sending_domain_dkim(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SendingDomainsWrite)?;
+    let (account, id) = (principal.account_id, id.into_inner());
+    let sealer = state.secret_box.clone();
+    let rotated = state
+        .db_audited(
+            &principal,
+            move |d: &SendingDomain| {
+                AuditRecord::new("sending_domain.dkim_rotated", "sending_domain", Some(d.id))
+                    .with_details(serde_json::json!({"next_selector": d.next_dkim_selector}))
+            },
+            move |conn| SendingDomain::rotate_dkim(conn, account, id, None, &sealer),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(SendingDomainView::of(&rotated, &state)?))
+}

@@ -360,6 +360,97 @@ async fn the_operator_can_leave_sender_authentication_to_the_relay(backend: Back
     );
 }
 
+/// The `s=` of a received message's signature.
+fn selector_of(dns: &DnsServer, message: &ReceivedMessage) -> String {
+    dkimpy(dns, message)["signatures"][0]["s"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn a_rotated_key_signs_once_published_and_the_old_one_stays_listed(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let dns = DnsServer::start();
+    let app = app(backend, Some(&smtp), &dns, true).await;
+    let token = app.create_account("Shop").await.token;
+    let domain = verified_domain(&app, &token, &dns, "shop.example", "rsa").await;
+    let id = domain["id"].as_str().unwrap();
+    let old = domain["dkim_selector"].as_str().unwrap().to_owned();
+
+    let (status, rotated) = app
+        .post(
+            &format!("/v1/sending-domains/{id}/rotate-dkim"),
+            &token,
+            json!(null),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    let next = rotated["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["purpose"] == "dkim_next")
+        .unwrap_or_else(|| panic!("no dkim_next record: {rotated}"))
+        .clone();
+    assert!(
+        !next["name"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{old}."))
+    );
+    assert_eq!(rotated["status"], "verified", "the current key still signs");
+
+    // Until the new key is published, mail is signed with the old one.
+    let (status, _) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("a@shop.example", "bob@example.com"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let received = smtp.wait_for_async(1, Duration::from_secs(30)).await;
+    assert_eq!(selector_of(&dns, &received[0]), old);
+
+    // Published beside the old one and found: the new key signs; the old one is listed
+    // as previous, and mail it signed still verifies.
+    dns.publish(&rotated);
+    let (_, checked) = app
+        .post(
+            &format!("/v1/sending-domains/{id}/verify"),
+            &token,
+            json!(null),
+        )
+        .await;
+    assert_eq!(checked["status"], "verified", "{checked}");
+    let new = checked["dkim_selector"].as_str().unwrap().to_owned();
+    assert_ne!(new, old);
+    let purposes: Vec<(&str, &str)> = checked["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["purpose"].as_str().unwrap().starts_with("dkim"))
+        .map(|r| (r["purpose"].as_str().unwrap(), r["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        purposes,
+        [("dkim", "verified"), ("dkim_previous", "verified")],
+        "{checked}"
+    );
+    let (status, _) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("a@shop.example", "bob@example.com"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let received = smtp.wait_for_async(2, Duration::from_secs(30)).await;
+    assert_eq!(selector_of(&dns, &received[1]), new);
+    assert_signed_by(&dns, &received[1], "shop.example");
+    assert_signed_by(&dns, &received[0], "shop.example");
+}
+
 /// Scale-out: the `mailroom-sender` process signs with the key the API made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_separate_sender_process_signs_what_it_delivers() {
@@ -431,4 +522,5 @@ on_both!(
     ed25519_signatures_verify_too,
     the_sandbox_accepts_an_unverified_from_and_says_a_relay_would_not,
     the_operator_can_leave_sender_authentication_to_the_relay,
+    a_rotated_key_signs_once_published_and_the_old_one_stays_listed,
 );

@@ -141,7 +141,7 @@ fn judge(record: &DnsRecord, found: &[String]) -> RecordState {
     };
     let matched = match record.purpose {
         RecordPurpose::Ownership => found.iter().any(|v| v.trim() == record.value),
-        RecordPurpose::Dkim => {
+        RecordPurpose::Dkim | RecordPurpose::DkimNext | RecordPurpose::DkimPrevious => {
             let wanted = dkim_public_key(&record.value);
             found.iter().any(|v| dkim_public_key(v) == wanted)
         }

@@ -63,6 +63,12 @@ pub enum RecordPurpose {
     Ownership,
     /// The public key receivers check Mailroom's signatures with.
     Dkim,
+    /// After a rotation: the new key. Publish it beside the current one; Mailroom signs
+    /// with it from the first check that finds it.
+    DkimNext,
+    /// The key a rotation replaced, no longer signing: keep it published a few days, so
+    /// that mail signed with it still verifies, then remove it.
+    DkimPrevious,
     /// Lets the relay send for the domain (advice: merge it into an existing SPF record).
     Spf,
     /// A DMARC policy (a suggestion to start from: monitor, then tighten).
@@ -102,6 +108,16 @@ pub struct SendingDomain {
     pub dkim_public_key: String,
     /// The PKCS#8 key, base64, sealed with the installation's secret box.
     pub dkim_private_key: String,
+    /// A rotation's new key, until a check finds it published.
+    pub next_dkim_selector: Option<String>,
+    pub next_dkim_algorithm: Option<String>,
+    pub next_dkim_public_key: Option<String>,
+    /// Sealed, as `dkim_private_key`.
+    pub next_dkim_private_key: Option<String>,
+    /// The key the last rotation replaced (its private half is erased at the switch).
+    pub previous_dkim_selector: Option<String>,
+    pub previous_dkim_algorithm: Option<String>,
+    pub previous_dkim_public_key: Option<String>,
     /// What the last check found, record by record.
     pub last_check: Option<Json>,
     pub checked_at: Option<Timestamp>,
@@ -197,6 +213,36 @@ impl SendingDomain {
                 false,
             ),
         ];
+        let other_key = |purpose,
+                         selector: &Option<String>,
+                         algorithm: &Option<String>,
+                         key: &Option<String>| {
+            let (Some(selector), Some(key)) = (selector, key) else {
+                return None;
+            };
+            let algorithm = algorithm
+                .as_deref()
+                .and_then(DkimAlgorithm::parse)
+                .unwrap_or(DkimAlgorithm::Rsa);
+            Some(txt(
+                purpose,
+                format!("{selector}._domainkey.{}", self.domain),
+                algorithm.key_record(key),
+                false,
+            ))
+        };
+        records.extend(other_key(
+            RecordPurpose::DkimNext,
+            &self.next_dkim_selector,
+            &self.next_dkim_algorithm,
+            &self.next_dkim_public_key,
+        ));
+        records.extend(other_key(
+            RecordPurpose::DkimPrevious,
+            &self.previous_dkim_selector,
+            &self.previous_dkim_algorithm,
+            &self.previous_dkim_public_key,
+        ));
         if let Some(target) = &settings.return_path_domain {
             records.push(DnsRecord {
                 purpose: RecordPurpose::ReturnPath,
@@ -266,6 +312,13 @@ impl SendingDomain {
             dkim_public_key: pair.public_key_b64.clone(),
             dkim_private_key: sealer
                 .seal(&base64::engine::general_purpose::STANDARD.encode(&pair.private_pkcs8)),
+            next_dkim_selector: None,
+            next_dkim_algorithm: None,
+            next_dkim_public_key: None,
+            next_dkim_private_key: None,
+            previous_dkim_selector: None,
+            previous_dkim_algorithm: None,
+            previous_dkim_public_key: None,
             last_check: None,
             checked_at: None,
             verified_at: None,
@@ -328,6 +381,77 @@ impl SendingDomain {
         Ok(())
     }
 
+    /// Makes a new key pair to replace the current one: it is published beside it and
+    /// signs from the first check that finds it. A rotation not yet finished is replaced.
+    pub fn rotate_dkim(
+        conn: &mut DbConnection,
+        account_id: Id,
+        id: Id,
+        algorithm: Option<DkimAlgorithm>,
+        sealer: &SecretBox,
+    ) -> Result<SendingDomain> {
+        let mut domain = Self::find(conn, account_id, id)?;
+        let algorithm = match algorithm {
+            Some(a) => a,
+            None => domain.algorithm()?,
+        };
+        let pair = DkimKeyPair::generate(algorithm)?;
+        let mut selector = new_selector();
+        while selector == domain.dkim_selector {
+            selector = new_selector();
+        }
+        domain.next_dkim_selector = Some(selector);
+        domain.next_dkim_algorithm = Some(algorithm.as_str().into());
+        domain.next_dkim_public_key = Some(pair.public_key_b64.clone());
+        domain.next_dkim_private_key = Some(
+            sealer.seal(&base64::engine::general_purpose::STANDARD.encode(&pair.private_pkcs8)),
+        );
+        domain.updated_at = clock::now();
+        diesel::update(sending_domains::table.find(id))
+            .set((
+                sending_domains::next_dkim_selector.eq(&domain.next_dkim_selector),
+                sending_domains::next_dkim_algorithm.eq(&domain.next_dkim_algorithm),
+                sending_domains::next_dkim_public_key.eq(&domain.next_dkim_public_key),
+                sending_domains::next_dkim_private_key.eq(&domain.next_dkim_private_key),
+                sending_domains::updated_at.eq(domain.updated_at),
+            ))
+            .execute(conn)?;
+        Ok(domain)
+    }
+
+    /// The next key becomes the signing key; the current one is kept as `previous`, its
+    /// private half erased.
+    fn switch_to_next_key(&mut self, conn: &mut DbConnection) -> Result<()> {
+        let (Some(selector), Some(algorithm), Some(public), Some(private)) = (
+            self.next_dkim_selector.take(),
+            self.next_dkim_algorithm.take(),
+            self.next_dkim_public_key.take(),
+            self.next_dkim_private_key.take(),
+        ) else {
+            return Ok(());
+        };
+        self.previous_dkim_selector = Some(std::mem::replace(&mut self.dkim_selector, selector));
+        self.previous_dkim_algorithm = Some(std::mem::replace(&mut self.dkim_algorithm, algorithm));
+        self.previous_dkim_public_key = Some(std::mem::replace(&mut self.dkim_public_key, public));
+        self.dkim_private_key = private;
+        diesel::update(sending_domains::table.find(self.id))
+            .set((
+                sending_domains::dkim_selector.eq(&self.dkim_selector),
+                sending_domains::dkim_algorithm.eq(&self.dkim_algorithm),
+                sending_domains::dkim_public_key.eq(&self.dkim_public_key),
+                sending_domains::dkim_private_key.eq(&self.dkim_private_key),
+                sending_domains::next_dkim_selector.eq(None::<String>),
+                sending_domains::next_dkim_algorithm.eq(None::<String>),
+                sending_domains::next_dkim_public_key.eq(None::<String>),
+                sending_domains::next_dkim_private_key.eq(None::<String>),
+                sending_domains::previous_dkim_selector.eq(&self.previous_dkim_selector),
+                sending_domains::previous_dkim_algorithm.eq(&self.previous_dkim_algorithm),
+                sending_domains::previous_dkim_public_key.eq(&self.previous_dkim_public_key),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
     /// Stores what a check found and the status it gives.
     pub fn record_check(
         conn: &mut DbConnection,
@@ -338,12 +462,54 @@ impl SendingDomain {
         let mut domain = Self::find(conn, account_id, id)?;
         let now = clock::now();
         let was_verified = domain.status()? == DomainStatus::Verified;
-        domain.status = check.status.as_str().into();
+        let next_published = check.records.iter().any(|c| {
+            c.record.purpose == RecordPurpose::DkimNext
+                && c.state == super::check::RecordState::Verified
+                && domain
+                    .next_dkim_selector
+                    .as_ref()
+                    .is_some_and(|s| c.record.name.starts_with(&format!("{s}._domainkey.")))
+        });
+        let mut records = check.records.clone();
+        if next_published {
+            domain.switch_to_next_key(conn)?;
+            // What was found stays what was found; only the keys' roles changed.
+            for c in &mut records {
+                match c.record.purpose {
+                    RecordPurpose::DkimNext => {
+                        c.record.purpose = RecordPurpose::Dkim;
+                        c.record.required = true;
+                    }
+                    RecordPurpose::Dkim => {
+                        c.record.purpose = RecordPurpose::DkimPrevious;
+                        c.record.required = false;
+                    }
+                    _ => {}
+                }
+            }
+            records.retain(|c| {
+                c.record.purpose != RecordPurpose::DkimPrevious
+                    || domain
+                        .previous_dkim_selector
+                        .as_ref()
+                        .is_some_and(|s| c.record.name.starts_with(&format!("{s}._domainkey.")))
+            });
+        }
+        let status = if records
+            .iter()
+            .filter(|c| c.record.required)
+            .all(|c| c.state == super::check::RecordState::Verified)
+        {
+            DomainStatus::Verified
+        } else {
+            DomainStatus::Failed
+        };
+        domain.status = status.as_str().into();
         domain.last_check = Some(Json(
-            serde_json::to_value(&check.records).map_err(|e| Error::Internal(e.to_string()))?,
+            serde_json::to_value(&records).map_err(|e| Error::Internal(e.to_string()))?,
         ));
         domain.checked_at = Some(now);
-        if check.status == DomainStatus::Verified && !was_verified {
+        if status == DomainStatus::Verified && !was_verified {
             domain.verified_at = Some(now);
         }
         domain.updated_at = now;
