@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::sending_domain::{DnsRecord, DomainStatus, RecordPurpose};
 use crate::error::{Error, Result};
 
+/// How long one lookup waits for an answer.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The resolvers to ask (`MAILROOM_DNS_SERVERS`); empty → the system's.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DnsServers(pub Vec<SocketAddr>);
@@ -85,6 +88,11 @@ fn resolver(servers: &DnsServers) -> Result<TokioResolver> {
         }
         Resolver::builder_with_config(config, TokioRuntimeProvider::default())
     };
+    let mut builder = builder;
+    // An unreachable server must not hold a request for long: one attempt per server, a
+    // few seconds each (records are looked up one after another).
+    builder.options_mut().timeout = LOOKUP_TIMEOUT;
+    builder.options_mut().attempts = 1;
     builder
         .build()
         .map_err(|e| Error::Internal(format!("DNS resolver: {e}")))
