@@ -536,6 +536,8 @@ diesel::table! {
         previous_dkim_selector -> Nullable<Text>,
         previous_dkim_algorithm -> Nullable<Text>,
         previous_dkim_public_key -> Nullable<Text>,
+        default_from_name -> Nullable<Text>,
+        default_reply_to -> Nullable<Text>,
         last_check -> Nullable<PortableJson>,
         checked_at -> Nullable<PortableTimestamp>,
         verified_at -> Nullable<PortableTimestamp>,

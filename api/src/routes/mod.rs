@@ -124,6 +124,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(sending_domains::create_sending_domain)
                 .service(sending_domains::list_sending_domains)
                 .service(sending_domains::get_sending_domain)
+                .service(sending_domains::update_sending_domain)
                 .service(sending_domains::delete_sending_domain)
                 .service(sending_domains::verify_sending_domain)
                 .service(sending_domains::rotate_sending_domain_dkim)

@@ -1,7 +1,7 @@
 //! Sending domains: the domains an account sends from, the DNS records that prove them and
 //! carry their DKIM keys, and checking those records.
 
-use actix_web::{HttpResponse, delete, get, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use mailroom_domain::accounts::Scope;
 use mailroom_domain::audit::AuditRecord;
 use mailroom_domain::pagination::Page;
@@ -70,6 +70,10 @@ pub struct SendingDomainView {
     pub dkim_algorithm: DkimAlgorithm,
     /// The DKIM selector (`s=`) Mailroom signs with.
     pub dkim_selector: String,
+    /// The sender name of mail from the domain whose campaign or message names none.
+    pub default_from_name: Option<String>,
+    /// The Reply-To of mail from the domain whose campaign or message sets none.
+    pub default_reply_to: Option<String>,
     /// The records to publish, each with what the last check found.
     pub records: Vec<DnsRecordView>,
     /// When the records were last checked.
@@ -88,6 +92,8 @@ impl SendingDomainView {
             status: domain.status()?,
             dkim_algorithm: domain.algorithm()?,
             dkim_selector: domain.dkim_selector.clone(),
+            default_from_name: domain.default_from_name.clone(),
+            default_reply_to: domain.default_reply_to.clone(),
             records: domain
                 .checked_records(&state.settings.sending_domains)
                 .into_iter()
@@ -269,4 +275,48 @@ pub async fn rotate_sending_domain_dkim(
         )
         .await?;
     Ok(HttpResponse::Ok().json(SendingDomainView::of(&rotated, &state)?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSendingDomain {
+    /// The sender name of mail from the domain (or its subdomains) whose campaign or
+    /// message names none; `null` clears it.
+    #[serde(default, deserialize_with = "super::campaigns::double_option")]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\u0000\r\n]*$")]
+    pub default_from_name: Option<Option<String>>,
+    /// The Reply-To of such mail that sets none; `null` clears it.
+    #[serde(default, deserialize_with = "super::campaigns::double_option")]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
+    pub default_reply_to: Option<Option<String>>,
+}
+
+/// Sets the domain's defaults for mail sent from it: a sender name and a Reply-To, used
+/// where a campaign or message gives none.
+#[utoipa::path(tag = "sending_domains", params(("id" = Id, Path)), request_body = UpdateSendingDomain, responses((status = 200, description = "The updated domain", body = SendingDomainView)))]
+#[patch("/sending-domains/{id}")]
+pub async fn update_sending_domain(
+    principal: Principal,
+    state: web::Data<AppState>,
+    id: web::Path<Id>,
+    body: ApiJson<UpdateSendingDomain>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Scope::SendingDomainsWrite)?;
+    let UpdateSendingDomain {
+        default_from_name,
+        default_reply_to,
+    } = body.0;
+    let (account, id) = (principal.account_id, id.into_inner());
+    let domain = state
+        .db_audited(
+            &principal,
+            move |_: &SendingDomain| {
+                AuditRecord::new("sending_domain.updated", "sending_domain", Some(id))
+            },
+            move |conn| {
+                SendingDomain::set_defaults(conn, account, id, default_from_name, default_reply_to)
+            },
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(SendingDomainView::of(&domain, &state)?))
 }

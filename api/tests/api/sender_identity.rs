@@ -451,6 +451,71 @@ async fn a_rotated_key_signs_once_published_and_the_old_one_stays_listed(backend
     assert_signed_by(&dns, &received[0], "shop.example");
 }
 
+async fn a_domains_defaults_fill_what_a_message_leaves_out(backend: Backend) {
+    let smtp = SmtpServer::start();
+    let dns = DnsServer::start();
+    let app = app(backend, Some(&smtp), &dns, true).await;
+    let token = app.create_account("Shop").await.token;
+    let domain = verified_domain(&app, &token, &dns, "shop.example", "rsa").await;
+    let path = format!("/v1/sending-domains/{}", domain["id"].as_str().unwrap());
+    let (status, body) = app
+        .patch(&path, &token, json!({"default_reply_to": "not an address"}))
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    );
+    assert_eq!(body["errors"][0]["field"], "default_reply_to", "{body}");
+    let (status, updated) = app
+        .patch(
+            &path,
+            &token,
+            json!({"default_from_name": "Shop Support", "default_reply_to": "help@shop.example"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{updated}");
+    assert_eq!(updated["default_from_name"], "Shop Support");
+    assert_eq!(updated["status"], "verified");
+
+    let (status, _) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("billing@shop.example", "bob@example.com"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let mut named = send_body("billing@shop.example", "cy@example.com");
+    named["messages"][0]["from"]["name"] = json!("Billing");
+    let (status, _) = app.post("/v1/send", &token, named).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let received = smtp.wait_for_async(2, Duration::from_secs(30)).await;
+    let to = |who: &str| received.iter().find(|m| m.rcpt_tos == [who]).unwrap();
+    let defaulted = &to("bob@example.com").data;
+    assert!(
+        defaulted.contains("From: \"Shop Support\" <billing@shop.example>"),
+        "{defaulted}"
+    );
+    assert!(
+        defaulted.contains("Reply-To: help@shop.example"),
+        "{defaulted}"
+    );
+    assert_signed_by(&dns, to("bob@example.com"), "shop.example");
+    let own = &to("cy@example.com").data;
+    assert!(
+        own.contains("From: Billing <billing@shop.example>"),
+        "{own}"
+    );
+
+    let (_, cleared) = app
+        .patch(&path, &token, json!({"default_from_name": null}))
+        .await;
+    assert_eq!(cleared["default_from_name"], Value::Null);
+    assert_eq!(cleared["default_reply_to"], "help@shop.example");
+}
+
 /// Scale-out: the `mailroom-sender` process signs with the key the API made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_separate_sender_process_signs_what_it_delivers() {
@@ -523,4 +588,5 @@ on_both!(
     the_sandbox_accepts_an_unverified_from_and_says_a_relay_would_not,
     the_operator_can_leave_sender_authentication_to_the_relay,
     a_rotated_key_signs_once_published_and_the_old_one_stays_listed,
+    a_domains_defaults_fill_what_a_message_leaves_out,
 );

@@ -118,6 +118,10 @@ pub struct SendingDomain {
     pub previous_dkim_selector: Option<String>,
     pub previous_dkim_algorithm: Option<String>,
     pub previous_dkim_public_key: Option<String>,
+    /// The sender name of mail from the domain that names none.
+    pub default_from_name: Option<String>,
+    /// The Reply-To of mail from the domain that sets none.
+    pub default_reply_to: Option<String>,
     /// What the last check found, record by record.
     pub last_check: Option<Json>,
     pub checked_at: Option<Timestamp>,
@@ -319,6 +323,8 @@ impl SendingDomain {
             previous_dkim_selector: None,
             previous_dkim_algorithm: None,
             previous_dkim_public_key: None,
+            default_from_name: None,
+            default_reply_to: None,
             last_check: None,
             checked_at: None,
             verified_at: None,
@@ -450,6 +456,58 @@ impl SendingDomain {
             ))
             .execute(conn)?;
         Ok(())
+    }
+
+    /// Sets the defaults of mail from the domain (`Some(None)` clears one).
+    pub fn set_defaults(
+        conn: &mut DbConnection,
+        account_id: Id,
+        id: Id,
+        from_name: Option<Option<String>>,
+        reply_to: Option<Option<String>>,
+    ) -> Result<SendingDomain> {
+        let mut domain = Self::find(conn, account_id, id)?;
+        let mut errors = Vec::new();
+        if let Some(name) = from_name {
+            let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+            if name
+                .as_ref()
+                .is_some_and(|n| n.chars().count() > 200 || n.chars().any(char::is_control))
+            {
+                errors.push(crate::error::FieldError::new(
+                    "default_from_name",
+                    "must be one line of at most 200 characters",
+                ));
+            }
+            domain.default_from_name = name;
+        }
+        if let Some(reply_to) = reply_to {
+            domain.default_reply_to = match reply_to
+                .map(|r| crate::contacts::EmailAddress::parse(&r))
+                .transpose()
+            {
+                Ok(r) => r.map(|r| r.into_inner()),
+                Err(e) => {
+                    errors.push(crate::error::FieldError::new(
+                        "default_reply_to",
+                        e.to_string(),
+                    ));
+                    None
+                }
+            };
+        }
+        if !errors.is_empty() {
+            return Err(Error::Invalid(errors));
+        }
+        domain.updated_at = clock::now();
+        diesel::update(sending_domains::table.find(id))
+            .set((
+                sending_domains::default_from_name.eq(&domain.default_from_name),
+                sending_domains::default_reply_to.eq(&domain.default_reply_to),
+                sending_domains::updated_at.eq(domain.updated_at),
+            ))
+            .execute(conn)?;
+        Ok(domain)
     }
 
     /// Stores what a check found and the status it gives.

@@ -20,6 +20,8 @@ CREATE TABLE sending_domains (
     previous_dkim_selector  text,
     previous_dkim_algorithm text,
     previous_dkim_public_key text,
+    default_from_name text,
+    default_reply_to text,
     last_check       jsonb,
     checked_at       timestamptz,
     verified_at      timestamptz,

@@ -20,6 +20,8 @@ CREATE TABLE sending_domains (
     previous_dkim_selector  TEXT,
     previous_dkim_algorithm TEXT,
     previous_dkim_public_key TEXT,
+    default_from_name TEXT,
+    default_reply_to TEXT,
     last_check       TEXT,
     checked_at       TEXT,
     verified_at      TEXT,

@@ -286,6 +286,19 @@ pub fn compose(
         Ok(identity) => identity,
         Err(reason) => return Ok(Verdict::Fail(reason)),
     };
+    let mut from = from;
+    let mut reply_to = reply_to;
+    if let Some(defaults) = identity.defaults() {
+        if from.name.is_none() {
+            from.name = defaults.from_name.clone();
+        }
+        if reply_to.is_none() {
+            reply_to = defaults
+                .reply_to
+                .clone()
+                .map(|email| Address { email, name: None });
+        }
+    }
     let envelope_from = rendering::verp_address(message.id, &settings.delivery.bounce_domain);
     let list_unsubscribe = unsubscribe.map(|https_url| ListUnsubscribe {
         https_url,

@@ -40,10 +40,18 @@ impl SignerCache {
     }
 }
 
+/// A verified domain's defaults for mail that names no sender or Reply-To.
+#[derive(Debug, Clone, Default)]
+pub struct Defaults {
+    pub from_name: Option<String>,
+    pub reply_to: Option<String>,
+}
+
 /// What the sender's identity does to a message.
 pub enum Identity {
-    /// Signed with the domain's key.
-    Sign(Arc<DomainSigner>),
+    /// Signed with the domain's key; the domain's defaults (sender name, Reply-To) fill
+    /// what the message leaves out.
+    Sign(Arc<DomainSigner>, Defaults),
     /// Sent as it is (enforcement off, or Mailroom's own address).
     AsIs,
     /// Kept in the sandbox with a note that a relay would have refused it.
@@ -62,9 +70,16 @@ pub fn identity(
     }
     let policy = SenderPolicy::of(&ctx.settings);
     match policy.check(conn, message.account_id, "from_email", from_email) {
-        Ok(SenderCheck::Verified(domain)) => Ok(Ok(Identity::Sign(
-            ctx.dkim_signers.signer_for(&domain, ctx)?,
-        ))),
+        Ok(SenderCheck::Verified(domain)) => {
+            let defaults = Defaults {
+                from_name: domain.default_from_name.clone(),
+                reply_to: domain.default_reply_to.clone(),
+            };
+            Ok(Ok(Identity::Sign(
+                ctx.dkim_signers.signer_for(&domain, ctx)?,
+                defaults,
+            )))
+        }
         Ok(SenderCheck::Unverified { would_refuse: true }) => {
             Ok(Ok(Identity::SandboxNote(format!(
                 "a relay would refuse this message: {} is not a verified sending domain of the account",
@@ -89,10 +104,18 @@ fn prepend(built: &mut BuiltMessage, name: &str, value: &str, line: &str) {
 }
 
 impl Identity {
+    /// The domain's defaults, where it has any.
+    pub fn defaults(&self) -> Option<&Defaults> {
+        match self {
+            Identity::Sign(_, defaults) => Some(defaults),
+            _ => None,
+        }
+    }
+
     /// Signs or notes the built message.
     pub fn apply(&self, built: &mut BuiltMessage) -> Result<()> {
         match self {
-            Identity::Sign(signer) => {
+            Identity::Sign(signer, _) => {
                 let header = signer.signature_header(&built.raw)?;
                 let value = header
                     .split_once(':')
