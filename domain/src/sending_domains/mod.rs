@@ -3,7 +3,8 @@
 //!
 //! - `name` parses a domain name as an account types it (IDNA, case, a trailing dot);
 //! - `dkim` makes key pairs and signs messages with them (Stalwart's `mail-auth`);
-//! - `sending_domain` owns the rows: create, list, find, delete, the records to publish;
+//! - `sending_domain` owns the rows: create, list, find, delete, the records to publish,
+//!   key rotation and the domain's defaults (sender name, Reply-To);
 //! - `check` looks the records up in DNS and says, per record, what it found;
 //! - `sender` decides whether an account may send from an address.
 
