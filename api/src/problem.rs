@@ -48,7 +48,8 @@ pub struct Problem {
     #[schema(required = false)]
     pub errors: Vec<FieldError>,
     /// For `sensitive_data_rejected`: the field refused (its value is never echoed); for
-    /// `render_budget_exceeded`: the template part whose render used the budget up.
+    /// `render_budget_exceeded`: the template part whose render used the budget up; for
+    /// `sender_domain_unverified`: the field holding the From address.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub field: Option<String>,
@@ -105,6 +106,9 @@ pub enum ApiError {
     SensitiveData { field: String, kind: SensitiveKind },
     #[error("{0}")]
     SubjectErased(String),
+    /// A From address whose domain the account has not verified: `field` names it.
+    #[error("{field}: unverified sending domain {domain}")]
+    SenderDomainUnverified { field: String, domain: String },
     /// A request's rendering budget ran out: `field` names the template part, `detail`
     /// the recipient and which budget.
     #[error("render budget exceeded at {field}: {detail}")]
@@ -144,6 +148,7 @@ pub const CODES: &[&str] = &[
     "forbidden",
     "sensitive_data_rejected",
     "subject_erased",
+    "sender_domain_unverified",
     "render_budget_exceeded",
     "rate_limited",
     "account_suspended",
@@ -171,6 +176,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::SensitiveData { .. } => "sensitive_data_rejected",
             ApiError::SubjectErased(_) => "subject_erased",
+            ApiError::SenderDomainUnverified { .. } => "sender_domain_unverified",
             ApiError::RenderBudget { .. } => "render_budget_exceeded",
             ApiError::Unavailable(_) | ApiError::Busy(_) => "service_unavailable",
             ApiError::RateLimited(_) => "rate_limited",
@@ -194,6 +200,7 @@ impl ApiError {
             ApiError::Forbidden(_) => "Forbidden",
             ApiError::SensitiveData { .. } => "Sensitive data rejected",
             ApiError::SubjectErased(_) => "Subject erased",
+            ApiError::SenderDomainUnverified { .. } => "Sender domain unverified",
             ApiError::RenderBudget { .. } => "Render budget exceeded",
             ApiError::Unavailable(_) | ApiError::Busy(_) => "Service unavailable",
             ApiError::RateLimited(_) => "Too many requests",
@@ -223,6 +230,9 @@ impl ApiError {
             | ApiError::SubjectErased(d)
             | ApiError::Busy(d) => Some(d.clone()),
             ApiError::RenderBudget { detail, .. } => Some(detail.clone()),
+            ApiError::SenderDomainUnverified { field, domain } => Some(format!(
+                "{field}: {domain} is not a verified sending domain of this account; add it at POST /v1/sending-domains, publish its records and verify it"
+            )),
             ApiError::PayloadTooLarge => {
                 Some("the request body is larger than this server accepts".into())
             }
@@ -261,9 +271,9 @@ impl ApiError {
                 _ => Vec::new(),
             },
             field: match self {
-                ApiError::SensitiveData { field, .. } | ApiError::RenderBudget { field, .. } => {
-                    Some(field.clone())
-                }
+                ApiError::SensitiveData { field, .. }
+                | ApiError::RenderBudget { field, .. }
+                | ApiError::SenderDomainUnverified { field, .. } => Some(field.clone()),
                 _ => None,
             },
             request_id: None,
@@ -277,6 +287,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_)
             | ApiError::SensitiveData { .. }
             | ApiError::SubjectErased(_)
+            | ApiError::SenderDomainUnverified { .. }
             | ApiError::RenderBudget { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -343,6 +354,9 @@ impl From<DomainError> for ApiError {
             DomainError::SensitiveData { field, kind } => ApiError::SensitiveData { field, kind },
             DomainError::Forbidden(m) => ApiError::Forbidden(m),
             DomainError::SubjectErased(m) => ApiError::SubjectErased(m),
+            DomainError::SenderDomainUnverified { field, domain } => {
+                ApiError::SenderDomainUnverified { field, domain }
+            }
             DomainError::Unavailable(m) => ApiError::Unavailable(m),
             DomainError::Suspended(reason) => ApiError::AccountSuspended(reason),
             DomainError::QuotaExceeded { until } => ApiError::QuotaExceeded {
@@ -377,6 +391,10 @@ mod tests {
                 kind: SensitiveKind::PaymentCard,
             },
             ApiError::SubjectErased(String::new()),
+            ApiError::SenderDomainUnverified {
+                field: String::new(),
+                domain: String::new(),
+            },
             ApiError::RenderBudget {
                 field: String::new(),
                 detail: String::new(),

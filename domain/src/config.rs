@@ -80,6 +80,27 @@ pub struct Settings {
     /// What the operator holds tenants to: default sending limits, the automatic
     /// protection, per-account metrics, the operator webhook.
     pub operator: OperatorSettings,
+    /// Sending domains: whether From must be verified, which resolvers check them, and the
+    /// records Mailroom asks owners to publish.
+    pub sending_domains: SendingDomainSettings,
+}
+
+/// How sending domains are checked and enforced.
+#[derive(Debug, Clone)]
+pub struct SendingDomainSettings {
+    /// `MAILROOM_REQUIRE_VERIFIED_DOMAINS` (default true): with a relay, mail is sent only
+    /// from verified domains, and signed with their keys. `false` turns both off (for a
+    /// relay that authenticates mail itself).
+    pub require_verified: bool,
+    /// `MAILROOM_DNS_SERVERS`: the resolvers that check records (`ip:port`, comma
+    /// separated); empty → the system's.
+    pub dns_servers: Vec<std::net::SocketAddr>,
+    /// `MAILROOM_RETURN_PATH_DOMAIN`: where each domain's `bounces.` CNAME is to point, so
+    /// that SPF aligns with the From domain; unset → no such record.
+    pub return_path_domain: Option<String>,
+    /// `MAILROOM_SPF_INCLUDE`: the domain the SPF hint includes (the operator's relays'
+    /// SPF record); default the bounce domain.
+    pub spf_include: String,
 }
 
 /// The operator's controls over the accounts it hosts.
@@ -535,6 +556,18 @@ impl Settings {
                 .clamp(1, 256) as usize,
             jobs_concurrency: number(&get, "MAILROOM_JOBS_CONCURRENCY", 2)?.clamp(1, 64) as usize,
             limits: LimitSettings::from_vars(&get)?,
+            sending_domains: SendingDomainSettings {
+                require_verified: !matches!(
+                    get("MAILROOM_REQUIRE_VERIFIED_DOMAINS")
+                        .map(|v| v.to_ascii_lowercase())
+                        .as_deref(),
+                    Some("false" | "0" | "no")
+                ),
+                dns_servers: socket_addrs(&get, "MAILROOM_DNS_SERVERS")?,
+                return_path_domain: get("MAILROOM_RETURN_PATH_DOMAIN")
+                    .map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
+                spf_include: get("MAILROOM_SPF_INCLUDE").unwrap_or_else(|| bounce_domain.clone()),
+            },
             metrics_token: get("MAILROOM_METRICS_TOKEN").map(SecretString::from),
             operator: OperatorSettings {
                 default_limits: crate::accounts::SendingLimits {
@@ -708,6 +741,27 @@ fn networks(get: &impl Fn(&str) -> Option<String>, key: &str) -> Result<Vec<IpNe
                 .map_err(|_| {
                     Error::Config(format!("{key}: {s:?} is not an IP address or CIDR range"))
                 })
+        })
+        .collect()
+}
+
+/// A comma-separated list of `ip:port` (a bare IP means port 53).
+fn socket_addrs(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &str,
+) -> Result<Vec<std::net::SocketAddr>> {
+    get(key)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<std::net::SocketAddr>()
+                .or_else(|_| {
+                    s.parse::<std::net::IpAddr>()
+                        .map(|ip| std::net::SocketAddr::new(ip, 53))
+                })
+                .map_err(|_| Error::Config(format!("{key}: {s:?} is not an ip:port")))
         })
         .collect()
 }

@@ -52,6 +52,9 @@ pub enum Error {
     QuotaExceeded {
         until: crate::store::sql_types::Timestamp,
     },
+    /// A From address whose domain the account has not verified (`field` names it).
+    #[error("{field}: {domain} is not a verified sending domain of this account")]
+    SenderDomainUnverified { field: String, domain: String },
     /// The database cannot be reached.
     #[error("{0}")]
     Unavailable(String),

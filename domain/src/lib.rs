@@ -25,6 +25,7 @@ pub mod pagination;
 pub mod rendering;
 pub mod retention;
 pub mod schema;
+pub mod sending_domains;
 pub mod store;
 pub mod suppressions;
 pub mod text;

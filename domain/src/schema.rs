@@ -523,6 +523,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::store::sql_types::*;
+
+    sending_domains (id) {
+        id -> PortableUuid,
+        account_id -> PortableUuid,
+        domain -> Text,
+        status -> Text,
+        ownership_token -> Text,
+        dkim_selector -> Text,
+        dkim_algorithm -> Text,
+        dkim_public_key -> Text,
+        dkim_private_key -> Text,
+        next_dkim_selector -> Nullable<Text>,
+        next_dkim_algorithm -> Nullable<Text>,
+        next_dkim_public_key -> Nullable<Text>,
+        next_dkim_private_key -> Nullable<Text>,
+        previous_dkim_selector -> Nullable<Text>,
+        previous_dkim_algorithm -> Nullable<Text>,
+        previous_dkim_public_key -> Nullable<Text>,
+        default_from_name -> Nullable<Text>,
+        default_reply_to -> Nullable<Text>,
+        last_check -> Nullable<PortableJson>,
+        checked_at -> Nullable<PortableTimestamp>,
+        verified_at -> Nullable<PortableTimestamp>,
+        created_at -> PortableTimestamp,
+        updated_at -> PortableTimestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     account_send_windows,
@@ -551,4 +582,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     data_subject_exports,
     tracking_counts,
     outcome_totals,
+    sending_domains,
 );

@@ -14,6 +14,7 @@ use mailroom_domain::webhooks::SecretBox;
 use secrecy::ExposeSecret;
 use tokio::sync::Mutex;
 
+use crate::sender::identity::SignerCache;
 use crate::sender::outcomes::OutcomeRecorder;
 use crate::sender::settle::CampaignSettler;
 use crate::transport::{SmtpSettings, SmtpTransport};
@@ -45,6 +46,8 @@ pub struct WorkerContext {
     pub outcomes: OutcomeRecorder,
     /// What delivery outcomes do (attempts, pauses, suppressions).
     pub outcome_policy: OutcomePolicy,
+    /// DKIM signers of the sending domains this process signed for, made once per key.
+    pub dkim_signers: SignerCache,
 }
 
 impl WorkerContext {
@@ -76,6 +79,7 @@ impl WorkerContext {
             rate,
             settler: CampaignSettler::default(),
             outcomes: OutcomeRecorder::default(),
+            dkim_signers: SignerCache::default(),
         })
     }
 

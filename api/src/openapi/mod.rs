@@ -39,6 +39,7 @@ mod problems;
         (name = "audit", description = "The append-only audit log: every change to personal data, every export, every support read"),
         (name = "events", description = "What happened to messages after they left: sent, deferred, bounce, blocked, open, click, unsub, spam"),
         (name = "inbound", description = "Bounces (RFC 3464 DSNs) and complaints (RFC 5965 ARF reports) received at the bounce address"),
+        (name = "sending_domains", description = "The domains an account sends from: the DNS records that prove them (ownership, DKIM, SPF, DMARC, return path), their checks, and the DKIM keys Mailroom signs with"),
         (name = "webhooks", description = "Webhook endpoints (Standard Webhooks signatures), their secrets and delivery log"),
         (name = "public", description = "Endpoints for recipients: double opt-in confirmation, unsubscribe, open and click tracking (no authentication; signed links)"),
     )

@@ -11,6 +11,7 @@ use mailroom_domain::rendering::{
     self, Address, CampaignVars, ContactVars, ListUnsubscribe, ListVars, MimeInput, RenderContext,
     RenderFailure,
 };
+use mailroom_domain::sending_domains::SenderPolicy;
 use mailroom_domain::{Error, Id, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -185,6 +186,7 @@ pub struct TestAccepted {
     request_body = TestRequest,
     responses(
         (status = 202, description = "Test messages queued", body = TestAccepted),
+        (status = 422, description = "Invalid input (`validation_failed`), or the campaign's `from_email` is on a domain the account has not verified while a relay is configured (`sender_domain_unverified`, `field` names it)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The credentials lack a needed scope (`forbidden`), or the operator suspended the account (`account_suspended`, with the reason in `detail`)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this Idempotency-Key is still being processed", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
@@ -210,11 +212,13 @@ pub async fn test_campaign(
         );
     }
     let (account, id) = (principal.account_id, id.into_inner());
+    let policy = SenderPolicy::of(&state.settings);
     idempotency::once(&state, &req, &principal, &digest, || async {
         let messages = state
             .db(move |conn| {
                 conn.write_transaction(|conn| {
-                    Campaign::find(conn, account, id)?;
+                    let campaign = Campaign::find(conn, account, id)?;
+                    super::campaigns::check_sender(conn, policy, &campaign)?;
                     Account::ensure_may_send(conn, account)?;
                     let mut queued = Vec::new();
                     for email in addresses {
@@ -256,6 +260,7 @@ pub struct ScheduleRequest {
     request_body = ScheduleRequest,
     responses(
         (status = 200, description = "Scheduled", body = CampaignView),
+        (status = 422, description = "Invalid input (`validation_failed`), or the campaign's `from_email` is on a domain the account has not verified while a relay is configured (`sender_domain_unverified`, `field` names it)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The credentials lack a needed scope (`forbidden`), or the operator suspended the account (`account_suspended`, with the reason in `detail`)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not a draft or scheduled campaign", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
@@ -269,8 +274,11 @@ pub async fn schedule_campaign(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CampaignsWrite)?;
     let (account, id, send_at) = (principal.account_id, id.into_inner(), body.0.send_at);
+    let policy = SenderPolicy::of(&state.settings);
     let view = state
         .db(move |conn| {
+            let campaign = Campaign::find(conn, account, id)?;
+            super::campaigns::check_sender(conn, policy, &campaign)?;
             Campaign::schedule(conn, account, id, send_at).and_then(|c| CampaignView::load(conn, c))
         })
         .await?;
@@ -284,6 +292,7 @@ pub async fn schedule_campaign(
     params(("id" = Id, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry of this request return the first answer instead of doing the work twice")),
     responses(
         (status = 202, description = "Sending", body = CampaignView),
+        (status = 422, description = "Invalid input (`validation_failed`), or the campaign's `from_email` is on a domain the account has not verified while a relay is configured (`sender_domain_unverified`, `field` names it)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 403, description = "The credentials lack a needed scope (`forbidden`), or the operator suspended the account (`account_suspended`, with the reason in `detail`)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already sent, sending or cancelled", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
@@ -297,10 +306,13 @@ pub async fn send_campaign(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Scope::CampaignsWrite)?;
     let (account, id) = (principal.account_id, id.into_inner());
+    let policy = SenderPolicy::of(&state.settings);
     let digest = crate::extract::BodyDigest::of(b"");
     idempotency::once(&state, &req, &principal, &digest, || async {
         let view = state
             .db(move |conn| {
+                let campaign = Campaign::find(conn, account, id)?;
+                super::campaigns::check_sender(conn, policy, &campaign)?;
                 Campaign::send(conn, account, id).and_then(|c| CampaignView::load(conn, c))
             })
             .await?;

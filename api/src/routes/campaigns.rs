@@ -4,6 +4,8 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use mailroom_domain::accounts::Scope;
 use mailroom_domain::campaigns::{Campaign, CampaignDraft, CampaignStatus, Progress};
 use mailroom_domain::pagination::Page;
+use mailroom_domain::sending_domains::SenderPolicy;
+use mailroom_domain::store::DbConnection;
 use mailroom_domain::{Id, Timestamp};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -86,7 +88,9 @@ impl CampaignView {
     }
 }
 
-fn double_option<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+pub(crate) fn double_option<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
     Option::<String>::deserialize(d).map(Some)
 }
 
@@ -192,11 +196,34 @@ impl From<CampaignChanges> for CampaignDraft {
     }
 }
 
+/// Refuses a campaign whose From is on a domain the account has not verified (per the
+/// installation's [`SenderPolicy`]); a draft without a From yet passes.
+pub fn check_sender(
+    conn: &mut DbConnection,
+    policy: SenderPolicy,
+    campaign: &Campaign,
+) -> mailroom_domain::Result<()> {
+    if campaign.from_email.is_empty() {
+        return Ok(());
+    }
+    policy
+        .check(
+            conn,
+            campaign.account_id,
+            "from_email",
+            &campaign.from_email,
+        )
+        .map(|_| ())
+}
+
 /// Creates a draft campaign. Templates that do not compile are refused with their line.
 #[utoipa::path(
     tag = "campaigns",
     request_body = NewCampaign,
-    responses((status = 201, description = "Draft created", body = CampaignView))
+    responses(
+        (status = 201, description = "Draft created", body = CampaignView),
+        (status = 422, description = "Invalid input (`validation_failed`, `sensitive_data_rejected`), or `from_email` is on a domain the account has not verified while a relay is configured (`sender_domain_unverified`, `field` names it)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[post("/campaigns")]
 pub async fn create_campaign(
@@ -207,10 +234,14 @@ pub async fn create_campaign(
     principal.require(Scope::CampaignsWrite)?;
     let draft = CampaignDraft::from(body.0);
     let account = principal.account_id;
+    let policy = SenderPolicy::of(&state.settings);
     let view = state
         .db(move |conn| {
-            let campaign = Campaign::create(conn, account, draft)?;
-            CampaignView::load(conn, campaign)
+            conn.write_transaction(|conn| {
+                let campaign = Campaign::create(conn, account, draft)?;
+                check_sender(conn, policy, &campaign)?;
+                CampaignView::load(conn, campaign)
+            })
         })
         .await?;
     Ok(HttpResponse::Created().json(view))
@@ -267,6 +298,7 @@ pub async fn get_campaign(
     responses(
         (status = 200, description = "The updated draft", body = CampaignView),
         (status = 409, description = "Not a draft", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid input (`validation_failed`, `sensitive_data_rejected`), or `from_email` is on a domain the account has not verified while a relay is configured (`sender_domain_unverified`, `field` names it)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/campaigns/{id}")]
@@ -279,9 +311,17 @@ pub async fn update_campaign(
     principal.require(Scope::CampaignsWrite)?;
     let draft = CampaignDraft::from(body.0);
     let (account, id) = (principal.account_id, id.into_inner());
+    let policy = SenderPolicy::of(&state.settings);
+    let sender_changes = draft.from_email.is_some();
     let view = state
         .db(move |conn| {
-            Campaign::update(conn, account, id, draft).and_then(|c| CampaignView::load(conn, c))
+            conn.write_transaction(|conn| {
+                let campaign = Campaign::update(conn, account, id, draft)?;
+                if sender_changes {
+                    check_sender(conn, policy, &campaign)?;
+                }
+                CampaignView::load(conn, campaign)
+            })
         })
         .await?;
     Ok(HttpResponse::Ok().json(view))

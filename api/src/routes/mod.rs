@@ -28,6 +28,7 @@ pub mod lists;
 pub mod metrics;
 pub mod sandbox;
 pub mod send;
+pub mod sending_domains;
 pub mod suppressions;
 pub mod tracking;
 pub mod unsubscribe;
@@ -120,6 +121,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .service(sandbox::list_sandbox_messages)
                 .service(inbound::receive_inbound_message)
                 .service(inbound::list_inbound_reports)
+                .service(sending_domains::create_sending_domain)
+                .service(sending_domains::list_sending_domains)
+                .service(sending_domains::get_sending_domain)
+                .service(sending_domains::update_sending_domain)
+                .service(sending_domains::delete_sending_domain)
+                .service(sending_domains::verify_sending_domain)
+                .service(sending_domains::rotate_sending_domain_dkim)
                 .service(webhooks::create_webhook)
                 .service(webhooks::list_webhooks)
                 .service(webhooks::get_webhook)

@@ -12,6 +12,7 @@ use mailroom_domain::rendering::{
     self, CheckFailure, ContactVars, RenderBudget, RenderCheck, RenderContext, RenderFailure,
     RenderLimits, SharedRenders, TemplateSource,
 };
+use mailroom_domain::sending_domains::SenderPolicy;
 use mailroom_domain::suppressions::Suppression;
 use mailroom_domain::{FieldError, Id};
 use mailroom_worker::sender::compose::TransactionalPayload;
@@ -328,7 +329,7 @@ fn render_check(
         (status = 403, description = "The credentials lack the `send` scope (`forbidden`), or the operator suspended the account (`account_suspended`, with the reason in `detail`)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "A request with this Idempotency-Key is still being processed, or the account's deletion is pending", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "The account's sending limit per hour or per day is reached (`quota_exceeded`): retry after `Retry-After` seconds, when the next window starts; or over the API key's request rate (`rate_limited`)", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request (`validation_failed`; a custom header no sender may set refuses the whole request, each named as `messages[i].headers.<Name>`), or its rendering budget ran out (`render_budget_exceeded`: `field` names the template part, `detail` the recipient and the budget)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request (`validation_failed`; a custom header no sender may set refuses the whole request, each named as `messages[i].headers.<Name>`), or its rendering budget ran out (`render_budget_exceeded`: `field` names the template part, `detail` the recipient and the budget), or a message's `from.email` is on a domain the account has not verified while a relay is configured (`sender_domain_unverified`: `field` names it, as `messages[i].from.email`; nothing is queued)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 503, description = "The database is unreachable, or the server is too busy rendering other requests to start this one (`service_unavailable`); retry after `Retry-After` seconds", body = crate::problem::Problem, content_type = "application/problem+json"))
 )]
 #[post("/send")]
@@ -351,6 +352,7 @@ pub async fn send_messages(
         let account = principal.account_id;
         let hash_key = state.hash_key.clone();
         let sandbox = request.sandbox_mode;
+        let policy = SenderPolicy::of(&state.settings);
         let limits = state.settings.operator.default_limits;
         let messages = request.messages;
         let checked = state
@@ -365,6 +367,18 @@ pub async fn send_messages(
                         let found = Account::find(conn, account)?;
                         let now = mailroom_domain::clock::now().0;
                         sending_gate::ensure_within_limits(conn, &found, &limits, now)?;
+                    }
+                    if !sandbox {
+                        for (index, outcome) in checked.iter().enumerate() {
+                            if let Ok(valid) = outcome {
+                                policy.check(
+                                    conn,
+                                    account,
+                                    &format!("messages[{index}].from.email"),
+                                    &valid.payload.from_email,
+                                )?;
+                            }
+                        }
                     }
                     let mut results = Vec::new();
                     for outcome in checked {

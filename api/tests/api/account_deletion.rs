@@ -183,6 +183,19 @@ async fn a_deletion_waits_out_its_grace_period_sending_nothing_and_can_be_cancel
     assert_problem(status, &problem, StatusCode::FORBIDDEN, "forbidden");
 }
 
+/// Sending-domain rows left in the database (the staying account has none).
+async fn sending_domain_rows(app: &TestApp) -> i64 {
+    use diesel::prelude::*;
+    use mailroom_domain::schema::sending_domains;
+    let url = app.database_url();
+    tokio::task::spawn_blocking(move || {
+        let conn = &mut mailroom_domain::store::DbConnection::open(&url).unwrap();
+        sending_domains::table.count().get_result(conn).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
 async fn after_the_grace_period_no_table_holds_a_row_of_the_deleted_account(backend: Backend) {
     let app = retention_app(backend).await;
     let acct = app.create_account("Leaving").await;
@@ -199,6 +212,9 @@ async fn after_the_grace_period_no_table_holds_a_row_of_the_deleted_account(back
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     crate::suppressions::scoped_token(&app, &acct, &["contacts:read"]).await;
+    // A sending domain, with its sealed DKIM key.
+    crate::sending_domains::add_domain(&app, &acct.token, json!({"domain": "leaving.example"}))
+        .await;
     let list = app.list(&acct.token, "Imported").await;
     let res = app
         .client
@@ -232,6 +248,11 @@ async fn after_the_grace_period_no_table_holds_a_row_of_the_deleted_account(back
     purge(&app, Some(days_ahead(15))).await;
 
     assert_eq!(traces_of(&app, &acct.id).await, Vec::<String>::new());
+    assert_eq!(
+        sending_domain_rows(&app).await,
+        0,
+        "the domain and its key went with the account"
+    );
     let (status, _) = app.get("/v1/account", &acct.token).await;
     assert!(
         status == StatusCode::UNAUTHORIZED || status == StatusCode::NOT_FOUND,

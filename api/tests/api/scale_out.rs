@@ -18,17 +18,17 @@ use crate::rabbitmq::{TestVhost, WorkerProcess, workspace_binary};
 use crate::smtp_server::{ReceivedMessage, SmtpServer};
 use crate::webhook_receiver::WebhookReceiver;
 
-struct ScaleOut {
-    app: TestApp,
+pub(crate) struct ScaleOut {
+    pub(crate) app: TestApp,
     /// The environment every worker process gets: the API's own, as in production.
-    worker_vars: HashMap<String, String>,
+    pub(crate) worker_vars: HashMap<String, String>,
     vhost: TestVhost,
 }
 
 impl ScaleOut {
     /// The API with `AMQP_URL` (so no workers of its own) delivering through `server`;
     /// `broker_port` is RabbitMQ's port or a proxy's in front of it.
-    async fn start(
+    pub(crate) async fn start(
         server: &SmtpServer,
         broker_port: Option<u16>,
         extra: &[(&str, &str)],
@@ -66,7 +66,7 @@ impl ScaleOut {
         }
     }
 
-    fn sender(&self) -> WorkerProcess {
+    pub(crate) fn sender(&self) -> WorkerProcess {
         self.worker("mailroom-sender")
     }
 

@@ -59,6 +59,11 @@ pub enum Scope {
     DataSubjectRequestsWrite,
     #[serde(rename = "audit:read")]
     AuditRead,
+    #[serde(rename = "sending_domains:read")]
+    SendingDomainsRead,
+    /// Adding, verifying and deleting sending domains.
+    #[serde(rename = "sending_domains:write")]
+    SendingDomainsWrite,
 }
 
 impl Scope {
@@ -85,6 +90,8 @@ impl Scope {
             Scope::DataSubjectRequestsRead => "data_subject_requests:read",
             Scope::DataSubjectRequestsWrite => "data_subject_requests:write",
             Scope::AuditRead => "audit:read",
+            Scope::SendingDomainsRead => "sending_domains:read",
+            Scope::SendingDomainsWrite => "sending_domains:write",
         }
     }
 }

@@ -14,8 +14,8 @@ use crate::jobs::{AccountRows, Job, JobTarget};
 use crate::schema::{
     accounts, api_keys, audit_events, campaign_stats, campaigns, consents, contact_properties,
     contacts, data_subject_exports, data_subject_requests, events, idempotency_keys, import_chunks,
-    imports, inbound_reports, jobs, list_members, lists, messages, sandbox_messages, suppressions,
-    webhook_deliveries, webhooks,
+    imports, inbound_reports, jobs, list_members, lists, messages, sandbox_messages,
+    sending_domains, suppressions, webhook_deliveries, webhooks,
 };
 use crate::store::DbConnection;
 use crate::store::sql_types::{Id, Json};
@@ -41,6 +41,7 @@ pub(super) const STEPS: &[ErasureStep] = &[
     ("jobs", erase_jobs),
     ("webhook_deliveries", erase_from!(webhook_deliveries)),
     ("webhooks", erase_from!(webhooks)),
+    ("sending_domains", erase_from!(sending_domains)),
     ("events", erase_from!(events)),
     ("campaign_stats", erase_from!(campaign_stats)),
     ("sandbox_messages", erase_from!(sandbox_messages)),

@@ -282,6 +282,23 @@ pub fn compose(
     if tracked && let Some(html) = rendered.html.take() {
         rendered.html = Some(add_tracking(ctx, message, &html));
     }
+    let identity = match super::identity::identity(conn, ctx, message, &from.email)? {
+        Ok(identity) => identity,
+        Err(reason) => return Ok(Verdict::Fail(reason)),
+    };
+    let mut from = from;
+    let mut reply_to = reply_to;
+    if let Some(defaults) = identity.defaults() {
+        if from.name.is_none() {
+            from.name = defaults.from_name.clone();
+        }
+        if reply_to.is_none() {
+            reply_to = defaults
+                .reply_to
+                .clone()
+                .map(|email| Address { email, name: None });
+        }
+    }
     let envelope_from = rendering::verp_address(message.id, &settings.delivery.bounce_domain);
     let list_unsubscribe = unsubscribe.map(|https_url| ListUnsubscribe {
         https_url,
@@ -302,11 +319,14 @@ pub fn compose(
         message_id_domain: settings.delivery.bounce_domain.clone(),
     });
     match built {
-        Ok(built) => Ok(Verdict::Send(Box::new(Composed {
-            built,
-            rendered,
-            tracked,
-        }))),
+        Ok(mut built) => {
+            identity.apply(&mut built)?;
+            Ok(Verdict::Send(Box::new(Composed {
+                built,
+                rendered,
+                tracked,
+            })))
+        }
         Err(e) => Ok(Verdict::Fail(format!(
             "the message could not be built: {e}"
         ))),

@@ -4,5 +4,6 @@
 pub mod compose;
 pub mod deliver;
 pub mod dispatch;
+pub mod identity;
 pub mod outcomes;
 pub mod settle;
