@@ -406,13 +406,15 @@ async fn recipient_pages_cannot_be_framed_and_load_nothing(backend: Backend) {
             .send()
             .await
             .unwrap();
-        let headers = res.headers();
+        let (status, headers) = (res.status(), res.headers().clone());
+        let is_page = headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html");
         assert!(
-            headers["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/html"),
-            "{method} {url}"
+            is_page,
+            "{method} {url}: {status} {}",
+            res.text().await.unwrap_or_default()
         );
         let csp = headers["content-security-policy"].to_str().unwrap();
         assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
