@@ -25,6 +25,20 @@ UNSTATEABLE_RULES = (
     ("goes with source", "an import's policy_version goes with its source"),
     ("the file is empty", "a CSV import needs a header row"),
     ("the header", "a CSV import's header row is UTF-8 and names an email column once"),
+    # Custom mail headers: names are case-insensitive, so the reserved ones (and the
+    # printable-ASCII rule on names) cannot be listed in a schema of the object's keys.
+    ("header name", "a custom header's name is printable ASCII, matched case-insensitively"),
+    ("is set by Mailroom and cannot be overridden", "reserved header names are case-insensitive"),
+    ("is written by the mail servers", "reserved header names are case-insensitive"),
+    ("asks for a read receipt", "reserved header names are case-insensitive"),
+    ("must not contain line breaks", "a custom header's value is one line"),
+    ("must not contain control characters", "a custom header's value holds no control characters"),
+    # Domain names: Unicode names are accepted and stored in their IDNA form, whose label
+    # rules no pattern states.
+    ("must be a registered domain or a subdomain of one", "a sending domain has at least two labels, by IDNA"),
+    ("is not a valid domain name", "a sending domain's labels follow IDNA"),
+    ("is too long for a domain name", "a domain's length is counted in its IDNA form"),
+    ("must be a domain name", "a sending domain is a name, not an address"),
     # Every string the contract types has a pattern without NUL; free-form JSON (evidence,
     # changes, variables, headers) holds none at any depth either, which only a recursive
     # schema could say.

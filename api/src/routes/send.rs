@@ -65,7 +65,9 @@ pub struct OutgoingMessage {
     /// Extra headers (not Mailroom's own: From, To, Subject, Message-ID, List-*,
     /// X-Mailroom-*; not what mail servers write: Received, Authentication-Results,
     /// Resent-*, ARC-*; no read receipts). One such header refuses the whole request (422).
-    #[schema(value_type = Option<Object>)]
+    /// Names are printable ASCII without `:`; values are strings without line breaks or
+    /// control characters.
+    #[schema(value_type = Option<HashMap<String, String>>)]
     pub headers: Option<Map<String, Value>>,
     /// Track opens and clicks (default `true`; happens only when the account enables
     /// tracking and the recipient consents to it).
