@@ -37,6 +37,10 @@ pub enum Job {
         #[serde(default)]
         as_of: Option<Timestamp>,
     },
+    /// Check every sending domain's records again, and tell each account whose domain's
+    /// status changed.
+    #[serde(rename = "sending_domains.check")]
+    CheckSendingDomains {},
 }
 
 /// How urgent a job is; higher runs first. Test and transactional messages jump ahead of
@@ -60,6 +64,7 @@ impl Job {
             Job::ImportList { .. } => "list.import",
             Job::ExecuteDataSubjectRequest { .. } => "data_subject_request.execute",
             Job::PurgeRetention { .. } => "retention.purge",
+            Job::CheckSendingDomains {} => "sending_domains.check",
         }
     }
 
@@ -83,7 +88,7 @@ impl Job {
     }
 
     /// All kinds, for declaring queues.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 8] = [
         "campaign.dispatch",
         "message.deliver",
         "events.record",
@@ -91,6 +96,7 @@ impl Job {
         "list.import",
         "data_subject_request.execute",
         "retention.purge",
+        "sending_domains.check",
     ];
 }
 

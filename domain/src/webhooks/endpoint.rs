@@ -26,6 +26,9 @@ use crate::store::sql_types::{Id, Json, Timestamp};
 /// The `event_types` entry that subscribes to every type.
 pub const ALL_EVENT_TYPES: &str = "*";
 
+/// Event types about the account rather than a message: a sending domain's status changed.
+pub const ACCOUNT_EVENT_TYPES: [&str; 1] = [crate::sending_domains::DOMAIN_STATUS_CHANGED];
+
 /// Longest `disabled_reason` kept.
 const MAX_REASON_LEN: usize = 500;
 
@@ -107,6 +110,7 @@ pub fn clean_event_types(names: &[String]) -> Result<Vec<String>> {
         ));
     }
     let mut wanted = Vec::new();
+    let mut account_wanted = Vec::new();
     let mut errors = Vec::new();
     let mut all = false;
     for (i, name) in names.iter().enumerate() {
@@ -115,8 +119,14 @@ pub fn clean_event_types(names: &[String]) -> Result<Vec<String>> {
             all = true;
         } else if let Some(t) = EventType::parse(name) {
             wanted.push(t);
+        } else if ACCOUNT_EVENT_TYPES.contains(&name) {
+            account_wanted.push(name);
         } else {
-            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+            let known: Vec<&str> = EventType::ALL
+                .iter()
+                .map(|t| t.as_str())
+                .chain(ACCOUNT_EVENT_TYPES)
+                .collect();
             errors.push(FieldError::new(
                 format!("event_types[{i}]"),
                 format!(
@@ -135,7 +145,13 @@ pub fn clean_event_types(names: &[String]) -> Result<Vec<String>> {
     Ok(EventType::ALL
         .into_iter()
         .filter(|t| wanted.contains(t))
-        .map(|t| t.as_str().to_owned())
+        .map(|t| t.as_str())
+        .chain(
+            ACCOUNT_EVENT_TYPES
+                .into_iter()
+                .filter(|t| account_wanted.contains(t)),
+        )
+        .map(str::to_owned)
         .collect())
 }
 

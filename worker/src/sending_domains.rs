@@ -1,0 +1,82 @@
+//! The periodic check of sending domains: runs `sending_domains.check` jobs, queued once
+//! per `MAILROOM_DOMAIN_CHECK_INTERVAL_SECS` by [`crate::retention::schedule`]. Each
+//! domain's records are looked up again and stored as `verify` stores them; a changed
+//! status is announced to the account's webhooks (`domain.status_changed`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailroom_domain::jobs::backoff;
+use mailroom_domain::sending_domains::{
+    DnsServers, SendingDomain, all_domain_ids, check_domain, record_periodic_check,
+};
+
+use crate::bus::Delivery;
+use crate::context::WorkerContext;
+use crate::runner::JobOutcome;
+
+/// Checks every domain; a domain whose lookup or write fails is logged and the job
+/// retried (checking a domain twice stores the same findings, and announces a change
+/// only once: the second check sees the new status).
+pub async fn run(ctx: &Arc<WorkerContext>, job: &Delivery) -> JobOutcome {
+    let ids = match ctx.db(all_domain_ids).await {
+        Ok(ids) => ids,
+        Err(e) => return retry(job, e.to_string()),
+    };
+    let settings = ctx.settings.sending_domains.clone();
+    let servers = DnsServers(settings.dns_servers.clone());
+    let (mut changed, mut failed) = (0usize, None);
+    for (account, id) in ids {
+        let domain = match ctx
+            .db(move |conn| SendingDomain::find(conn, account, id))
+            .await
+        {
+            Ok(d) => d,
+            Err(mailroom_domain::Error::NotFound(_)) => continue,
+            Err(e) => {
+                failed = Some(e.to_string());
+                continue;
+            }
+        };
+        let check = match check_domain(&servers, domain.records(&settings)).await {
+            Ok(check) => check,
+            Err(e) => {
+                tracing::warn!(%id, error = %e, "checking a sending domain failed");
+                failed = Some(e.to_string());
+                continue;
+            }
+        };
+        match ctx
+            .db(move |conn| record_periodic_check(conn, account, id, &check))
+            .await
+        {
+            Ok(Some(change)) => {
+                changed += 1;
+                tracing::info!(
+                    %id,
+                    from = change.from.as_str(),
+                    to = change.to.as_str(),
+                    "sending domain status changed"
+                );
+            }
+            Ok(None) => {}
+            Err(e) => failed = Some(e.to_string()),
+        }
+    }
+    tracing::info!(changed, "sending domains checked");
+    match failed {
+        None => JobOutcome::Done,
+        Some(error) => retry(job, error),
+    }
+}
+
+fn retry(job: &Delivery, error: String) -> JobOutcome {
+    JobOutcome::RetryAfter(
+        backoff(
+            Duration::from_secs(60),
+            job.attempt,
+            Duration::from_secs(1800),
+        ),
+        error,
+    )
+}
