@@ -604,26 +604,51 @@ async fn wait_for_domain(
     }
 }
 
+/// What a test of the periodic check needs set: a check every second, and webhooks to a
+/// receiver on loopback.
+const PERIODIC_CHECK_VARS: [(&str, &str); 3] = [
+    ("MAILROOM_DOMAIN_CHECK_INTERVAL_SECS", "1"),
+    ("MAILROOM_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ("MAILROOM_WEBHOOK_RETRY_BASE_MS", "100"),
+];
+
 async fn a_domain_whose_dkim_record_goes_fails_its_periodic_check_and_the_account_is_told(
     backend: Backend,
 ) {
     let smtp = SmtpServer::start();
     let dns = DnsServer::start();
     let receiver = WebhookReceiver::start();
-    let app = app_with(
-        backend,
-        Some(&smtp),
-        &dns,
-        true,
-        &[
-            ("MAILROOM_DOMAIN_CHECK_INTERVAL_SECS", "1"),
-            ("MAILROOM_WEBHOOK_ALLOW_PRIVATE", "true"),
-            ("MAILROOM_WEBHOOK_RETRY_BASE_MS", "100"),
-        ],
-    )
-    .await;
+    let app = app_with(backend, Some(&smtp), &dns, true, &PERIODIC_CHECK_VARS).await;
+    dkim_record_goes(&app, &dns, &receiver).await;
+}
+
+/// Scale-out: `mailroom-jobs` schedules and runs the check, `mailroom-webhooks` delivers
+/// the event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaled_out_the_jobs_process_checks_domains_and_the_webhooks_process_tells() {
+    let smtp = SmtpServer::start();
+    let dns = DnsServer::start();
+    let receiver = WebhookReceiver::start();
+    let dns_addr = dns.addr();
+    let mut vars = vec![
+        ("MAILROOM_DNS_SERVERS", dns_addr.as_str()),
+        ("MAILROOM_REQUIRE_VERIFIED_DOMAINS", "true"),
+    ];
+    vars.extend(PERIODIC_CHECK_VARS);
+    let so = crate::scale_out::ScaleOut::start(&smtp, None, &vars).await;
+    let (_sender, _jobs, _webhooks) = (
+        so.sender(),
+        so.worker("mailroom-jobs"),
+        so.worker("mailroom-webhooks"),
+    );
+    dkim_record_goes(&so.app, &dns, &receiver).await;
+}
+
+/// A verified domain loses its DKIM record: the periodic check fails it, the account's
+/// endpoint gets one signed `domain.status_changed`, and its mail is refused.
+async fn dkim_record_goes(app: &TestApp, dns: &DnsServer, receiver: &WebhookReceiver) {
     let token = app.create_account("Shop").await.token;
-    let verified = verified_domain(&app, &token, &dns, "shop.example", "rsa").await;
+    let verified = verified_domain(app, &token, dns, "shop.example", "rsa").await;
     let id = verified["id"].as_str().unwrap().to_owned();
     let (status, hook) = app
         .post(
@@ -653,7 +678,7 @@ async fn a_domain_whose_dkim_record_goes_fails_its_periodic_check_and_the_accoun
         .map(|r| json!({"name": r["name"], "type": r["type"], "value": r["value"]}))
         .collect();
     dns.serve(&kept);
-    let failed = wait_for_domain(&app, &token, &id, "failed", |d| d["status"] == "failed").await;
+    let failed = wait_for_domain(app, &token, &id, "failed", |d| d["status"] == "failed").await;
     let dkim = failed["records"]
         .as_array()
         .unwrap()
@@ -704,7 +729,7 @@ async fn a_domain_whose_dkim_record_goes_fails_its_periodic_check_and_the_accoun
         chrono::DateTime::parse_from_rfc3339(d["checked_at"].as_str().unwrap()).unwrap()
     };
     let checked_at = at(&failed);
-    wait_for_domain(&app, &token, &id, "checked again", |d| at(d) > checked_at).await;
+    wait_for_domain(app, &token, &id, "checked again", |d| at(d) > checked_at).await;
     assert_eq!(receiver.received().len(), 1, "{:#?}", receiver.received());
 }
 
