@@ -113,6 +113,12 @@ mod tests {
         assert_eq!(back, job);
         let text = serde_json::to_string(&job.payload().0).unwrap();
         assert_eq!(Job::from_text_parts(job.kind(), &text).unwrap(), job);
+        let check = Job::CheckSendingDomains {};
+        assert_eq!(
+            Job::from_parts(check.kind(), &check.payload()).unwrap(),
+            check
+        );
+        assert_eq!(Job::from_text_parts(check.kind(), "{}").unwrap(), check);
         assert!(Job::from_text_parts("message.deliver", r#"{"nope": 1}"#).is_err());
         assert!(Job::from_text_parts("message.deliver\",\"x", &text).is_err());
         assert!(

@@ -435,6 +435,17 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["event_types[1]", "event_types[2]"]);
         assert!(clean_event_types(&[]).is_err());
+        assert_eq!(
+            clean_event_types(&names(&["domain.status_changed", "sent"])).unwrap(),
+            names(&["sent", "domain.status_changed"])
+        );
+        let Err(Error::Invalid(errors)) = clean_event_types(&names(&["domain.changed"])) else {
+            panic!("unknown names pass");
+        };
+        assert!(
+            errors[0].message.contains("domain.status_changed"),
+            "{errors:?}"
+        );
     }
 
     fn webhook(types: serde_json::Value) -> Webhook {
@@ -464,6 +475,8 @@ mod tests {
         assert!(some.wants("sent") && some.wants("bounce") && !some.wants("open"));
         let all = webhook(serde_json::json!(["*"]));
         assert!(EventType::ALL.iter().all(|t| all.wants(t.as_str())));
+        assert!(all.wants("domain.status_changed"));
+        assert!(!some.wants("domain.status_changed"));
     }
 
     #[test]
