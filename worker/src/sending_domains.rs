@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailroom_domain::Timestamp;
 use mailroom_domain::jobs::backoff;
 use mailroom_domain::sending_domains::{
     DnsServers, SendingDomain, all_domain_ids, check_domain, record_periodic_check,
@@ -18,8 +19,16 @@ use crate::runner::JobOutcome;
 /// Checks every domain; a domain whose lookup or write fails is logged and the job
 /// retried (checking a domain twice stores the same findings, and announces a change
 /// only once: the second check sees the new status).
+///
+/// A scheduled check covers the domains added before its period began (the period's start
+/// is the time in its id): a domain added since is `pending` until its owner verifies it
+/// or the next period's check finds its records.
 pub async fn run(ctx: &Arc<WorkerContext>, job: &Delivery) -> JobOutcome {
-    let ids = match ctx.db(all_domain_ids).await {
+    let period_start = job.id.0.get_timestamp().and_then(|t| {
+        let (secs, nanos) = t.to_unix();
+        chrono::DateTime::from_timestamp(secs as i64, nanos).map(Timestamp::from)
+    });
+    let ids = match ctx.db(move |conn| all_domain_ids(conn, period_start)).await {
         Ok(ids) => ids,
         Err(e) => return retry(job, e.to_string()),
     };

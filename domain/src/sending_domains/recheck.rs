@@ -15,18 +15,26 @@ use crate::error::Result;
 use crate::jobs::Priority;
 use crate::schema::sending_domains;
 use crate::store::DbConnection;
-use crate::store::sql_types::Id;
+use crate::store::sql_types::{Id, Timestamp};
 use crate::webhooks::{Webhook, WebhookDelivery};
 
 /// The webhook event type of a domain whose status changed.
 pub const DOMAIN_STATUS_CHANGED: &str = "domain.status_changed";
 
-/// Every sending domain of every account, as (account, domain id), in id order.
-pub fn all_domain_ids(conn: &mut DbConnection) -> Result<Vec<(Id, Id)>> {
-    Ok(sending_domains::table
+/// Every sending domain of every account added before `created_before` (all, when
+/// unset), as (account, domain id), in id order.
+pub fn all_domain_ids(
+    conn: &mut DbConnection,
+    created_before: Option<Timestamp>,
+) -> Result<Vec<(Id, Id)>> {
+    let mut query = sending_domains::table
         .select((sending_domains::account_id, sending_domains::id))
         .order(sending_domains::id.asc())
-        .load(conn)?)
+        .into_boxed();
+    if let Some(before) = created_before {
+        query = query.filter(sending_domains::created_at.lt(before));
+    }
+    Ok(query.load(conn)?)
 }
 
 /// A domain's status before and after a check that changed it.
