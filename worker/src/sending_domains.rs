@@ -16,8 +16,8 @@ use crate::bus::Delivery;
 use crate::context::WorkerContext;
 use crate::runner::JobOutcome;
 
-/// Checks every domain; a domain whose lookup or write fails is logged and the job
-/// retried (checking a domain twice stores the same findings, and announces a change
+/// Checks every domain; a domain whose lookup or write fails is logged, keeps what it had,
+/// and the job is retried (checking a domain twice stores the same findings, and announces a change
 /// only once: the second check sees the new status).
 ///
 /// A scheduled check covers the domains added before its period began (the period's start
@@ -48,6 +48,14 @@ pub async fn run(ctx: &Arc<WorkerContext>, job: &Delivery) -> JobOutcome {
             }
         };
         let check = match check_domain(&servers, domain.records(&settings)).await {
+            // A resolver that cannot answer says nothing about what the owner published:
+            // the domain keeps its status until a check gets answers.
+            Ok(check) if check.lookup_failure().is_some() => {
+                let error = check.lookup_failure().unwrap_or_default().to_owned();
+                tracing::warn!(%id, %error, "a sending domain's records could not be looked up");
+                failed = Some(error);
+                continue;
+            }
             Ok(check) => check,
             Err(e) => {
                 tracing::warn!(%id, error = %e, "checking a sending domain failed");
