@@ -101,6 +101,9 @@ pub struct SendingDomainSettings {
     /// `MAILROOM_SPF_INCLUDE`: the domain the SPF hint includes (the operator's relays'
     /// SPF record); default the bounce domain.
     pub spf_include: String,
+    /// `MAILROOM_DOMAIN_CHECK_INTERVAL_SECS` (6 hours): how often every domain's records
+    /// are checked again.
+    pub check_interval: Duration,
 }
 
 /// The operator's controls over the accounts it hosts.
@@ -567,6 +570,9 @@ impl Settings {
                 return_path_domain: get("MAILROOM_RETURN_PATH_DOMAIN")
                     .map(|d| d.trim_end_matches('.').to_ascii_lowercase()),
                 spf_include: get("MAILROOM_SPF_INCLUDE").unwrap_or_else(|| bounce_domain.clone()),
+                check_interval: Duration::from_secs(
+                    number(&get, "MAILROOM_DOMAIN_CHECK_INTERVAL_SECS", 6 * 3600)?.max(1),
+                ),
             },
             metrics_token: get("MAILROOM_METRICS_TOKEN").map(SecretString::from),
             operator: OperatorSettings {

@@ -1,10 +1,12 @@
 //! Workers inside the API process (embedded mode): a thread of their own with a small
-//! tokio runtime, running the job table's lanes and the retention purge's scheduler.
+//! tokio runtime, running the job table's lanes and the schedulers of the retention purge and the
+//! sending domains' check.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use mailroom_domain::config::Settings;
+use mailroom_domain::jobs::Job;
 use mailroom_domain::store::Pool;
 use tokio::sync::watch;
 
@@ -26,6 +28,7 @@ impl EmbeddedWorkers {
             .enable_all()
             .build()?;
         let settings_interval = settings.retention.interval;
+        let check_interval = settings.sending_domains.check_interval;
         let pool_for_bus = pool.clone();
         let (alert_pool, alert_settings) = (pool.clone(), settings.clone());
         let ctx = {
@@ -39,8 +42,15 @@ impl EmbeddedWorkers {
             .spawn(move || {
                 runtime.block_on(async move {
                     tokio::spawn(retention::schedule::run(
-                        scheduler_pool,
+                        scheduler_pool.clone(),
+                        Job::PurgeRetention { as_of: None },
                         every,
+                        receiver.clone(),
+                    ));
+                    tokio::spawn(retention::schedule::run(
+                        scheduler_pool,
+                        Job::CheckSendingDomains {},
+                        check_interval,
                         receiver.clone(),
                     ));
                     let alerts_stopped = receiver.clone();

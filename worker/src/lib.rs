@@ -20,5 +20,6 @@ pub mod relay_thread;
 pub mod retention;
 pub mod runner;
 pub mod sender;
+pub mod sending_domains;
 pub mod transport;
 pub mod webhooks;

@@ -1,13 +1,13 @@
 //! What every worker binary does: read the settings, connect the bus they name (RabbitMQ
 //! with `AMQP_URL`, else the database's job table), relay the outbox, run the job loops,
 //! serve probes where `MAILROOM_WORKER_ADDR` says (never on the API's address), queue the
-//! retention purge where it runs, and on SIGTERM stop taking jobs, finish the ones under
+//! retention purge and the sending domains' check where they run, and on SIGTERM stop taking jobs, finish the ones under
 //! way, and exit.
 
 use std::sync::Arc;
 
 use mailroom_domain::config::Settings;
-use mailroom_domain::jobs::Lane;
+use mailroom_domain::jobs::{Job, Lane};
 use mailroom_domain::store::{Pool, build_pool, checkout, run_migrations};
 use secrecy::ExposeSecret;
 use tokio::sync::watch;
@@ -36,12 +36,19 @@ pub async fn run(role: &str, lanes: &[Lane]) -> anyhow::Result<()> {
     let ctx = Arc::new(WorkerContext::new(pool.clone(), settings.clone())?);
     let (stop_jobs, jobs_stopped) = watch::channel(false);
     let (stop_link, link_stopped) = watch::channel(false);
-    // On the job table every worker takes every kind, so every one schedules the purge
+    // On the job table every worker takes every kind, so every one schedules the purge and the domains' check
     // (one job per period whoever writes it); on RabbitMQ, the one that consumes it.
     if settings.bus.amqp_url.is_none() || lanes.contains(&Lane::Jobs) {
         tokio::spawn(retention::schedule::run(
             pool.clone(),
+            Job::PurgeRetention { as_of: None },
             settings.retention.interval,
+            jobs_stopped.clone(),
+        ));
+        tokio::spawn(retention::schedule::run(
+            pool.clone(),
+            Job::CheckSendingDomains {},
+            settings.sending_domains.check_interval,
             jobs_stopped.clone(),
         ));
         let (alert_pool, alert_settings, alerts_stopped) =

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::bus::{Bus, Delivery};
 use crate::context::WorkerContext;
-use crate::{data_subjects, events, imports, retention, sender, webhooks};
+use crate::{data_subjects, events, imports, retention, sender, sending_domains, webhooks};
 
 /// What a handler asks the queue to do with its job.
 #[derive(Debug)]
@@ -159,5 +159,6 @@ async fn execute(ctx: &Arc<WorkerContext>, claimed: &Delivery) -> JobOutcome {
             data_subjects::run(ctx, *request_id, claimed).await
         }
         Job::PurgeRetention { as_of } => retention::run(ctx, *as_of, claimed).await,
+        Job::CheckSendingDomains {} => sending_domains::run(ctx, claimed).await,
     }
 }

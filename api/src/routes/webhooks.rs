@@ -32,6 +32,9 @@ pub enum WebhookEventType {
     Click,
     Unsub,
     Spam,
+    /// A sending domain's status changed at its periodic check (see `SendingDomainView`).
+    #[serde(rename = "domain.status_changed")]
+    DomainStatusChanged,
     #[serde(rename = "*")]
     All,
 }

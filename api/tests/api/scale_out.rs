@@ -70,7 +70,7 @@ impl ScaleOut {
         self.worker("mailroom-sender")
     }
 
-    fn worker(&self, binary: &str) -> WorkerProcess {
+    pub(crate) fn worker(&self, binary: &str) -> WorkerProcess {
         WorkerProcess::start(binary, &self.worker_vars)
     }
 }

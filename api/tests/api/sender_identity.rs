@@ -6,7 +6,7 @@
 
 use std::io::Write;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -16,6 +16,7 @@ use crate::dns_server::{DnsServer, repo_root};
 use crate::helpers::{Backend, TestApp, assert_problem};
 use crate::sending_domains::add_domain;
 use crate::smtp_server::{ReceivedMessage, SmtpServer};
+use crate::webhook_receiver::WebhookReceiver;
 
 async fn app(
     backend: Backend,
@@ -23,9 +24,26 @@ async fn app(
     dns: &DnsServer,
     enforce: bool,
 ) -> TestApp {
+    app_with(backend, smtp, dns, enforce, &[]).await
+}
+
+async fn app_with(
+    backend: Backend,
+    smtp: Option<&SmtpServer>,
+    dns: &DnsServer,
+    enforce: bool,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let smtp = smtp.map(SmtpServer::url);
     let dns = dns.addr();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
     TestApp::spawn_with(backend, move |vars| {
+        for (k, v) in extra {
+            vars.insert(k, v);
+        }
         if let Some(url) = smtp {
             vars.insert("SMTP_URL".into(), url);
         }
@@ -560,6 +578,161 @@ async fn a_separate_sender_process_signs_what_it_delivers() {
     assert_signed_by(&dns, &received[0], "shop.example");
 }
 
+/// The domain as the API shows it.
+async fn domain_view(app: &TestApp, token: &str, id: &str) -> Value {
+    let (status, domain) = app.get(&format!("/v1/sending-domains/{id}"), token).await;
+    assert_eq!(status, StatusCode::OK, "{domain}");
+    domain
+}
+
+/// Polls the domain until `done` holds.
+async fn wait_for_domain(
+    app: &TestApp,
+    token: &str,
+    id: &str,
+    what: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let domain = domain_view(app, token, id).await;
+        if done(&domain) {
+            return domain;
+        }
+        assert!(Instant::now() < deadline, "domain never {what}: {domain:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What a test of the periodic check needs set: a check every second, and webhooks to a
+/// receiver on loopback.
+const PERIODIC_CHECK_VARS: [(&str, &str); 3] = [
+    ("MAILROOM_DOMAIN_CHECK_INTERVAL_SECS", "1"),
+    ("MAILROOM_WEBHOOK_ALLOW_PRIVATE", "true"),
+    ("MAILROOM_WEBHOOK_RETRY_BASE_MS", "100"),
+];
+
+async fn a_domain_whose_dkim_record_goes_fails_its_periodic_check_and_the_account_is_told(
+    backend: Backend,
+) {
+    let smtp = SmtpServer::start();
+    let dns = DnsServer::start();
+    let receiver = WebhookReceiver::start();
+    let app = app_with(backend, Some(&smtp), &dns, true, &PERIODIC_CHECK_VARS).await;
+    dkim_record_goes(&app, &dns, &receiver).await;
+}
+
+/// Scale-out: `mailroom-jobs` schedules and runs the check, `mailroom-webhooks` delivers
+/// the event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaled_out_the_jobs_process_checks_domains_and_the_webhooks_process_tells() {
+    let smtp = SmtpServer::start();
+    let dns = DnsServer::start();
+    let receiver = WebhookReceiver::start();
+    let dns_addr = dns.addr();
+    let mut vars = vec![
+        ("MAILROOM_DNS_SERVERS", dns_addr.as_str()),
+        ("MAILROOM_REQUIRE_VERIFIED_DOMAINS", "true"),
+    ];
+    vars.extend(PERIODIC_CHECK_VARS);
+    let so = crate::scale_out::ScaleOut::start(&smtp, None, &vars).await;
+    let (_sender, _jobs, _webhooks) = (
+        so.sender(),
+        so.worker("mailroom-jobs"),
+        so.worker("mailroom-webhooks"),
+    );
+    dkim_record_goes(&so.app, &dns, &receiver).await;
+}
+
+/// A verified domain loses its DKIM record: the periodic check fails it, the account's
+/// endpoint gets one signed `domain.status_changed`, and its mail is refused.
+async fn dkim_record_goes(app: &TestApp, dns: &DnsServer, receiver: &WebhookReceiver) {
+    let token = app.create_account("Shop").await.token;
+    let verified = verified_domain(app, &token, dns, "shop.example", "rsa").await;
+    let id = verified["id"].as_str().unwrap().to_owned();
+    let (status, hook) = app
+        .post(
+            "/v1/webhooks",
+            &token,
+            json!({"url": receiver.url("/domains"), "event_types": ["domain.status_changed"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{hook}");
+    assert_eq!(hook["event_types"], json!(["domain.status_changed"]));
+    receiver.set_secrets(&[hook["secret"].as_str().unwrap()]);
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("billing@shop.example", "bob@example.com"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+
+    // The owner removes the DKIM record: the next periodic check finds it missing.
+    let kept: Vec<Value> = verified["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["purpose"] != "dkim")
+        .map(|r| json!({"name": r["name"], "type": r["type"], "value": r["value"]}))
+        .collect();
+    dns.serve(&kept);
+    let failed = wait_for_domain(app, &token, &id, "failed", |d| d["status"] == "failed").await;
+    let dkim = failed["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["purpose"] == "dkim")
+        .unwrap();
+    assert_eq!(dkim["state"], "missing", "{failed:#}");
+
+    // One signed delivery names the domain, both statuses and what was found.
+    let got = receiver.wait_for(1, Duration::from_secs(30)).await;
+    let request = &got[0];
+    assert_eq!(request.path, "/domains");
+    assert_eq!(request.verified, [true], "{request:#?}");
+    let event = request.json();
+    assert_eq!(event["type"], "domain.status_changed", "{event}");
+    let data = &event["data"];
+    assert_eq!(data["sending_domain_id"], id.as_str(), "{event}");
+    assert_eq!(data["domain"], "shop.example");
+    assert_eq!(data["old_status"], "verified");
+    assert_eq!(data["new_status"], "failed");
+    assert!(data["event_id"].is_string(), "{event}");
+    let records = data["records"].as_array().unwrap();
+    let dkim = records.iter().find(|r| r["purpose"] == "dkim").unwrap();
+    assert_eq!(dkim["state"], "missing", "{event}");
+    let ownership = records
+        .iter()
+        .find(|r| r["purpose"] == "ownership")
+        .unwrap();
+    assert_eq!(ownership["state"], "verified", "{event}");
+
+    // Mail from the domain is refused from now on.
+    let (status, body) = app
+        .post(
+            "/v1/send",
+            &token,
+            send_body("billing@shop.example", "bob@example.com"),
+        )
+        .await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "sender_domain_unverified",
+    );
+
+    // Later checks find the same and announce nothing more.
+    let at = |d: &Value| {
+        chrono::DateTime::parse_from_rfc3339(d["checked_at"].as_str().unwrap()).unwrap()
+    };
+    let checked_at = at(&failed);
+    wait_for_domain(app, &token, &id, "checked again", |d| at(d) > checked_at).await;
+    assert_eq!(receiver.received().len(), 1, "{:#?}", receiver.received());
+}
+
 /// Each scenario on SQLite and on PostgreSQL.
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
@@ -589,4 +762,5 @@ on_both!(
     the_operator_can_leave_sender_authentication_to_the_relay,
     a_rotated_key_signs_once_published_and_the_old_one_stays_listed,
     a_domains_defaults_fill_what_a_message_leaves_out,
+    a_domain_whose_dkim_record_goes_fails_its_periodic_check_and_the_account_is_told,
 );

@@ -37,6 +37,10 @@ pub enum Job {
         #[serde(default)]
         as_of: Option<Timestamp>,
     },
+    /// Check every sending domain's records again, and tell each account whose domain's
+    /// status changed.
+    #[serde(rename = "sending_domains.check")]
+    CheckSendingDomains {},
 }
 
 /// How urgent a job is; higher runs first. Test and transactional messages jump ahead of
@@ -60,6 +64,7 @@ impl Job {
             Job::ImportList { .. } => "list.import",
             Job::ExecuteDataSubjectRequest { .. } => "data_subject_request.execute",
             Job::PurgeRetention { .. } => "retention.purge",
+            Job::CheckSendingDomains {} => "sending_domains.check",
         }
     }
 
@@ -83,7 +88,7 @@ impl Job {
     }
 
     /// All kinds, for declaring queues.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 8] = [
         "campaign.dispatch",
         "message.deliver",
         "events.record",
@@ -91,6 +96,7 @@ impl Job {
         "list.import",
         "data_subject_request.execute",
         "retention.purge",
+        "sending_domains.check",
     ];
 }
 
@@ -107,6 +113,12 @@ mod tests {
         assert_eq!(back, job);
         let text = serde_json::to_string(&job.payload().0).unwrap();
         assert_eq!(Job::from_text_parts(job.kind(), &text).unwrap(), job);
+        let check = Job::CheckSendingDomains {};
+        assert_eq!(
+            Job::from_parts(check.kind(), &check.payload()).unwrap(),
+            check
+        );
+        assert_eq!(Job::from_text_parts(check.kind(), "{}").unwrap(), check);
         assert!(Job::from_text_parts("message.deliver", r#"{"nope": 1}"#).is_err());
         assert!(Job::from_text_parts("message.deliver\",\"x", &text).is_err());
         assert!(

@@ -38,7 +38,7 @@ impl JobTarget {
             Job::DeliverWebhook { delivery_id } => JobTarget::WebhookDelivery(*delivery_id),
             Job::ImportList { import_id } => JobTarget::Import(*import_id),
             Job::ExecuteDataSubjectRequest { request_id } => JobTarget::Request(*request_id),
-            Job::PurgeRetention { .. } => JobTarget::Nobody,
+            Job::PurgeRetention { .. } | Job::CheckSendingDomains {} => JobTarget::Nobody,
         }
     }
 }

@@ -65,6 +65,17 @@ pub struct DomainCheck {
     pub status: DomainStatus,
 }
 
+impl DomainCheck {
+    /// The error of the first required record whose lookup itself failed (a timeout, a
+    /// server failure) — the check then says nothing about what is published.
+    pub fn lookup_failure(&self) -> Option<&str> {
+        self.records
+            .iter()
+            .filter(|c| c.record.required)
+            .find_map(|c| c.error.as_deref())
+    }
+}
+
 /// What was found at one name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordFinding {
@@ -245,6 +256,32 @@ mod tests {
 
     fn found(values: &[&str]) -> Vec<String> {
         values.iter().map(|v| (*v).to_owned()).collect()
+    }
+
+    #[test]
+    fn only_a_required_records_failed_lookup_makes_the_check_inconclusive() {
+        let checked = |required: bool, error: Option<&str>| CheckedRecord {
+            record: DnsRecord {
+                required,
+                ..record(RecordPurpose::Dkim, "v=DKIM1; k=rsa; p=ABCDEF")
+            },
+            state: RecordState::Missing,
+            found: Vec::new(),
+            error: error.map(str::to_owned),
+        };
+        let check = |records| DomainCheck {
+            records,
+            status: DomainStatus::Failed,
+        };
+        assert_eq!(check(vec![checked(true, None)]).lookup_failure(), None);
+        assert_eq!(
+            check(vec![checked(false, Some("timed out"))]).lookup_failure(),
+            None
+        );
+        assert_eq!(
+            check(vec![checked(true, None), checked(true, Some("timed out"))]).lookup_failure(),
+            Some("timed out")
+        );
     }
 
     #[test]

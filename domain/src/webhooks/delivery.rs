@@ -173,6 +173,17 @@ impl WebhookDelivery {
         }
     }
 
+    /// The delivery to `webhook` of an event about the account rather than a message
+    /// (`domain.status_changed`), with its body; not yet written.
+    pub fn for_account_event(
+        webhook: &Webhook,
+        event_id: Id,
+        event_type: &str,
+        payload: Value,
+    ) -> Self {
+        Self::pending(webhook, event_id, event_type, payload)
+    }
+
     /// The delivery of `event` to `webhook`, not yet written.
     pub fn for_event(webhook: &Webhook, event: &Event) -> Self {
         Self::pending(webhook, event.id, &event.event_type, event_payload(event))

@@ -26,6 +26,9 @@ use crate::store::sql_types::{Id, Json, Timestamp};
 /// The `event_types` entry that subscribes to every type.
 pub const ALL_EVENT_TYPES: &str = "*";
 
+/// Event types about the account rather than a message: a sending domain's status changed.
+pub const ACCOUNT_EVENT_TYPES: [&str; 1] = [crate::sending_domains::DOMAIN_STATUS_CHANGED];
+
 /// Longest `disabled_reason` kept.
 const MAX_REASON_LEN: usize = 500;
 
@@ -107,6 +110,7 @@ pub fn clean_event_types(names: &[String]) -> Result<Vec<String>> {
         ));
     }
     let mut wanted = Vec::new();
+    let mut account_wanted = Vec::new();
     let mut errors = Vec::new();
     let mut all = false;
     for (i, name) in names.iter().enumerate() {
@@ -115,8 +119,14 @@ pub fn clean_event_types(names: &[String]) -> Result<Vec<String>> {
             all = true;
         } else if let Some(t) = EventType::parse(name) {
             wanted.push(t);
+        } else if ACCOUNT_EVENT_TYPES.contains(&name) {
+            account_wanted.push(name);
         } else {
-            let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+            let known: Vec<&str> = EventType::ALL
+                .iter()
+                .map(|t| t.as_str())
+                .chain(ACCOUNT_EVENT_TYPES)
+                .collect();
             errors.push(FieldError::new(
                 format!("event_types[{i}]"),
                 format!(
@@ -135,7 +145,13 @@ pub fn clean_event_types(names: &[String]) -> Result<Vec<String>> {
     Ok(EventType::ALL
         .into_iter()
         .filter(|t| wanted.contains(t))
-        .map(|t| t.as_str().to_owned())
+        .map(|t| t.as_str())
+        .chain(
+            ACCOUNT_EVENT_TYPES
+                .into_iter()
+                .filter(|t| account_wanted.contains(t)),
+        )
+        .map(str::to_owned)
         .collect())
 }
 
@@ -419,6 +435,17 @@ mod tests {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["event_types[1]", "event_types[2]"]);
         assert!(clean_event_types(&[]).is_err());
+        assert_eq!(
+            clean_event_types(&names(&["domain.status_changed", "sent"])).unwrap(),
+            names(&["sent", "domain.status_changed"])
+        );
+        let Err(Error::Invalid(errors)) = clean_event_types(&names(&["domain.changed"])) else {
+            panic!("unknown names pass");
+        };
+        assert!(
+            errors[0].message.contains("domain.status_changed"),
+            "{errors:?}"
+        );
     }
 
     fn webhook(types: serde_json::Value) -> Webhook {
@@ -448,6 +475,8 @@ mod tests {
         assert!(some.wants("sent") && some.wants("bounce") && !some.wants("open"));
         let all = webhook(serde_json::json!(["*"]));
         assert!(EventType::ALL.iter().all(|t| all.wants(t.as_str())));
+        assert!(all.wants("domain.status_changed"));
+        assert!(!some.wants("domain.status_changed"));
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Queues the retention purge once per interval. Every process that runs the scheduler
-//! writes the same period's job under the same id (`schedule_periodic`), so several
-//! replicas queue it once; a purge that runs twice anyway removes nothing the second time.
+//! Queues recurring work once per interval: the retention purge, and the check of every
+//! sending domain. Every process that runs the scheduler writes the same period's job
+//! under the same id (`schedule_periodic`), so several replicas queue it once; a purge
+//! that runs twice anyway removes nothing the second time, and a second check finds
+//! what the first did.
 
 use std::time::Duration;
 
@@ -9,26 +11,22 @@ use mailroom_domain::jobs::{Job, schedule_periodic};
 use mailroom_domain::store::{Pool, checkout};
 use tokio::sync::watch;
 
-/// Queues this period's purge at once, then at each period's start, until `stopped`.
-pub async fn run(pool: Pool, every: Duration, mut stopped: watch::Receiver<bool>) {
-    tracing::info!(every_secs = every.as_secs(), "retention purge scheduled");
+/// Queues this period's `job` at once, then at each period's start, until `stopped`.
+pub async fn run(pool: Pool, job: Job, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let kind = job.kind();
+    tracing::info!(kind, every_secs = every.as_secs(), "periodic job scheduled");
     while !*stopped.borrow() {
-        let conn_pool = pool.clone();
+        let (conn_pool, job) = (pool.clone(), job.clone());
         let queued = tokio::task::spawn_blocking(move || {
             let mut conn = checkout(&conn_pool)?;
-            schedule_periodic(
-                &mut conn,
-                &Job::PurgeRetention { as_of: None },
-                every,
-                clock::now(),
-            )
+            schedule_periodic(&mut conn, &job, every, clock::now())
         })
         .await;
         match queued {
-            Ok(Ok(true)) => tracing::debug!("retention purge queued"),
+            Ok(Ok(true)) => tracing::debug!(kind, "periodic job queued"),
             Ok(Ok(false)) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "queueing the retention purge failed"),
-            Err(e) => tracing::warn!(error = %e, "queueing the retention purge failed"),
+            Ok(Err(e)) => tracing::warn!(kind, error = %e, "queueing a periodic job failed"),
+            Err(e) => tracing::warn!(kind, error = %e, "queueing a periodic job failed"),
         }
         tokio::select! {
             _ = tokio::time::sleep(until_next_period(every)) => {}
