@@ -128,6 +128,10 @@ pub enum ApiError {
     RequestTimeout(std::time::Duration),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// DNS could not answer a lookup the request needs (a timeout, a server failure):
+    /// nothing was recorded, and asking again later may succeed.
+    #[error("DNS lookup failed: {0}")]
+    DnsUnavailable(String),
     /// Too much work under way to take this request now (the detail says which).
     #[error("busy: {0}")]
     Busy(String),
@@ -178,7 +182,9 @@ impl ApiError {
             ApiError::SubjectErased(_) => "subject_erased",
             ApiError::SenderDomainUnverified { .. } => "sender_domain_unverified",
             ApiError::RenderBudget { .. } => "render_budget_exceeded",
-            ApiError::Unavailable(_) | ApiError::Busy(_) => "service_unavailable",
+            ApiError::Unavailable(_) | ApiError::DnsUnavailable(_) | ApiError::Busy(_) => {
+                "service_unavailable"
+            }
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::AccountSuspended(_) => "account_suspended",
             ApiError::QuotaExceeded { .. } => "quota_exceeded",
@@ -202,7 +208,9 @@ impl ApiError {
             ApiError::SubjectErased(_) => "Subject erased",
             ApiError::SenderDomainUnverified { .. } => "Sender domain unverified",
             ApiError::RenderBudget { .. } => "Render budget exceeded",
-            ApiError::Unavailable(_) | ApiError::Busy(_) => "Service unavailable",
+            ApiError::Unavailable(_) | ApiError::DnsUnavailable(_) | ApiError::Busy(_) => {
+                "Service unavailable"
+            }
             ApiError::RateLimited(_) => "Too many requests",
             ApiError::AccountSuspended(_) => "Account suspended",
             ApiError::QuotaExceeded { .. } => "Sending limit reached",
@@ -258,6 +266,9 @@ impl ApiError {
             ApiError::Unavailable(_) => {
                 Some("the database is unreachable; try again shortly".into())
             }
+            ApiError::DnsUnavailable(error) => Some(format!(
+                "the records could not be looked up ({error}); nothing was recorded, try again shortly"
+            )),
             ApiError::Internal(_) => None,
         };
         Problem {
@@ -297,7 +308,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::AccountSuspended(_) => StatusCode::FORBIDDEN,
-            ApiError::Unavailable(_) | ApiError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::DnsUnavailable(_) | ApiError::Busy(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::RateLimited(_) | ApiError::QuotaExceeded { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -318,7 +331,7 @@ impl ResponseError for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let ApiError::Unavailable(_) | ApiError::Busy(_) = self {
+        if let ApiError::Unavailable(_) | ApiError::DnsUnavailable(_) | ApiError::Busy(_) = self {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -411,6 +424,7 @@ mod tests {
             },
             ApiError::RequestTimeout(std::time::Duration::from_secs(30)),
             ApiError::Unavailable(String::new()),
+            ApiError::DnsUnavailable(String::new()),
             ApiError::Busy(String::new()),
             ApiError::Internal(String::new()),
         ];

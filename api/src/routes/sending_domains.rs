@@ -221,7 +221,12 @@ pub async fn delete_sending_domain(
 
 /// Checks the domain's records in DNS now and answers what was found, record by record.
 /// The domain is `verified` when its ownership token and DKIM key are published as asked.
-#[utoipa::path(tag = "sending_domains", params(("id" = Id, Path)), responses((status = 200, description = "The domain with what the check found", body = SendingDomainView)))]
+/// A lookup DNS cannot answer (a timeout, a server failure) says nothing about what is
+/// published: the check is not recorded and the domain keeps its status (503).
+#[utoipa::path(tag = "sending_domains", params(("id" = Id, Path)), responses(
+    (status = 200, description = "The domain with what the check found", body = SendingDomainView),
+    (status = 503, description = "A required record could not be looked up (DNS timed out or failed; `service_unavailable`, `detail` says which): nothing is recorded and the domain keeps its status; retry after `Retry-After` seconds, or the database is unreachable"),
+))]
 #[post("/sending-domains/{id}/verify")]
 pub async fn verify_sending_domain(
     principal: Principal,
@@ -235,6 +240,9 @@ pub async fn verify_sending_domain(
         .await?;
     let servers = DnsServers(state.settings.sending_domains.dns_servers.clone());
     let check = check_domain(&servers, domain.records(&state.settings.sending_domains)).await?;
+    if let Some(error) = check.lookup_failure() {
+        return Err(ApiError::DnsUnavailable(error.to_owned()));
+    }
     let was = domain.status()?;
     let checked = state
         .db_audited(

@@ -275,6 +275,42 @@ async fn verification_reads_the_records_from_dns(backend: Backend) {
     assert_eq!(shown["records"], checked["records"]);
 }
 
+/// A check DNS cannot answer says nothing about what the owner published: a verified
+/// domain stays verified (its mail keeps going), and the caller is told to try again.
+async fn a_check_dns_cannot_answer_changes_nothing(backend: Backend) {
+    let dns = DnsServer::start();
+    let app = app_with(backend, &[("MAILROOM_DNS_SERVERS", &dns.addr())]).await;
+    let token = app.create_account("Acme").await.token;
+    let domain = add_domain(&app, &token, json!({"domain": "acme.example"})).await;
+    let id = domain["id"].as_str().unwrap();
+    let verify = format!("/v1/sending-domains/{id}/verify");
+    dns.publish(&domain);
+    let (status, verified) = app.post(&verify, &token, json!(null)).await;
+    assert_eq!(status, StatusCode::OK, "{verified}");
+    assert_eq!(verified["status"], "verified", "{verified}");
+
+    // The resolver goes away.
+    drop(dns);
+    let (status, body) = app.post(&verify, &token, json!(null)).await;
+    assert_problem(
+        status,
+        &body,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "service_unavailable",
+    );
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("could not be looked up"),
+        "{body}"
+    );
+    let (_, shown) = app.get(&format!("/v1/sending-domains/{id}"), &token).await;
+    assert_eq!(shown["status"], "verified", "{shown}");
+    assert_eq!(shown["records"], verified["records"], "{shown}");
+    assert_eq!(shown["checked_at"], verified["checked_at"], "{shown}");
+}
+
 /// Each scenario on SQLite and on PostgreSQL.
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
@@ -301,4 +337,5 @@ on_both!(
     a_domain_answers_the_records_to_publish_and_never_its_key,
     another_accounts_domains_are_not_found,
     verification_reads_the_records_from_dns,
+    a_check_dns_cannot_answer_changes_nothing,
 );
