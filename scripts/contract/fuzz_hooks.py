@@ -25,6 +25,11 @@ UNSTATEABLE_RULES = (
     ("goes with source", "an import's policy_version goes with its source"),
     ("the file is empty", "a CSV import needs a header row"),
     ("the header", "a CSV import's header row is UTF-8 and names an email column once"),
+    # Addresses: `format: email` admits RFC 5321's quoted local parts and any character in
+    # them; Mailroom takes the dot-atom form only (letters, digits, RFC 5322 atext, dots
+    # between them), which JSON Schema's format cannot be narrowed to.
+    ("the part before @ contains an invalid character", "an address's local part is a dot-atom, stricter than format: email"),
+    ("the part before @ must not start or end with a dot", "an address's local part is a dot-atom, stricter than format: email"),
     # Custom mail headers: names are case-insensitive, so the reserved ones (and the
     # printable-ASCII rule on names) cannot be listed in a schema of the object's keys.
     ("header name", "a custom header's name is printable ASCII, matched case-insensitively"),
