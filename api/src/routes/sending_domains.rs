@@ -291,7 +291,7 @@ pub struct UpdateSendingDomain {
     /// The sender name of mail from the domain (or its subdomains) whose campaign or
     /// message names none; `null` clears it.
     #[serde(default, deserialize_with = "super::campaigns::double_option")]
-    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\u0000\r\n]*$")]
+    #[schema(value_type = Option<String>, max_length = 200, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub default_from_name: Option<Option<String>>,
     /// The Reply-To of such mail that sets none; `null` clears it.
     #[serde(default, deserialize_with = "super::campaigns::double_option")]
