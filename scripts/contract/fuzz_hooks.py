@@ -61,6 +61,13 @@ UNSTATEABLE_CODES = {
     "render_budget_exceeded": "a template's rendering is bounded by a budget",
 }
 
+# A contact property's value is checked against the type the property was defined with
+# (`POST /v1/contact-properties`), which the stateful run may have done with a generated
+# name just before: (field prefix, message prefix, why).
+DEFINED_TYPE_RULES = (
+    ("properties.", "must be a ", "a property's value must match the type it was defined with at run time"),
+    ("changes.properties.", "must be a ", "a property's value must match the type it was defined with at run time"),
+)
 # 404s about a resource named in the body (a consent's `list_id`), not in the path: the
 # resource the stateful test just created is there.
 BODY_RESOURCE_NOT_FOUND = ("list not found",)
@@ -80,8 +87,14 @@ def _unstateable(problem):
         return UNSTATEABLE_CODES[problem["code"]]
     reasons = []
     for error in problem.get("errors") or [{}]:
-        message = error.get("message", "")
+        message, field = error.get("message", ""), error.get("field", "")
         reason = next((why for fragment, why in UNSTATEABLE_RULES if fragment in message), None)
+        if reason is None:
+            reason = next(
+                (why for prefix, start, why in DEFINED_TYPE_RULES
+                 if field.startswith(prefix) and message.startswith(start)),
+                None,
+            )
         if reason is None:
             return None
         reasons.append(reason)
