@@ -197,7 +197,7 @@ on_both_backends! {
             assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "sensitive_data_rejected");
             let field = format!("properties.{}", properties.as_object().unwrap().keys().next().unwrap());
             assert_eq!(body["field"], field.as_str());
-            let text = body.to_string();
+            let text = crate::helpers::text_without_ids(&body);
             assert!(!text.contains("4111") && !text.contains("0004") && !text.contains("1120"), "the value is not echoed: {text}");
         }
         let id = app.contact(&acct.token, "ok@example.com").await;

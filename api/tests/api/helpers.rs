@@ -326,6 +326,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// An answer as text with every generated identifier (request ids, resource ids: UUIDs)
+/// replaced by `<id>`, for checking that a refused value is not echoed: an identifier may
+/// hold any run of hex digits, such as `0004` or `4111`.
+pub fn text_without_ids(body: &Value) -> String {
+    fn scrub(value: &Value) -> Value {
+        match value {
+            Value::String(s) if uuid::Uuid::parse_str(s).is_ok() => Value::String("<id>".into()),
+            Value::Array(items) => Value::Array(items.iter().map(scrub).collect()),
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), scrub(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+    scrub(body).to_string()
+}
+
 /// Asserts a problem+json answer with the given status and code.
 pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode, code: &str) {
     assert_eq!(status, expected, "{body}");

@@ -395,7 +395,7 @@ on_both_backends! {
         assert_eq!(body["errors"][0]["field"], "source");
         let (status, body) = upload(&app, &acct.token, &list, "?source=card%204111%201111%201111%201111", "email\na@example.com\n").await;
         assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "sensitive_data_rejected");
-        assert!(!body.to_string().contains("4111"), "{body}");
+        assert!(!crate::helpers::text_without_ids(&body).contains("4111"), "{body}");
         let (status, body) = upload(&app, &acct.token, &Id::new().to_string(), "", "email\na@example.com\n").await;
         assert_problem(status, &body, StatusCode::NOT_FOUND, "not_found");
 
@@ -484,7 +484,7 @@ on_both_backends! {
         assert_eq!(progress(&done), expected, "{}", done["progress"]);
         let rejected: Vec<usize> = done["rejections"].as_array().unwrap().iter().map(|r| r["row"].as_u64().unwrap() as usize).collect();
         assert_eq!(rejected, bad_rows.iter().copied().take(1000).collect::<Vec<_>>());
-        assert!(!done.to_string().contains("4111"));
+        assert!(!crate::helpers::text_without_ids(&done).contains("4111"));
 
         let account = &acct.id;
         let created = expected[1];

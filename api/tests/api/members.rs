@@ -329,7 +329,7 @@ on_both_backends! {
             .await;
         assert_problem(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "sensitive_data_rejected");
         assert_eq!(body["field"], "properties.note", "{body}");
-        assert!(!body.to_string().contains("4111"), "the value is never echoed: {body}");
+        assert!(!crate::helpers::text_without_ids(&body).contains("4111"), "the value is never echoed: {body}");
         let (status, body) = app
             .post(&format!("/v1/lists/{list}/members"), &acct.token, json!({"email": "ada@example.com", "name": "4111-1111-1111-1111"}))
             .await;
